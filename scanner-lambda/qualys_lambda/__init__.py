@@ -1,0 +1,1 @@
+"""qualys-lambda: scan AWS Lambda functions with Qualys QScanner on every deploy."""

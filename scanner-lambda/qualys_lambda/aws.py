@@ -1,0 +1,164 @@
+"""boto3 clients for the scanner's own account and, in hub mode, each target account."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from qualys_lambda.errors import TargetAccessError, TransientError
+
+CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=60)
+ROLE_SESSION_NAME = "qualys-lambda-scanner"
+# Re-assume well before expiry so a long QScanner run never holds stale credentials.
+CREDENTIALS_REFRESH_MARGIN = timedelta(minutes=20)
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ProvisionedThroughputExceededException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalServerError",
+        "InternalFailure",
+        "ServiceException",
+    }
+)
+
+
+def error_code(exc: ClientError) -> str:
+    """The AWS error code of a ClientError."""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def is_transient(exc: ClientError) -> bool:
+    """Whether a retry of the call may succeed."""
+    return error_code(exc) in THROTTLING_CODES
+
+
+@functools.cache
+def client(service: str, region: str | None = None) -> Any:
+    """A client in the scanner's own account, created on first use and kept for the container."""
+    return boto3.client(service, region_name=region, config=CLIENT_CONFIG)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """AWS credentials handed to QScanner's environment and to target-account clients."""
+
+    access_key_id: str
+    secret_access_key: str
+    session_token: str | None
+    expires_at: datetime | None = None
+
+    def as_env(self) -> dict[str, str]:
+        """The standard AWS environment variables for a child process."""
+        env = {"AWS_ACCESS_KEY_ID": self.access_key_id, "AWS_SECRET_ACCESS_KEY": self.secret_access_key}
+        if self.session_token:
+            env["AWS_SESSION_TOKEN"] = self.session_token
+        return env
+
+    def secrets(self) -> tuple[str, ...]:
+        """The values that must never be logged."""
+        return tuple(v for v in (self.secret_access_key, self.session_token) if v)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Clients and credentials for one account and region."""
+
+    account: str
+    region: str
+    credentials: Credentials
+    make_client: Callable[[str], Any]
+
+    def client(self, service: str) -> Any:
+        """A client acting in the target's account and region."""
+        return self.make_client(service)
+
+
+class AwsAccess:
+    """Resolves a Target for an (account, region), assuming the hub role when it is another account."""
+
+    def __init__(
+        self,
+        own_account: str,
+        role_name: str = "",
+        external_id: str = "",
+        partition: str = "aws",
+        home_client: Callable[..., Any] = client,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.own_account = own_account
+        self.role_name = role_name
+        self.external_id = external_id
+        self.partition = partition
+        self.home_client = home_client
+        self.clock = clock
+        self._assumed: dict[str, Credentials] = {}
+        self._factories: dict[tuple[str, str], tuple[Credentials, Callable[[str], Any]]] = {}
+        self._lock = threading.Lock()
+
+    def target(self, account: str, region: str) -> Target:
+        """Clients for `account` in `region`; another account needs CROSS_ACCOUNT_ROLE_NAME."""
+        if account == self.own_account or not self.role_name:
+            if account != self.own_account:
+                raise TargetAccessError("event is for another account and no cross-account role is set")
+            return Target(account, region, self._own_credentials(), lambda s: self.home_client(s, region))
+        credentials = self._assume(account)
+        cached = self._factories.get((account, region))
+        if cached is None or cached[0] is not credentials:
+            cached = (credentials, _client_factory(credentials, region))
+            self._factories[(account, region)] = cached
+        return Target(account, region, credentials, cached[1])
+
+    def role_arn(self, account: str) -> str:
+        """The hub role's ARN in `account`."""
+        return f"arn:{self.partition}:iam::{account}:role/{self.role_name}"
+
+    def _own_credentials(self) -> Credentials:
+        frozen = boto3.Session().get_credentials()
+        if frozen is None:
+            raise TargetAccessError("the scanner has no AWS credentials")
+        creds = frozen.get_frozen_credentials()
+        return Credentials(creds.access_key, creds.secret_key, creds.token)
+
+    def _assume(self, account: str) -> Credentials:
+        with self._lock:
+            cached = self._assumed.get(account)
+            if cached and cached.expires_at and cached.expires_at - self.clock() > CREDENTIALS_REFRESH_MARGIN:
+                return cached
+            kwargs: dict[str, Any] = {"RoleArn": self.role_arn(account), "RoleSessionName": ROLE_SESSION_NAME}
+            if self.external_id:
+                kwargs["ExternalId"] = self.external_id
+            try:
+                response = self.home_client("sts").assume_role(**kwargs)
+            except ClientError as exc:
+                if is_transient(exc):
+                    raise TransientError("AssumeRole was throttled") from exc
+                raise TargetAccessError(f"cannot assume {self.role_arn(account)}: {error_code(exc)}") from exc
+            raw = response["Credentials"]
+            credentials = Credentials(
+                raw["AccessKeyId"], raw["SecretAccessKey"], raw["SessionToken"], raw["Expiration"]
+            )
+            self._assumed[account] = credentials
+            return credentials
+
+
+def _client_factory(credentials: Credentials, region: str) -> Callable[[str], Any]:
+    session = boto3.Session(
+        aws_access_key_id=credentials.access_key_id,
+        aws_secret_access_key=credentials.secret_access_key,
+        aws_session_token=credentials.session_token,
+        region_name=region,
+    )
+    return functools.cache(lambda service: session.client(service, config=CLIENT_CONFIG))

@@ -1,0 +1,158 @@
+"""DynamoDB scan cache: one item per function, claimed before a scan and recorded after it."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from qualys_lambda.aws import error_code, is_transient
+from qualys_lambda.errors import TransientError
+
+DAY_SECONDS = 86_400
+
+
+@dataclass(frozen=True)
+class ScanIdentity:
+    """What makes two scans of a function equivalent: its code and its layer versions."""
+
+    code_sha256: str
+    layers: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        """A short stable digest of the identity, compared in conditional writes."""
+        text = "\n".join((self.code_sha256, *sorted(self.layers)))
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class Claim(enum.Enum):
+    """Outcome of trying to claim a scan."""
+
+    CLAIMED = "claimed"
+    CACHED = "cache_hit"
+    IN_PROGRESS = "in_progress"
+
+
+class ScanCache:
+    """The cache table: skip unchanged code, let one of several concurrent events scan."""
+
+    def __init__(self, dynamodb: Any, table: str, ttl_days: int) -> None:
+        self.dynamodb = dynamodb
+        self.table = table
+        self.ttl_days = ttl_days
+
+    def claim(self, function_arn: str, identity: ScanIdentity, now: datetime, lease_seconds: int, force: bool) -> Claim:
+        """Claim the scan of `identity`, unless a valid scan exists or another claim is live."""
+        epoch = int(now.timestamp())
+        # Free to claim: no live claim on this identity (none, expired, or for other code)...
+        condition = "(attribute_not_exists(claim_expires) OR claim_expires < :now OR claim_identity <> :identity)"
+        if not force:
+            # ...and no successful scan of this identity that is still within its TTL.
+            condition += " AND NOT (scan_identity = :identity AND #status = :success AND #ttl > :now)"
+        values: dict[str, Any] = {
+            ":identity": {"S": identity.key},
+            ":now": {"N": str(epoch)},
+            ":lease": {"N": str(epoch + lease_seconds)},
+        }
+        if not force:
+            values[":success"] = {"S": "success"}
+        names = {"#ttl": "ttl"} | ({} if force else {"#status": "status"})
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key={"function_arn": {"S": function_arn}},
+                UpdateExpression="SET claim_identity = :identity, claim_expires = :lease, "
+                "#ttl = if_not_exists(#ttl, :lease)",
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise _translate(exc, "claiming the scan") from exc
+            # The condition failed: either a valid scan exists or another scan holds the claim.
+            item = self.lookup(function_arn) or {}
+            if not force and item.get("scan_identity") == identity.key and item.get("status") == "success":
+                return Claim.CACHED
+            return Claim.IN_PROGRESS
+        return Claim.CLAIMED
+
+    def lookup(self, function_arn: str) -> dict[str, Any] | None:
+        """The function's cache item as plain Python values, or None."""
+        try:
+            response = self.dynamodb.get_item(
+                TableName=self.table, Key={"function_arn": {"S": function_arn}}, ConsistentRead=True
+            )
+        except ClientError as exc:
+            raise _translate(exc, "reading the cache") from exc
+        item = response.get("Item")
+        return from_item(item) if item else None
+
+    def record(self, function_arn: str, identity: ScanIdentity, now: datetime, fields: Mapping[str, Any]) -> None:
+        """Store the scan's result, replacing the item (and so releasing the claim)."""
+        item = {
+            "function_arn": function_arn,
+            "code_sha256": identity.code_sha256,
+            "layers": list(identity.layers),
+            "scan_identity": identity.key,
+            "ttl": int(now.timestamp()) + self.ttl_days * DAY_SECONDS,
+            **fields,
+        }
+        try:
+            self.dynamodb.put_item(TableName=self.table, Item=to_item(item))
+        except ClientError as exc:
+            raise _translate(exc, "recording the scan") from exc
+
+
+def _translate(exc: ClientError, action: str) -> Exception:
+    if is_transient(exc):
+        return TransientError(f"DynamoDB throttled {action}")
+    return TransientError(f"DynamoDB failed {action}: {error_code(exc)}")
+
+
+def to_attribute(value: Any) -> dict[str, Any]:
+    """A JSON-like Python value as a DynamoDB attribute value."""
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int | float):
+        return {"N": str(value)}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, list | tuple):
+        return {"L": [to_attribute(v) for v in value]}
+    if isinstance(value, Mapping):
+        return {"M": to_item(value)}
+    if value is None:
+        return {"NULL": True}
+    raise TypeError(f"cannot store {type(value).__name__} in DynamoDB")
+
+
+def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A dict as a DynamoDB item."""
+    return {key: to_attribute(value) for key, value in values.items()}
+
+
+def from_attribute(attribute: Mapping[str, Any]) -> Any:
+    """A DynamoDB attribute value as a plain Python value (numbers as int or float)."""
+    ((kind, value),) = attribute.items()
+    if kind == "N":
+        number = float(value)
+        return int(number) if number.is_integer() else number
+    if kind == "L":
+        return [from_attribute(v) for v in value]
+    if kind == "M":
+        return from_item(value)
+    if kind == "NULL":
+        return None
+    return value
+
+
+def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A DynamoDB item as a plain dict."""
+    return {key: from_attribute(value) for key, value in item.items()}

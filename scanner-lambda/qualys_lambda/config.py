@@ -1,0 +1,96 @@
+"""Settings read once from the environment."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from qualys_lambda.errors import ConfigurationError
+from qualys_lambda.qscanner import PASSTHROUGH_PREFIX, PASSTHROUGH_VARIABLES
+
+DEFAULT_QSCANNER_PATH = "/opt/bin/qscanner"
+DEFAULT_SCAN_TYPES = "pkg,secret"
+DEFAULT_EXCLUDE_TAG = "QualysScanExclude"
+KNOWN_SCAN_TYPES = frozenset({"pkg", "secret", "fileinsight"})
+ACCOUNT_ID = re.compile(r"^\d{12}$")
+ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+TAG_KEY = re.compile(r"^[\w.:/=+@ -]{1,128}$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the scanner reads from its environment, validated."""
+
+    qualys_secret_arn: str
+    results_bucket: str = ""
+    sns_topic_arn: str = ""
+    cache_table: str = ""
+    cache_ttl_days: int = 30
+    qscanner_path: str = DEFAULT_QSCANNER_PATH
+    scan_types: str = DEFAULT_SCAN_TYPES
+    scan_timeout: int | None = None
+    cross_account_role_name: str = ""
+    cross_account_external_id: str = ""
+    allowed_account_ids: frozenset[str] = frozenset()
+    exclude_tag: str = DEFAULT_EXCLUDE_TAG
+    # The few variables of the scanner's own environment that QScanner inherits (PATH, an emulator's
+    # endpoint, the simulator's test knobs); credentials are never among them.
+    qscanner_env: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Build settings from `env`, reporting every missing or invalid variable in one error."""
+        problems: list[str] = []
+
+        def text(name: str, default: str = "") -> str:
+            return env.get(name, default).strip()
+
+        def positive_int(name: str, default: int | None) -> int | None:
+            raw = text(name)
+            if not raw:
+                return default
+            if not raw.isdigit() or int(raw) <= 0:
+                problems.append(f"{name} must be a positive integer")
+                return default
+            return int(raw)
+
+        secret_arn = text("QUALYS_SECRET_ARN")
+        if not secret_arn:
+            problems.append("QUALYS_SECRET_ARN is required")
+        scan_types = text("SCAN_TYPES", DEFAULT_SCAN_TYPES) or DEFAULT_SCAN_TYPES
+        unknown = sorted(set(scan_types.split(",")) - KNOWN_SCAN_TYPES)
+        if unknown:
+            problems.append(f"SCAN_TYPES has unknown types: {','.join(unknown)}")
+        role_name = text("CROSS_ACCOUNT_ROLE_NAME")
+        if role_name and not ROLE_NAME.match(role_name):
+            problems.append("CROSS_ACCOUNT_ROLE_NAME is not a valid IAM role name")
+        accounts = frozenset(a.strip() for a in text("ALLOWED_ACCOUNT_IDS").split(",") if a.strip())
+        if any(not ACCOUNT_ID.match(a) for a in accounts):
+            problems.append("ALLOWED_ACCOUNT_IDS must be comma-separated 12-digit account ids")
+        exclude_tag = text("EXCLUDE_TAG", DEFAULT_EXCLUDE_TAG) or DEFAULT_EXCLUDE_TAG
+        if not TAG_KEY.match(exclude_tag):
+            problems.append("EXCLUDE_TAG is not a valid tag key")
+        ttl_days = positive_int("CACHE_TTL_DAYS", 30) or 30
+        scan_timeout = positive_int("SCAN_TIMEOUT", None)
+        if problems:
+            raise ConfigurationError("invalid scanner settings: " + "; ".join(problems))
+        return cls(
+            qualys_secret_arn=secret_arn,
+            results_bucket=text("RESULTS_S3_BUCKET"),
+            sns_topic_arn=text("SNS_TOPIC_ARN"),
+            cache_table=text("SCAN_CACHE_TABLE"),
+            cache_ttl_days=ttl_days,
+            qscanner_path=text("QSCANNER_PATH", DEFAULT_QSCANNER_PATH) or DEFAULT_QSCANNER_PATH,
+            scan_types=scan_types,
+            scan_timeout=scan_timeout,
+            cross_account_role_name=role_name,
+            cross_account_external_id=text("CROSS_ACCOUNT_EXTERNAL_ID"),
+            allowed_account_ids=accounts,
+            exclude_tag=exclude_tag,
+            qscanner_env=tuple(
+                (key, value)
+                for key, value in sorted(env.items())
+                if key in PASSTHROUGH_VARIABLES or key.startswith(PASSTHROUGH_PREFIX)
+            ),
+        )

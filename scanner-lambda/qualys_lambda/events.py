@@ -1,0 +1,160 @@
+"""Raw events (EventBridge, SQS, manual) parsed and validated into scan requests."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from qualys_lambda.errors import InvalidEventError
+
+SCANNED_EVENT_NAMES = frozenset(
+    {"CreateFunction20150331", "UpdateFunctionCode20150331v2", "UpdateFunctionConfiguration20150331v2"}
+)
+CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
+MANUAL_SOURCE = "qualys-lambda.manual"
+MANUAL_DETAIL_TYPE = "Scan Request"
+
+_REGION = r"[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}"
+_NAME = r"[A-Za-z0-9_-]{1,64}"
+_QUALIFIER = r"(?:\$LATEST|[A-Za-z0-9_-]{1,128})"
+FULL_ARN = re.compile(
+    rf"^arn:(?P<partition>aws|aws-cn|aws-us-gov):lambda:(?P<region>{_REGION}):(?P<account>\d{{12}})"
+    rf":function:(?P<name>{_NAME})(?::{_QUALIFIER})?$"
+)
+PARTIAL_ARN = re.compile(rf"^(?P<account>\d{{12}}):function:(?P<name>{_NAME})(?::{_QUALIFIER})?$")
+PLAIN_NAME = re.compile(rf"^(?P<name>{_NAME})(?::{_QUALIFIER})?$")
+REGION = re.compile(rf"^{_REGION}$")
+ACCOUNT = re.compile(r"^\d{12}$")
+EVENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+@dataclass(frozen=True)
+class ScanRequest:
+    """One function to scan, with where the request came from."""
+
+    function_arn: str
+    function_name: str
+    account: str
+    region: str
+    partition: str
+    event_name: str
+    event_id: str
+    force: bool = False
+
+
+def partition_for(region: str) -> str:
+    """The AWS partition a region belongs to."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def function_arn(partition: str, region: str, account: str, name: str) -> str:
+    """The unqualified ARN of a function."""
+    return f"arn:{partition}:lambda:{region}:{account}:function:{name}"
+
+
+def resolve_target(reference: str, account: str, region: str) -> tuple[str, str, str, str]:
+    """(partition, region, account, name) of a name, partial ARN or full ARN; qualifiers dropped."""
+    if match := FULL_ARN.match(reference):
+        if match["account"] != account or match["region"] != region:
+            raise InvalidEventError("function ARN is outside the event's account or region")
+        return match["partition"], region, account, match["name"]
+    if match := PARTIAL_ARN.match(reference):
+        if match["account"] != account:
+            raise InvalidEventError("function ARN is outside the event's account")
+        return partition_for(region), region, account, match["name"]
+    if match := PLAIN_NAME.match(reference):
+        return partition_for(region), region, account, match["name"]
+    raise InvalidEventError("function reference is not a Lambda function name or ARN")
+
+
+def _text(mapping: Mapping[str, Any], key: str) -> str:
+    value = mapping.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _request(reference: str, envelope: Mapping[str, Any], event_name: str, force: bool) -> ScanRequest:
+    account, region = _text(envelope, "account"), _text(envelope, "region")
+    if not ACCOUNT.match(account):
+        raise InvalidEventError("event account is not a 12-digit account id")
+    if not REGION.match(region):
+        raise InvalidEventError("event region is not an AWS region")
+    event_id = _text(envelope, "id")
+    if event_id and not EVENT_ID.match(event_id):
+        raise InvalidEventError("event id has unexpected characters")
+    partition, region, account, name = resolve_target(reference, account, region)
+    return ScanRequest(
+        function_arn=function_arn(partition, region, account, name),
+        function_name=name,
+        account=account,
+        region=region,
+        partition=partition,
+        event_name=event_name,
+        event_id=event_id,
+        force=force,
+    )
+
+
+def _from_cloudtrail(event: Mapping[str, Any], detail: Mapping[str, Any]) -> ScanRequest:
+    event_name = _text(detail, "eventName")
+    if event_name not in SCANNED_EVENT_NAMES:
+        raise InvalidEventError("event name is not one the scanner handles")
+    if detail.get("eventSource", "lambda.amazonaws.com") != "lambda.amazonaws.com":
+        raise InvalidEventError("event source is not lambda.amazonaws.com")
+    if detail.get("errorCode"):
+        raise InvalidEventError("the API call failed, nothing was deployed")
+    response = detail.get("responseElements")
+    request = detail.get("requestParameters")
+    reference = _text(response, "functionArn") if isinstance(response, Mapping) else ""
+    if not reference and isinstance(request, Mapping):
+        reference = _text(request, "functionName")
+    if not reference:
+        raise InvalidEventError("event names no function")
+    return _request(reference, event, event_name, force=False)
+
+
+def _from_manual(event: Mapping[str, Any], detail: Mapping[str, Any]) -> ScanRequest:
+    reference = _text(detail, "functionArn") or _text(detail, "functionName")
+    if not reference:
+        raise InvalidEventError("manual scan request names no function")
+    force = detail.get("force", True)
+    if not isinstance(force, bool):
+        raise InvalidEventError("manual scan request's force must be true or false")
+    return _request(reference, event, "ManualScan", force=force)
+
+
+def parse_event(event: Any) -> ScanRequest:
+    """Validate one EventBridge event (CloudTrail or manual) into a scan request."""
+    if not isinstance(event, Mapping):
+        raise InvalidEventError("event is not a JSON object")
+    detail = event.get("detail")
+    if not isinstance(detail, Mapping):
+        raise InvalidEventError("event has no detail object")
+    source, detail_type = event.get("source"), event.get("detail-type")
+    if source == "aws.lambda" and detail_type == CLOUDTRAIL_DETAIL_TYPE:
+        return _from_cloudtrail(event, detail)
+    if source == MANUAL_SOURCE and detail_type == MANUAL_DETAIL_TYPE:
+        return _from_manual(event, detail)
+    raise InvalidEventError("event source or detail-type is not one the scanner handles")
+
+
+def sqs_records(event: Any) -> list[tuple[str, Any]] | None:
+    """(messageId, parsed body) of each SQS record, or None when `event` is not an SQS batch."""
+    if not isinstance(event, Mapping) or not isinstance(event.get("Records"), list):
+        return None
+    records: list[tuple[str, Any]] = []
+    for record in event["Records"]:
+        if not isinstance(record, Mapping) or record.get("eventSource") != "aws:sqs":
+            return None
+        try:
+            body: Any = json.loads(_text(record, "body"))
+        except json.JSONDecodeError:
+            body = None
+        records.append((_text(record, "messageId"), body))
+    return records

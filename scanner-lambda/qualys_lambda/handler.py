@@ -1,0 +1,99 @@
+"""The Lambda entry point's logic: parse the event, scan, report the outcome."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Protocol
+
+from qualys_lambda import aws
+from qualys_lambda.config import Settings
+from qualys_lambda.credentials import SecretReader
+from qualys_lambda.errors import InvalidEventError
+from qualys_lambda.events import parse_event, sqs_records
+from qualys_lambda.qscanner import run_subprocess
+from qualys_lambda.scanner import Scanner
+
+logger = logging.getLogger(__name__)
+logger.setLevel(logging.INFO)
+
+_scanner: Scanner | None = None
+
+
+class LambdaContext(Protocol):
+    """The parts of Lambda's context object the scanner uses."""
+
+    invoked_function_arn: str
+
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+def unqualified(function_arn: str) -> str:
+    """A function ARN without its version or alias."""
+    return ":".join(function_arn.split(":")[:7])
+
+
+def default_scanner(context: LambdaContext) -> Scanner:
+    """The container's scanner, built on first use from the environment."""
+    global _scanner
+    if _scanner is None:
+        settings = Settings.from_env(os.environ)
+        own_arn = unqualified(context.invoked_function_arn)
+        parts = own_arn.split(":")
+        access = aws.AwsAccess(
+            own_account=parts[4],
+            role_name=settings.cross_account_role_name,
+            external_id=settings.cross_account_external_id,
+            partition=parts[1],
+        )
+        secrets = SecretReader(aws.client("secretsmanager"), settings.qualys_secret_arn)
+        _scanner = Scanner(settings, access, secrets, run_subprocess, own_function_arn=own_arn)
+    return _scanner
+
+
+def handle_one(scanner: Scanner, event: Any, remaining_s: float) -> dict[str, Any]:
+    """Scan one event; bad input is logged and rejected, anything else propagates for a retry."""
+    try:
+        request = parse_event(event)
+    except InvalidEventError as exc:
+        logger.warning("event rejected", extra={"reason": str(exc), "event_id": _event_id(event)})
+        return {"outcome": "rejected", "reason": str(exc)}
+    try:
+        return scanner.scan(request, remaining_s)
+    except InvalidEventError as exc:
+        logger.warning(
+            "event rejected",
+            extra={"reason": str(exc), "event_id": request.event_id, "function_arn": request.function_arn},
+        )
+        return {"outcome": "rejected", "reason": str(exc), "function_arn": request.function_arn}
+    except Exception as exc:
+        logger.error(
+            "scan failed",
+            extra={
+                "error": str(exc),
+                "error_type": type(exc).__name__,
+                "function_arn": request.function_arn,
+                "event_id": request.event_id,
+            },
+        )
+        raise
+
+
+def handle(event: Any, context: LambdaContext, scanner: Scanner | None = None) -> dict[str, Any]:
+    """Direct EventBridge events return an outcome; SQS batches return their failed message ids."""
+    scanner = scanner or default_scanner(context)
+    records = sqs_records(event)
+    if records is None:
+        return handle_one(scanner, event, context.get_remaining_time_in_millis() / 1000)
+    failures = []
+    for message_id, body in records:
+        try:
+            handle_one(scanner, body, context.get_remaining_time_in_millis() / 1000)
+        except Exception:
+            failures.append({"itemIdentifier": message_id})
+    return {"batchItemFailures": failures}
+
+
+def _event_id(event: Any) -> str:
+    value = event.get("id") if isinstance(event, dict) else None
+    return value if isinstance(value, str) and len(value) <= 128 else ""

@@ -1,0 +1,86 @@
+"""The scan's destinations: S3 objects, the SNS message and the function's tags."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from qualys_lambda.aws import error_code
+from qualys_lambda.qscanner import redact
+from qualys_lambda.report import Summary
+
+SUBJECT_PREFIX = "QScanner Results: "
+SUBJECT_MAX = 100
+SUMMARY_FILE = "summary.json"
+TAG_TIMESTAMP = "QualysScanTimestamp"
+TAG_STATUS = "QualysScanStatus"
+TAG_SCAN_ID = "QualysScanTag"
+
+
+class DestinationError(Exception):
+    """One destination could not be written; the others still are."""
+
+
+def _fail(destination: str, exc: ClientError) -> DestinationError:
+    return DestinationError(f"{destination}: {error_code(exc) or type(exc).__name__}")
+
+
+def store_results(
+    s3: Any, bucket: str, prefix: str, summary: Summary, files: Mapping[str, bytes], secrets: Iterable[str]
+) -> list[str]:
+    """Put summary.json and QScanner's raw files under `prefix`, encrypted; returns the keys written."""
+    hidden = tuple(secrets)
+    objects = {SUMMARY_FILE: json.dumps(summary, indent=2).encode()}
+    for name, content in files.items():
+        objects[name] = _redact_bytes(content, hidden)
+    keys: list[str] = []
+    try:
+        for name, body in objects.items():
+            key = prefix + name
+            s3.put_object(
+                Bucket=bucket, Key=key, Body=body, ContentType="application/json", ServerSideEncryption="AES256"
+            )
+            keys.append(key)
+    except ClientError as exc:
+        raise _fail("s3", exc) from exc
+    return keys
+
+
+def _redact_bytes(content: bytes, secrets: tuple[str, ...]) -> bytes:
+    if not any(secret.encode() in content for secret in secrets if secret):
+        return content
+    return redact(content.decode("utf-8", "replace"), secrets).encode()
+
+
+def notify(sns: Any, topic_arn: str, summary: Summary) -> str:
+    """Publish the summary with attributes that subscription filter policies can match."""
+    subject = (SUBJECT_PREFIX + summary["function"]["name"])[:SUBJECT_MAX]
+    attributes = {
+        "status": summary["scan"]["status"],
+        "max_severity": summary["findings"]["max_severity"],
+        "account": summary["function"]["account"],
+    }
+    try:
+        response = sns.publish(
+            TopicArn=topic_arn,
+            Subject=subject,
+            Message=json.dumps(summary),
+            MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+        )
+    except ClientError as exc:
+        raise _fail("sns", exc) from exc
+    return str(response.get("MessageId", ""))
+
+
+def tag_function(lambda_client: Any, function_arn: str, timestamp: str, status: str, scan_id: str) -> None:
+    """Tag the scanned function with the scan's time, status and id."""
+    tags = {TAG_TIMESTAMP: timestamp, TAG_STATUS: status}
+    if scan_id:
+        tags[TAG_SCAN_ID] = scan_id
+    try:
+        lambda_client.tag_resource(Resource=function_arn, Tags=tags)
+    except ClientError as exc:
+        raise _fail("tags", exc) from exc

@@ -1,0 +1,121 @@
+"""Findings read from QScanner's files, and the summary stored in S3 and sent to SNS."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, TypedDict
+
+SEVERITY_NAMES = {5: "critical", 4: "high", 3: "medium", 2: "low", 1: "info"}
+SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
+SARIF_SUFFIX = "-Report.sarif.json"
+SCAN_RESULT_SUFFIX = "-ScanResult.json"
+
+
+class FunctionInfo(TypedDict):
+    arn: str
+    name: str
+    account: str
+    region: str
+    package_type: str
+    runtime: str
+    code_sha256: str
+    image_uri: str
+    layers: list[str]
+
+
+class ScanInfo(TypedDict):
+    status: str
+    exit_code: int | None
+    scan_id: str
+    policy: str
+    error: str
+    started_at: str
+    finished_at: str
+    duration_s: float
+    trigger: dict[str, str]
+    simulated: bool
+
+
+class Findings(TypedDict):
+    vulnerabilities: dict[str, int]
+    max_severity: str
+    secrets: int
+
+
+class Summary(TypedDict):
+    schema_version: int
+    function: FunctionInfo
+    scan: ScanInfo
+    findings: Findings
+    s3: dict[str, Any] | None
+
+
+def iso(moment: datetime) -> str:
+    """UTC timestamp as the tags show it: 2026-11-26T21:07:35Z."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _load(files: Mapping[str, bytes], suffix: str) -> Any:
+    for name, content in files.items():
+        if name.endswith(suffix):
+            try:
+                return json.loads(content)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                return None
+    return None
+
+
+def vulnerability_counts(sarif: Any) -> dict[str, int]:
+    """Results of a SARIF report counted by QScanner severity (5 critical ... 1 info)."""
+    counts = dict.fromkeys(SEVERITY_ORDER, 0)
+    runs = sarif.get("runs", []) if isinstance(sarif, dict) else []
+    for run in runs if isinstance(runs, list) else []:
+        for result in run.get("results", []) if isinstance(run, dict) else []:
+            properties = result.get("properties", {}) if isinstance(result, dict) else {}
+            severity = properties.get("severity") if isinstance(properties, dict) else None
+            name = (
+                SEVERITY_NAMES.get(int(severity))
+                if isinstance(severity, int | float | str) and str(severity).isdigit()
+                else None
+            )
+            counts[name or "info"] += 1
+    counts["total"] = sum(counts[name] for name in SEVERITY_ORDER)
+    return counts
+
+
+def secret_count(scan_result: Any) -> int:
+    """Secrets found, from ScanResult.json's SecretResults."""
+    entries = scan_result.get("SecretResults") if isinstance(scan_result, dict) else None
+    total = 0
+    for entry in entries if isinstance(entries, list) else []:
+        secrets = entry.get("Secrets") if isinstance(entry, dict) else None
+        total += len(secrets) if isinstance(secrets, list) else 1
+    return total
+
+
+def max_severity(counts: Mapping[str, int]) -> str:
+    """The highest severity with a finding, or `none`."""
+    return next((name for name in SEVERITY_ORDER if counts.get(name)), "none")
+
+
+def findings_from(files: Mapping[str, bytes]) -> Findings:
+    """Counts of vulnerabilities and secrets in QScanner's output files."""
+    counts = vulnerability_counts(_load(files, SARIF_SUFFIX))
+    return Findings(
+        vulnerabilities=counts,
+        max_severity=max_severity(counts),
+        secrets=secret_count(_load(files, SCAN_RESULT_SUFFIX)),
+    )
+
+
+def is_simulated(files: Mapping[str, bytes]) -> bool:
+    """Whether the output came from the project's simulated QScanner."""
+    scan_result = _load(files, SCAN_RESULT_SUFFIX)
+    return bool(isinstance(scan_result, dict) and scan_result.get("Simulated"))
+
+
+def s3_prefix(account: str, region: str, function_name: str, started: datetime) -> str:
+    """scans/<account>/<region>/<function-name>/<timestamp>/ (compact UTC timestamp, sortable)."""
+    return f"scans/{account}/{region}/{function_name}/{started.strftime('%Y%m%dT%H%M%SZ')}/"

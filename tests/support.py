@@ -1,0 +1,153 @@
+"""Helpers shared by the tests: events, code packages, a fake QScanner runner, a Lambda context."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import subprocess
+import threading
+import time
+import uuid
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+EVENTS = Path(__file__).parent / "events"
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJxdWFseXMtdGVzdCJ9.c2lnbmF0dXJlLXRlc3Qtb25seQ"
+SCANNER_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:qualys-scanner"
+
+
+def load_event(name: str, **detail_overrides: Any) -> dict[str, Any]:
+    """A JSON event from tests/events, with `detail` keys replaced."""
+    event: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
+    event = copy.deepcopy(event)
+    event["detail"].update(detail_overrides)
+    return event
+
+
+def event_for(function_name: str, name: str = "create_function", account: str = ACCOUNT) -> dict[str, Any]:
+    """A CloudTrail event naming `function_name` in `account` through requestParameters only."""
+    event = load_event(name, responseElements=None, requestParameters={"functionName": function_name})
+    event["account"] = account
+    event["id"] = str(uuid.uuid4())
+    return event
+
+
+def code_zip(files: dict[str, str]) -> bytes:
+    """A zip package of `files` (path -> text)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path, text in files.items():
+            archive.writestr(path, text)
+    return buffer.getvalue()
+
+
+def sarif(severities: list[int]) -> dict[str, Any]:
+    """A SARIF report with one result per severity."""
+    results = [
+        {
+            "ruleId": str(100000 + i),
+            "level": "error",
+            "message": {"text": "vulnerable"},
+            "properties": {"severity": s, "qid": 100000 + i, "cves": [f"CVE-2020-{i:04d}"]},
+        }
+        for i, s in enumerate(severities)
+    ]
+    return {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "fake"}}, "results": results}]}
+
+
+@dataclass
+class FakeRunner:
+    """Stands in for the QScanner process: records each call, writes the files a real run would."""
+
+    exit_code: int = 0
+    severities: list[int] = field(default_factory=lambda: [5, 4, 4, 2])
+    secrets: int = 1
+    stderr: str = ""
+    delay: float = 0.0
+    raises: BaseException | None = None
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    on_call: Callable[[list[str], dict[str, str]], None] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, argv: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+        with self._lock:
+            self.calls.append({"argv": list(argv), "env": dict(env), "timeout": timeout})
+        if self.on_call:
+            self.on_call(argv, env)
+        if self.delay:
+            time.sleep(self.delay)
+        if self.raises is not None:
+            raise self.raises
+        output = Path(argv[argv.index("--output-dir") + 1])
+        scan_id = str(uuid.uuid4())
+        if self.exit_code in (0, 40, 42, 43):
+            result = {
+                "ScanID": scan_id,
+                "SecretResults": [{"Target": "app.py", "Secrets": [{"RuleID": "aws-access-key-id"}] * self.secrets}],
+            }
+            (output / f"{scan_id}-ScanResult.json").write_text(json.dumps(result))
+        if self.exit_code in (0, 42, 43):
+            (output / f"{scan_id}-Report.sarif.json").write_text(json.dumps(sarif(self.severities)))
+        return subprocess.CompletedProcess(argv, self.exit_code, stdout="", stderr=self.stderr)
+
+
+@dataclass
+class FakeContext:
+    """The parts of Lambda's context the handler reads."""
+
+    remaining_ms: int = 900_000
+    invoked_function_arn: str = SCANNER_ARN
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+class _CfnLoader:
+    """Builds a PyYAML loader that keeps CloudFormation short tags (!Ref, !Sub, ...) as {Fn: value}."""
+
+    @staticmethod
+    def loader() -> Any:
+        import yaml
+
+        class Loader(yaml.SafeLoader):
+            pass
+
+        def construct(loader: Any, suffix: str, node: Any) -> dict[str, Any]:
+            name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+            if isinstance(node, yaml.ScalarNode):
+                value: Any = loader.construct_scalar(node)
+                if suffix == "GetAtt":
+                    value = value.split(".", 1)
+            elif isinstance(node, yaml.SequenceNode):
+                value = loader.construct_sequence(node, deep=True)
+            else:
+                value = loader.construct_mapping(node, deep=True)
+            return {name: value}
+
+        Loader.add_multi_constructor("!", construct)
+        return Loader
+
+
+def load_template(name: str) -> dict[str, Any]:
+    """A CloudFormation template of cloudformation/ as a dict, short tags expanded."""
+    import yaml
+
+    path = Path(__file__).parent.parent / "cloudformation" / name
+    return yaml.load(path.read_text(), Loader=_CfnLoader.loader())  # noqa: S506 - SafeLoader subclass
+
+
+def cache_table_definition() -> dict[str, Any]:
+    """The cache table's key schema and attributes, taken from the single-account template."""
+    resources = load_template("single-account-native.yaml")["Resources"]
+    table = next(r for r in resources.values() if r["Type"] == "AWS::DynamoDB::Table")["Properties"]
+    return {
+        "KeySchema": table["KeySchema"],
+        "AttributeDefinitions": table["AttributeDefinitions"],
+        "ttl_attribute": table["TimeToLiveSpecification"]["AttributeName"],
+    }

@@ -1,0 +1,414 @@
+"""Unit tests of the simulated QScanner (local/qscanner): pure functions, no AWS, no sockets."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import io
+import json
+import sys
+import zipfile
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from local.emulator import parse_code_location as emulator_parse_code_location
+
+SCRIPT = Path(__file__).resolve().parents[2] / "local" / "qscanner"
+ARN = "arn:aws:lambda:us-east-1:123456789012:function:demo"
+AKIA = "AKIA" + "ABCDEFGHIJKLMNOP"
+GOOD_ENV = {"QUALYS_ACCESS_TOKEN": "tok-unit", "AWS_REGION": "us-east-1", "HOME": "/tmp"}
+
+
+def load_qscanner() -> ModuleType:
+    """Import the extension-less script as a module."""
+    loader = importlib.machinery.SourceFileLoader("qscanner_sim", str(SCRIPT))
+    spec = importlib.util.spec_from_loader("qscanner_sim", loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["qscanner_sim"] = module  # dataclasses resolve their module through sys.modules
+    loader.exec_module(module)
+    return module
+
+
+qs = load_qscanner()
+
+
+def make_zip(files: dict[str, str | bytes]) -> bytes:
+    """A zip archive holding `files` (path -> content)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for path, content in files.items():
+            zf.writestr(path, content)
+    return buf.getvalue()
+
+
+SAMPLE_ZIP = make_zip(
+    {
+        "app.py": f"import requests\nKEY = '{AKIA}'\n",
+        "requirements.txt": "# pinned\nrequests==2.19.1\nPyYAML[extra] == 5.3.1 ; python_version > '3'\nboto3>=1.0\n",
+        "Jinja2-2.10.dist-info/METADATA": "Metadata-Version: 2.1\nName: Jinja2\nVersion: 2.10\n\nName: other\n",
+        "typing_extensions-4.0.0.dist-info/METADATA": "Name: typing_extensions\nVersion: 4.0.0\n",
+        "node_modules/lodash/package.json": json.dumps({"name": "lodash", "version": "4.17.15"}),
+        "node_modules/@scope/pkg/package.json": json.dumps({"name": "@scope/pkg", "version": "1.0.0"}),
+        "node_modules/lodash/fp/package.json": json.dumps({"main": "x"}),
+        "package.json": json.dumps({"name": "my-app", "version": "1.0.0"}),
+    }
+)
+
+
+def make_target(zip_bytes: bytes | None = SAMPLE_ZIP) -> object:
+    """A zip Target as fetch_target would build it."""
+    return qs.Target(
+        arn=ARN,
+        name="demo",
+        package_type="Zip",
+        runtime="python3.12",
+        code_sha256="abc=",
+        layers=("arn:aws:lambda:us-east-1:123456789012:layer:libs:3",),
+        zip_bytes=zip_bytes,
+    )
+
+
+# ------------------------------------------------------------------ command line
+
+
+def test_parse_args_space_separated_flags_parsed() -> None:
+    opts = qs.parse_args(
+        ["--pod", "US2", "--output-dir", "/tmp/o", "--cache-dir", "/tmp/c", "--scan-types", "pkg", "lambda", ARN]
+    )
+
+    assert (opts.pod, str(opts.output_dir), str(opts.cache_dir)) == ("US2", "/tmp/o", "/tmp/c")
+    assert opts.scan_types == ("pkg",)
+    assert (opts.command, opts.arn) == ("lambda", ARN)
+
+
+def test_parse_args_equals_flags_parsed() -> None:
+    opts = qs.parse_args(["--pod=EU1", "--output-dir=/tmp/o", "--format=json,spdx", "--access-token=t", "lambda", ARN])
+
+    assert opts.pod == "EU1"
+    assert opts.formats == ("json", "spdx")
+    assert opts.access_token == "t"
+
+
+def test_parse_args_defaults_scan_pkg_and_secret() -> None:
+    opts = qs.parse_args(["--pod", "US1", "--output-dir", "/tmp/o", "lambda", ARN])
+
+    assert opts.scan_types == ("pkg", "secret")
+    assert opts.cache_dir is None
+    assert opts.access_token is None
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--pod", "US2", "--output-dir", "/o", "--verbose", "lambda", ARN],
+        ["--pod", "XX9", "--output-dir", "/o", "lambda", ARN],
+        ["--pod", "US2", "--output-dir", "/o"],
+        ["--pod", "US2", "--output-dir", "/o", "image", "repo:tag"],
+        ["--pod", "US2", "--output-dir", "/o", "lambda"],
+        ["--pod", "US2", "--output-dir", "/o", "lambda", "arn:aws:s3:::bucket"],
+        ["--pod", "US2", "lambda", ARN],
+        ["--pod", "US2", "--output-dir", "/o", "--scan-types", "pkg,config", "lambda", ARN],
+        ["--pod", "US2", "--output-dir", "/o", "--format", "table", "lambda", ARN],
+        ["--pod", "US2", "--output-dir", "/o", "lambda", ARN, "extra"],
+        ["--pod", "US2", "--output-dir"],
+    ],
+    ids=[
+        "unknown-flag",
+        "bad-pod",
+        "missing-command",
+        "other-command",
+        "missing-arn",
+        "malformed-arn",
+        "missing-output-dir",
+        "bad-scan-type",
+        "bad-format",
+        "extra-argument",
+        "flag-without-value",
+    ],
+)
+def test_main_usage_error_exits_1(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code = qs.main(argv, GOOD_ENV)
+
+    assert code == 1
+    assert "qscanner: error:" in capsys.readouterr().err
+
+
+def test_main_missing_token_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    env = {k: v for k, v in GOOD_ENV.items() if k != "QUALYS_ACCESS_TOKEN"}
+
+    code = qs.main(["--pod", "US2", "--output-dir", "/tmp/o", "lambda", ARN], env)
+
+    assert code == 1
+    assert "QUALYS_ACCESS_TOKEN" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("missing", ["AWS_REGION", "HOME"])
+def test_main_missing_environment_exits_1(missing: str, capsys: pytest.CaptureFixture[str]) -> None:
+    env = {k: v for k, v in GOOD_ENV.items() if k != missing}
+
+    code = qs.main(["--pod", "US2", "--output-dir", "/tmp/o", "lambda", ARN], env)
+
+    assert code == 1
+    err = capsys.readouterr().err
+    assert missing in err
+    assert "tok-unit" not in err
+
+
+def test_main_bad_knob_exits_1() -> None:
+    env = {**GOOD_ENV, "QSCANNER_SIM_EXIT_CODE": "forty"}
+
+    assert qs.main(["--pod", "US2", "--output-dir", "/tmp/o", "lambda", ARN], env) == 1
+
+
+# ------------------------------------------------------------------ versions and inventory
+
+
+@pytest.mark.parametrize(
+    ("installed", "fixed", "expected"),
+    [
+        ("2.19.1", "2.20.0", True),
+        ("2.20", "2.20.0", False),
+        ("2.20.0", "2.20.0", False),
+        ("2.9.0", "2.10.1", True),
+        ("2.10.1", "2.10.1", False),
+        ("5.4b1", "5.4", False),
+        ("1.2.6-beta", "1.2.6", False),
+        ("v4.17.15", "4.17.19", True),
+        ("10.0", "9.9.9", False),
+    ],
+)
+def test_version_lt_numeric_parts_compared(installed: str, fixed: str, expected: bool) -> None:
+    assert qs.version_lt(installed, fixed) is expected
+
+
+def test_parse_version_non_numeric_suffix_ignored() -> None:
+    assert qs.parse_version("1.24.1rc2.post3") == (1, 24, 1)
+
+
+def test_inventory_zip_finds_python_and_node_packages() -> None:
+    packages = qs.inventory_zip(SAMPLE_ZIP)
+
+    found = {(p.type, p.name, p.version, p.path) for p in packages}
+    assert found == {
+        ("python-pkg", "requests", "2.19.1", "requirements.txt"),
+        ("python-pkg", "pyyaml", "5.3.1", "requirements.txt"),
+        ("python-pkg", "jinja2", "2.10", "Jinja2-2.10.dist-info/METADATA"),
+        ("python-pkg", "typing-extensions", "4.0.0", "typing_extensions-4.0.0.dist-info/METADATA"),
+        ("node-pkg", "lodash", "4.17.15", "node_modules/lodash/package.json"),
+        ("node-pkg", "@scope/pkg", "1.0.0", "node_modules/@scope/pkg/package.json"),
+    }
+
+
+def test_match_advisories_vulnerable_versions_get_advisory_severity() -> None:
+    findings = qs.match_advisories(qs.inventory_zip(SAMPLE_ZIP))
+
+    by_pkg = {f.package.name: f.advisory for f in findings}
+    assert set(by_pkg) == {"requests", "pyyaml", "jinja2", "lodash"}
+    assert (by_pkg["requests"]["severity"], by_pkg["requests"]["cves"]) == (4, ["CVE-2018-18074"])
+    assert by_pkg["pyyaml"]["severity"] == 5
+    assert by_pkg["jinja2"]["severity"] == 3
+    assert by_pkg["lodash"]["severity"] == 4
+
+
+def test_match_advisories_fixed_version_not_reported() -> None:
+    pkg = qs.Package("requests", "2.20.0", "requirements.txt", "python-pkg")
+
+    assert qs.match_advisories([pkg]) == []
+
+
+def test_match_advisories_ecosystem_must_match() -> None:
+    pkg = qs.Package("lodash", "1.0.0", "requirements.txt", "python-pkg")
+
+    assert qs.match_advisories([pkg]) == []
+
+
+def test_advisories_cover_every_severity_and_are_marked_simulated() -> None:
+    assert {a["severity"] for a in qs.ADVISORIES} == {1, 2, 3, 4, 5}
+    assert all("SIMULATED" in a["title"] and isinstance(a["qid"], int) for a in qs.ADVISORIES)
+
+
+# ------------------------------------------------------------------ secrets
+
+
+def test_find_secrets_planted_access_key_masked() -> None:
+    secrets = qs.find_secrets(SAMPLE_ZIP)
+
+    assert [(s.path, s.rule["id"], s.line) for s in secrets] == [("app.py", "aws-access-key-id", 2)]
+    assert secrets[0].match == "AKIA" + "*" * 16
+    assert secrets[0].rule["severity"] == "CRITICAL"
+
+
+def test_find_secrets_all_rules_match() -> None:
+    secret_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    zip_bytes = make_zip(
+        {
+            "conf.ini": f"aws_secret_access_key = {secret_key}\n",
+            "key.pem": "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n",
+            "gh.txt": "token: ghp_" + "a" * 36 + "\n",
+        }
+    )
+
+    secrets = qs.find_secrets(zip_bytes)
+
+    assert {(s.rule["id"], s.rule["severity"]) for s in secrets} == {
+        ("aws-secret-access-key", "CRITICAL"),
+        ("private-key", "HIGH"),
+        ("github-pat", "CRITICAL"),
+    }
+    assert all(secret_key not in s.match and "a" * 36 not in s.match for s in secrets)
+
+
+def test_find_secrets_binary_and_large_files_skipped() -> None:
+    zip_bytes = make_zip(
+        {
+            "lib.so": b"\x00\x01" + AKIA.encode(),
+            "big.txt": AKIA + "\n" + "x" * (1024 * 1024),
+        }
+    )
+
+    assert qs.find_secrets(zip_bytes) == []
+
+
+# ------------------------------------------------------------------ output files
+
+
+def _write(tmp_path: Path, formats: tuple[str, ...] = ("json", "sarif"), exit_code: int = 0) -> list[Path]:
+    target = make_target()
+    data = qs.scan_target(target, ("pkg", "secret"))
+    return qs.write_outputs(
+        tmp_path, "scan-1", target, "123456789012", "us-east-1", data, ("pkg", "secret"), formats, exit_code
+    )
+
+
+def test_write_outputs_success_writes_scan_result_and_sarif(tmp_path: Path) -> None:
+    written = _write(tmp_path)
+
+    assert sorted(p.name for p in written) == ["scan-1-Report.sarif.json", "scan-1-ScanResult.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written)
+
+
+def test_write_outputs_scan_result_has_qscanner_fields(tmp_path: Path) -> None:
+    _write(tmp_path)
+
+    doc = json.loads((tmp_path / "scan-1-ScanResult.json").read_text())
+    assert (doc["SchemaVersion"], doc["Simulated"], doc["ScanID"], doc["ArtifactName"]) == (2, True, "scan-1", ARN)
+    meta = doc["Metadata"]
+    assert (meta["CallerAccount"], meta["Region"]) == ("123456789012", "us-east-1")
+    assert meta["TargetMetadata"]["Layers"] == ["arn:aws:lambda:us-east-1:123456789012:layer:libs:3"]
+    assert meta["TargetMetadata"]["ImageMetadata"] == {"RepoTags": [], "RepoDigests": []}
+    assert {r["Type"] for r in doc["Results"]} == {"python-pkg", "node-pkg"}
+    assert doc["SecretResults"][0]["Target"] == "app.py"
+    assert doc["SecretResults"][0]["Secrets"][0]["Match"] == "AKIA" + "*" * 16
+    assert AKIA not in (tmp_path / "scan-1-ScanResult.json").read_text()
+
+
+def test_write_outputs_sarif_result_properties(tmp_path: Path) -> None:
+    _write(tmp_path)
+
+    sarif = json.loads((tmp_path / "scan-1-Report.sarif.json").read_text())
+    assert sarif["version"] == "2.1.0"
+    run = sarif["runs"][0]
+    assert run["tool"]["driver"]["name"] == "QScanner (simulated)"
+    results = {r["properties"]["package"]: r for r in run["results"]}
+    requests = results["requests"]
+    assert requests["level"] == "error"
+    assert requests["properties"] == {
+        "severity": 4,
+        "qid": 900001,
+        "cves": ["CVE-2018-18074"],
+        "package": "requests",
+        "installedVersion": "2.19.1",
+        "fixedVersion": "2.20.0",
+        "cvssV3": 7.5,
+        "ecosystem": "pypi",
+    }
+    assert requests["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "requirements.txt"
+    assert results["jinja2"]["level"] == "warning"
+    assert {r["id"] for r in run["tool"]["driver"]["rules"]} == {r["ruleId"] for r in run["results"]}
+
+
+@pytest.mark.parametrize(("severity", "level"), [(5, "error"), (4, "error"), (3, "warning"), (2, "note"), (1, "note")])
+def test_sarif_level_from_severity(severity: int, level: str) -> None:
+    assert qs.sarif_level(severity) == level
+
+
+def test_write_outputs_sboms_written_when_asked(tmp_path: Path) -> None:
+    written = _write(tmp_path, formats=("json", "spdx", "cyclonedx"))
+
+    assert {p.name for p in written} >= {"scan-1-ScanResult.spdx.json", "scan-1-ScanResult.cdx.json"}
+    spdx = json.loads((tmp_path / "scan-1-ScanResult.spdx.json").read_text())
+    assert spdx["spdxVersion"] == "SPDX-2.3"
+    purls = {ref["referenceLocator"] for p in spdx["packages"] for ref in p.get("externalRefs", [])}
+    assert "pkg:pypi/requests@2.19.1" in purls
+    assert "pkg:npm/%40scope/pkg@1.0.0" in purls
+    cdx = json.loads((tmp_path / "scan-1-ScanResult.cdx.json").read_text())
+    assert (cdx["bomFormat"], cdx["specVersion"]) == ("CycloneDX", "1.5")
+    lodash = next(c for c in cdx["components"] if c["name"] == "lodash")
+    assert (lodash["type"], lodash["version"], lodash["purl"]) == ("library", "4.17.15", "pkg:npm/lodash@4.17.15")
+
+
+def test_write_outputs_sboms_absent_by_default(tmp_path: Path) -> None:
+    written = _write(tmp_path)
+
+    assert not any(p.name.endswith((".spdx.json", ".cdx.json")) for p in written)
+
+
+def test_write_outputs_report_pending_writes_scan_result_only(tmp_path: Path) -> None:
+    written = _write(tmp_path, formats=("spdx",), exit_code=40)
+
+    assert [p.name for p in written] == ["scan-1-ScanResult.json"]
+
+
+def test_write_outputs_failure_code_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+
+    written = qs.write_outputs(
+        out, "scan-1", make_target(), "123456789012", "us-east-1", qs.ScanData(), ("pkg",), ("json",), 7
+    )
+
+    assert written == []
+    assert not out.exists()
+
+
+def test_write_outputs_secret_only_scan_has_no_sarif_or_results(tmp_path: Path) -> None:
+    target = make_target()
+    data = qs.scan_target(target, ("secret",))
+
+    written = qs.write_outputs(tmp_path, "s", target, "1", "us-east-1", data, ("secret",), ("json", "sarif"), 0)
+
+    assert [p.name for p in written] == ["s-ScanResult.json"]
+    doc = json.loads(written[0].read_text())
+    assert "Results" not in doc
+    assert "SecretResults" in doc
+
+
+def test_summary_text_starts_with_simulated_banner() -> None:
+    target = make_target()
+
+    text = qs.summary_text("scan-1", target, qs.scan_target(target, ("pkg", "secret")), 0, [])
+
+    assert text.splitlines()[0] == "QScanner (SIMULATED) — not the Qualys binary"
+    assert "Vulnerabilities: 4" in text
+
+
+# ------------------------------------------------------------------ code location
+
+
+@pytest.mark.parametrize("parse", [qs.parse_code_location, emulator_parse_code_location], ids=["sim", "emulator"])
+def test_parse_code_location_virtual_hosted_url(parse: object) -> None:
+    url = "https://awslambda-eu-west-1-tasks.s3.eu-west-1.amazonaws.com/snapshots/123/fn-abc?X-Amz-Signature=x"
+
+    assert parse(url) == ("awslambda-eu-west-1-tasks", "snapshots/123/fn-abc")  # type: ignore[operator]
+
+
+def test_parse_code_location_not_s3_rejected() -> None:
+    with pytest.raises(qs.ScanError):
+        qs.parse_code_location("https://example.com/code.zip")
+
+
+def test_knobs_exit_code_and_delay_parsed() -> None:
+    assert qs._knobs({"QSCANNER_SIM_EXIT_CODE": "43", "QSCANNER_SIM_DELAY": "0.25"}) == (43, 0.25)
+    assert qs._knobs({}) == (None, 0.0)
