@@ -15,6 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
+
+from qualys_lambda.config import Settings
+
+VULNERABLE_CODE = {
+    "app.py": "import requests\nAWS_KEY = 'AKIAIOSFODNN7EXAMPLE'\n",
+    "requirements.txt": "requests==2.19.1\n",
+}
+
 EVENTS = Path(__file__).parent / "events"
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -151,3 +160,103 @@ def cache_table_definition() -> dict[str, Any]:
         "AttributeDefinitions": table["AttributeDefinitions"],
         "ttl_attribute": table["TimeToLiveSpecification"]["AttributeName"],
     }
+
+
+@dataclass
+class Resources:
+    """The AWS resources a scanner deployment has, in moto."""
+
+    bucket: str
+    table: str
+    topic_arn: str
+    queue_url: str
+    secret_arn: str
+    role_arn: str
+
+    def messages(self) -> list[dict[str, Any]]:
+        """SNS notifications received by the topic's SQS subscription (raw envelopes parsed)."""
+        sqs = boto3.client("sqs", region_name=REGION)
+        received: list[dict[str, Any]] = []
+        while True:
+            batch = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return received
+            received += [json.loads(m["Body"]) for m in batch]
+
+
+def create_role(name: str = "function-role") -> str:
+    """An IAM role functions can be created with."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    return boto3.client("iam").create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+
+
+def make_resources() -> Resources:
+    """Bucket, cache table (from the template's key schema), topic with an SQS subscriber, secret, role."""
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="qualys-results")
+    definition = cache_table_definition()
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb.create_table(
+        TableName="qualys-scan-cache",
+        KeySchema=definition["KeySchema"],
+        AttributeDefinitions=definition["AttributeDefinitions"],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(
+        TableName="qualys-scan-cache",
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": definition["ttl_attribute"]},
+    )
+    sns = boto3.client("sns", region_name=REGION)
+    topic_arn = sns.create_topic(Name="qualys-results")["TopicArn"]
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue_url = sqs.create_queue(QueueName="notifications")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "false"})
+    secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name="qualys/qscanner", SecretString=json.dumps({"qualys_pod": "US2", "qualys_access_token": TOKEN})
+    )["ARN"]
+    return Resources("qualys-results", "qualys-scan-cache", topic_arn, queue_url, secret_arn, create_role())
+
+
+def create_function(
+    name: str = "orders-api",
+    files: dict[str, str] | None = None,
+    tags: dict[str, str] | None = None,
+    layers: list[str] | None = None,
+    region: str = REGION,
+    client: Any = None,
+    role_arn: str | None = None,
+) -> str:
+    """A zip function in moto; returns its ARN."""
+    lambda_client = client or boto3.client("lambda", region_name=region)
+    kwargs: dict[str, Any] = {}
+    if layers:
+        kwargs["Layers"] = layers
+    response = lambda_client.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=role_arn or f"arn:aws:iam::{ACCOUNT}:role/function-role",
+        Handler="app.handler",
+        Code={"ZipFile": code_zip(files or VULNERABLE_CODE)},
+        Tags=tags or {},
+        **kwargs,
+    )
+    return str(response["FunctionArn"])
+
+
+def settings_for(resources: Resources, **overrides: Any) -> Settings:
+    """Scanner settings pointing at the moto resources."""
+    env = {
+        "QUALYS_SECRET_ARN": resources.secret_arn,
+        "RESULTS_S3_BUCKET": resources.bucket,
+        "SNS_TOPIC_ARN": resources.topic_arn,
+        "SCAN_CACHE_TABLE": resources.table,
+        "QSCANNER_PATH": "/opt/bin/qscanner",
+    }
+    env.update({k: str(v) for k, v in overrides.items()})
+    return Settings.from_env({k: v for k, v in env.items() if v is not None})

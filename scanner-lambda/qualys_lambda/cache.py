@@ -72,12 +72,14 @@ class ScanCache:
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise _translate(exc, "claiming the scan") from exc
             # The condition failed: either a valid scan exists or another scan holds the claim.
-            item = self.lookup(function_arn) or {}
+            old = exc.response.get("Item")
+            item = from_item(old) if old else (self.lookup(function_arn) or {})
             if not force and item.get("scan_identity") == identity.key and item.get("status") == "success":
                 return Claim.CACHED
             return Claim.IN_PROGRESS

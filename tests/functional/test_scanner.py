@@ -17,8 +17,19 @@ from qualys_lambda.credentials import SecretReader
 from qualys_lambda.errors import DeliveryError, ScanFailedError
 from qualys_lambda.handler import handle
 from qualys_lambda.scanner import Scanner
-from tests.conftest import Resources, create_function, settings_for
-from tests.support import ACCOUNT, REGION, SCANNER_ARN, TOKEN, FakeContext, FakeRunner, event_for, load_event
+from tests.support import (
+    ACCOUNT,
+    REGION,
+    SCANNER_ARN,
+    TOKEN,
+    FakeContext,
+    FakeRunner,
+    Resources,
+    create_function,
+    event_for,
+    load_event,
+    settings_for,
+)
 
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orders-api"
 

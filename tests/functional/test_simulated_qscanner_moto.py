@@ -16,7 +16,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from local.emulator import store_function_code
 
@@ -97,16 +96,11 @@ def reset_moto(endpoint: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    """One moto server for the module, on an ephemeral port of 127.0.0.1, starting and leaving empty."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    reset_moto(url)
-    yield url
-    reset_moto(url)
-    server.stop()
+def endpoint(moto_server: str) -> Iterator[str]:
+    """The session's moto server, emptied for this module."""
+    reset_moto(moto_server)
+    yield moto_server
+    reset_moto(moto_server)
 
 
 @pytest.fixture(scope="module")

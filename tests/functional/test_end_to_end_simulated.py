@@ -1,0 +1,131 @@
+"""The scanner with the real subprocess runner and the simulated QScanner, on the session's moto server."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from local.emulator import store_function_code
+from qualys_lambda.aws import AwsAccess
+from qualys_lambda.config import Settings
+from qualys_lambda.credentials import SecretReader
+from qualys_lambda.errors import ScanFailedError
+from qualys_lambda.handler import handle
+from qualys_lambda.qscanner import run_subprocess
+from qualys_lambda.scanner import Scanner
+from tests.support import (
+    ACCOUNT,
+    REGION,
+    SCANNER_ARN,
+    TOKEN,
+    VULNERABLE_CODE,
+    FakeContext,
+    Resources,
+    code_zip,
+    create_function,
+    load_event,
+)
+
+SIMULATOR = str(Path(__file__).resolve().parents[2] / "local" / "qscanner")
+FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orders-api"
+pytestmark = pytest.mark.server
+
+
+@pytest.fixture
+def simulated(server_resources: Resources, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Scanner:
+    """A scanner whose QScanner is the simulator, run as a real child process."""
+    # The simulator's `#!/usr/bin/env python3` must find an interpreter with boto3.
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("QSCANNER_SIM_RUN_LOG", str(tmp_path / "runs.jsonl"))
+    create_function()
+    store_function_code(boto3.client("lambda"), boto3.client("s3"), "orders-api", code_zip(VULNERABLE_CODE))
+    return make_scanner(server_resources, tmp_path)
+
+
+def make_scanner(resources: Resources, tmp_path: Path, qscanner_path: str = SIMULATOR) -> Scanner:
+    env = {
+        **os.environ,
+        "QUALYS_SECRET_ARN": resources.secret_arn,
+        "RESULTS_S3_BUCKET": resources.bucket,
+        "SNS_TOPIC_ARN": resources.topic_arn,
+        "SCAN_CACHE_TABLE": resources.table,
+        "QSCANNER_PATH": qscanner_path,
+    }
+    settings = Settings.from_env(env)
+    secrets = SecretReader(boto3.client("secretsmanager"), settings.qualys_secret_arn)
+    return Scanner(settings, AwsAccess(ACCOUNT), secrets, run_subprocess, SCANNER_ARN, str(tmp_path / "work"))
+
+
+def summary(resources: Resources) -> dict[str, Any]:
+    s3 = boto3.client("s3")
+    (key,) = [
+        o["Key"] for o in s3.list_objects_v2(Bucket=resources.bucket)["Contents"] if o["Key"].endswith("summary.json")
+    ]
+    return json.loads(s3.get_object(Bucket=resources.bucket, Key=key)["Body"].read())
+
+
+def runs(tmp_path: Path) -> list[dict[str, Any]]:
+    log = tmp_path / "runs.jsonl"
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def test_simulated_scan_finds_vulnerable_package_and_planted_key(
+    simulated: Scanner, server_resources: Resources, tmp_path: Path
+) -> None:
+    outcome = handle(load_event("create_function"), FakeContext(), simulated)
+    result = summary(server_resources)
+    assert outcome["outcome"] == "scanned" and result["scan"]["simulated"] is True
+    assert result["findings"]["vulnerabilities"]["high"] == 1  # requests 2.19.1, CVE-2018-18074
+    assert result["findings"]["secrets"] == 1
+    tags = boto3.client("lambda").list_tags(Resource=FUNCTION_ARN)["Tags"]
+    assert tags["QualysScanStatus"] == "success" and tags["QualysScanTag"] == result["scan"]["scan_id"]
+    (run,) = runs(tmp_path)
+    assert run["caller_account"] == ACCOUNT and run["arn"] == FUNCTION_ARN
+    assert not list((tmp_path / "work").glob("qscanner-out-*"))
+
+
+@pytest.mark.parametrize(("code", "status"), [(40, "partial"), (42, "success")])
+def test_simulated_exit_codes_finish_scan(
+    simulated: Scanner, server_resources: Resources, monkeypatch: pytest.MonkeyPatch, code: int, status: str
+) -> None:
+    monkeypatch.setenv("QSCANNER_SIM_EXIT_CODE", str(code))
+    scanner = make_scanner(server_resources, Path(simulated.work_root).parent)
+    handle(load_event("create_function"), FakeContext(), scanner)
+    assert summary(server_resources)["scan"]["status"] == status
+
+
+def test_simulated_token_echo_never_reaches_logs_s3_or_sns(
+    simulated: Scanner, server_resources: Resources, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="qualys_lambda")
+    monkeypatch.setenv("QSCANNER_SIM_ECHO_TOKEN", "1")
+    monkeypatch.setenv("QSCANNER_SIM_EXIT_CODE", "1")
+    scanner = make_scanner(server_resources, Path(simulated.work_root).parent)
+    with pytest.raises(ScanFailedError):
+        handle(load_event("create_function"), FakeContext(), scanner)
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert "[REDACTED]" in logged and TOKEN not in logged
+    assert TOKEN not in json.dumps(summary(server_resources))
+    assert all(TOKEN not in json.dumps(m) for m in server_resources.messages())
+
+
+def test_simulated_cache_hit_skips_second_run(simulated: Scanner, tmp_path: Path) -> None:
+    handle(load_event("create_function"), FakeContext(), simulated)
+    outcome = handle(load_event("update_function_configuration"), FakeContext(), simulated)
+    assert outcome["outcome"] == "cache_hit" and len(runs(tmp_path)) == 1
+
+
+def test_missing_binary_fails_scan(
+    server_resources: Resources, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create_function()
+    scanner = make_scanner(server_resources, tmp_path, qscanner_path=str(tmp_path / "no-such-qscanner"))
+    with pytest.raises(ScanFailedError, match="binary not found"):
+        handle(load_event("create_function"), FakeContext(), scanner)

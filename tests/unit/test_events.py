@@ -1,0 +1,121 @@
+"""Event parsing: every accepted shape, every rejected one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from qualys_lambda.errors import InvalidEventError
+from qualys_lambda.events import parse_event, sqs_records
+from tests.support import ACCOUNT, load_event
+
+ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:orders-api"
+
+
+@pytest.mark.parametrize(
+    ("name", "event_name"),
+    [
+        ("create_function", "CreateFunction20150331"),
+        ("update_function_code", "UpdateFunctionCode20150331v2"),
+        ("update_function_configuration", "UpdateFunctionConfiguration20150331v2"),
+    ],
+)
+def test_parse_event_each_cloudtrail_shape_resolves_function(name: str, event_name: str) -> None:
+    request = parse_event(load_event(name))
+    assert (request.function_arn, request.function_name, request.event_name) == (ARN, "orders-api", event_name)
+    assert (request.account, request.region, request.partition, request.force) == (ACCOUNT, "us-east-1", "aws", False)
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        "orders-api",
+        "orders-api:prod",
+        f"{ACCOUNT}:function:orders-api",
+        f"{ACCOUNT}:function:orders-api:7",
+        ARN,
+        f"{ARN}:$LATEST",
+        f"{ARN}:live",
+    ],
+)
+def test_parse_event_request_name_forms_drop_qualifier(reference: str) -> None:
+    event = load_event("update_function_configuration", requestParameters={"functionName": reference})
+    assert parse_event(event).function_arn == ARN
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"), [("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov"), ("eu-west-3", "aws")]
+)
+def test_parse_event_partition_follows_region(region: str, partition: str) -> None:
+    event = load_event("update_function_configuration")
+    event["region"] = region
+    request = parse_event(event)
+    assert request.function_arn == f"arn:{partition}:lambda:{region}:{ACCOUNT}:function:orders-api"
+
+
+def test_parse_event_response_arn_wins_over_request_name() -> None:
+    event = load_event("create_function", requestParameters={"functionName": "other"})
+    assert parse_event(event).function_name == "orders-api"
+
+
+def test_parse_event_manual_request_forces_scan() -> None:
+    request = parse_event(load_event("manual_scan"))
+    assert request.force and request.event_name == "ManualScan" and request.function_arn == ARN
+
+
+def _mutated(change: Any) -> dict[str, Any]:
+    event = load_event("create_function")
+    change(event)
+    return event
+
+
+REJECTED = {
+    "not-an-object": (["a"], "not a JSON object"),
+    "missing-detail": (_mutated(lambda e: e.pop("detail")), "no detail"),
+    "wrong-source": (_mutated(lambda e: e.update(source="aws.s3")), "source or detail-type"),
+    "unknown-event-name": (_mutated(lambda e: e["detail"].update(eventName="DeleteFunction20150331")), "event name"),
+    "failed-api-call": (_mutated(lambda e: e["detail"].update(errorCode="AccessDenied")), "API call failed"),
+    "shell-metacharacters": (
+        _mutated(lambda e: e["detail"].update(responseElements=None, requestParameters={"functionName": "x;rm -rf /"})),
+        "not a Lambda function",
+    ),
+    "other-service-arn": (
+        _mutated(lambda e: e["detail"]["responseElements"].update(functionArn="arn:aws:s3:::orders-api")),
+        "not a Lambda function",
+    ),
+    "unknown-partition": (
+        _mutated(lambda e: e["detail"]["responseElements"].update(functionArn=ARN.replace("arn:aws:", "arn:aws-x:"))),
+        "not a Lambda function",
+    ),
+    "arn-in-other-account": (
+        _mutated(lambda e: e["detail"]["responseElements"].update(functionArn=ARN.replace(ACCOUNT, "999999999999"))),
+        "outside the event's account",
+    ),
+    "no-function": (
+        _mutated(lambda e: e["detail"].update(responseElements=None, requestParameters=None)),
+        "names no function",
+    ),
+    "bad-account": (_mutated(lambda e: e.update(account="12345")), "12-digit"),
+    "bad-region": (_mutated(lambda e: e.update(region="us-east-1; ls")), "not an AWS region"),
+    "bad-event-id": (_mutated(lambda e: e.update(id="$(reboot)")), "event id"),
+    "wrong-event-source": (_mutated(lambda e: e["detail"].update(eventSource="evil.example.com")), "event source"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REJECTED))
+def test_parse_event_rejects_invalid_input(case: str) -> None:
+    event, message = REJECTED[case]
+    with pytest.raises(InvalidEventError, match=message):
+        parse_event(event)
+
+
+def test_sqs_records_parses_bodies_and_ignores_other_events() -> None:
+    batch = {
+        "Records": [
+            {"messageId": "1", "eventSource": "aws:sqs", "body": '{"a": 1}'},
+            {"messageId": "2", "eventSource": "aws:sqs", "body": "{bad"},
+        ]
+    }
+    assert sqs_records(batch) == [("1", {"a": 1}), ("2", None)]
+    assert sqs_records(load_event("create_function")) is None
