@@ -95,6 +95,7 @@ class AwsAccess:
         role_name: str = "",
         external_id: str = "",
         partition: str = "aws",
+        home_region: str = "us-east-1",
         home_client: Callable[..., Any] = client,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -102,6 +103,7 @@ class AwsAccess:
         self.role_name = role_name
         self.external_id = external_id
         self.partition = partition
+        self.home_region = home_region
         self.home_client = home_client
         self.clock = clock
         self._assumed: dict[str, Credentials] = {}

@@ -12,6 +12,10 @@ from qualys_lambda.qscanner import PASSTHROUGH_PREFIX, PASSTHROUGH_VARIABLES
 DEFAULT_QSCANNER_PATH = "/opt/bin/qscanner"
 DEFAULT_SCAN_TYPES = "pkg,secret"
 DEFAULT_EXCLUDE_TAG = "QualysScanExclude"
+DEFAULT_EVENT_BUS = "default"
+DEFAULT_SBOM_FORMATS = ("spdx", "cyclonedx")
+KNOWN_SBOM_FORMATS = frozenset(DEFAULT_SBOM_FORMATS)
+BOOLEANS = {"true": True, "false": False, "": False}
 KNOWN_SCAN_TYPES = frozenset({"pkg", "secret", "fileinsight"})
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
@@ -34,6 +38,9 @@ class Settings:
     cross_account_external_id: str = ""
     allowed_account_ids: frozenset[str] = frozenset()
     exclude_tag: str = DEFAULT_EXCLUDE_TAG
+    security_hub: bool = False
+    scan_event_bus: str = DEFAULT_EVENT_BUS
+    sbom_formats: tuple[str, ...] = DEFAULT_SBOM_FORMATS
     # The few variables of the scanner's own environment that QScanner inherits (PATH, an emulator's
     # endpoint, the simulator's test knobs); credentials are never among them.
     qscanner_env: tuple[tuple[str, str], ...] = ()
@@ -71,6 +78,13 @@ class Settings:
         exclude_tag = text("EXCLUDE_TAG", DEFAULT_EXCLUDE_TAG) or DEFAULT_EXCLUDE_TAG
         if not TAG_KEY.match(exclude_tag):
             problems.append("EXCLUDE_TAG is not a valid tag key")
+        security_hub = BOOLEANS.get(text("ENABLE_SECURITY_HUB").lower())
+        if security_hub is None:
+            problems.append("ENABLE_SECURITY_HUB must be true or false")
+        sbom = text("SBOM_FORMATS", ",".join(DEFAULT_SBOM_FORMATS))
+        sbom_formats = tuple(f.strip() for f in sbom.split(",") if f.strip())
+        if set(sbom_formats) - KNOWN_SBOM_FORMATS:
+            problems.append("SBOM_FORMATS must list spdx and/or cyclonedx")
         ttl_days = positive_int("CACHE_TTL_DAYS", 30) or 30
         scan_timeout = positive_int("SCAN_TIMEOUT", None)
         if problems:
@@ -88,6 +102,9 @@ class Settings:
             cross_account_external_id=text("CROSS_ACCOUNT_EXTERNAL_ID"),
             allowed_account_ids=accounts,
             exclude_tag=exclude_tag,
+            security_hub=bool(security_hub),
+            scan_event_bus=text("SCAN_EVENT_BUS", DEFAULT_EVENT_BUS),
+            sbom_formats=sbom_formats,
             qscanner_env=tuple(
                 (key, value)
                 for key, value in sorted(env.items())

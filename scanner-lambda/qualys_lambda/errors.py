@@ -29,3 +29,7 @@ class DeliveryError(ScannerError):
 
 class TargetAccessError(ScannerError):
     """The scanner cannot act in the target account (role missing, ExternalId wrong, denied)."""
+
+
+class DestinationError(ScannerError):
+    """One destination (S3, SNS, tags, Security Hub, the event bus) could not be written; the others still are."""

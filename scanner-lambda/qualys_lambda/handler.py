@@ -45,6 +45,7 @@ def default_scanner(context: LambdaContext) -> Scanner:
             role_name=settings.cross_account_role_name,
             external_id=settings.cross_account_external_id,
             partition=parts[1],
+            home_region=parts[3],
         )
         secrets = SecretReader(aws.client("secretsmanager"), settings.qualys_secret_arn)
         _scanner = Scanner(settings, access, secrets, run_subprocess, own_function_arn=own_arn)

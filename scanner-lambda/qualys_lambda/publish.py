@@ -9,6 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from qualys_lambda.aws import error_code
+from qualys_lambda.errors import DestinationError
 from qualys_lambda.qscanner import redact
 from qualys_lambda.report import Summary
 
@@ -18,13 +19,11 @@ SUMMARY_FILE = "summary.json"
 TAG_TIMESTAMP = "QualysScanTimestamp"
 TAG_STATUS = "QualysScanStatus"
 TAG_SCAN_ID = "QualysScanTag"
+EVENT_SOURCE = "qualys-lambda"
+EVENT_DETAIL_TYPE = "Lambda Scan Completed"
 
 
-class DestinationError(Exception):
-    """One destination could not be written; the others still are."""
-
-
-def _fail(destination: str, exc: ClientError) -> DestinationError:
+def fail(destination: str, exc: ClientError) -> DestinationError:
     return DestinationError(f"{destination}: {error_code(exc) or type(exc).__name__}")
 
 
@@ -45,7 +44,7 @@ def store_results(
             )
             keys.append(key)
     except ClientError as exc:
-        raise _fail("s3", exc) from exc
+        raise fail("s3", exc) from exc
     return keys
 
 
@@ -71,7 +70,7 @@ def notify(sns: Any, topic_arn: str, summary: Summary) -> str:
             MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
         )
     except ClientError as exc:
-        raise _fail("sns", exc) from exc
+        raise fail("sns", exc) from exc
     return str(response.get("MessageId", ""))
 
 
@@ -83,4 +82,22 @@ def tag_function(lambda_client: Any, function_arn: str, timestamp: str, status: 
     try:
         lambda_client.tag_resource(Resource=function_arn, Tags=tags)
     except ClientError as exc:
-        raise _fail("tags", exc) from exc
+        raise fail("tags", exc) from exc
+
+
+def put_scan_event(events: Any, bus: str, summary: Summary) -> None:
+    """Put `Lambda Scan Completed` on the bus so users can route scans with their own rules."""
+    entry = {
+        "Source": EVENT_SOURCE,
+        "DetailType": EVENT_DETAIL_TYPE,
+        "Detail": json.dumps(summary),
+        "Resources": [summary["function"]["arn"]],
+        "EventBusName": bus,
+    }
+    try:
+        response = events.put_events(Entries=[entry])
+    except ClientError as exc:
+        raise fail("events", exc) from exc
+    if response.get("FailedEntryCount"):
+        code = response["Entries"][0].get("ErrorCode", "failed")
+        raise DestinationError(f"events: {code}")

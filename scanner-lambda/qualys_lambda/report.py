@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypedDict
 
@@ -11,6 +12,7 @@ SEVERITY_NAMES = {5: "critical", 4: "high", 3: "medium", 2: "low", 1: "info"}
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
 SARIF_SUFFIX = "-Report.sarif.json"
 SCAN_RESULT_SUFFIX = "-ScanResult.json"
+SBOM_SUFFIXES = {"spdx": "-ScanResult.spdx.json", "cyclonedx": "-ScanResult.cdx.json"}
 
 
 class FunctionInfo(TypedDict):
@@ -50,6 +52,7 @@ class Summary(TypedDict):
     scan: ScanInfo
     findings: Findings
     s3: dict[str, Any] | None
+    sbom: dict[str, str]
 
 
 def iso(moment: datetime) -> str:
@@ -95,6 +98,83 @@ def secret_count(scan_result: Any) -> int:
     return total
 
 
+@dataclass
+class Vulnerability:
+    """One QID found in a function, with every package it affects."""
+
+    qid: str
+    severity: int
+    title: str
+    cves: list[str] = field(default_factory=list)
+    cvss: float | None = None
+    packages: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Secret:
+    """Where a secret was found; never its content."""
+
+    rule: str
+    target: str
+    line: int
+    severity: str
+    title: str
+
+
+def vulnerabilities(files: Mapping[str, bytes]) -> list[Vulnerability]:
+    """SARIF results grouped by QID (one finding per vulnerability per function)."""
+    sarif = _load(files, SARIF_SUFFIX)
+    by_qid: dict[str, Vulnerability] = {}
+    runs = sarif.get("runs", []) if isinstance(sarif, dict) else []
+    for run in runs if isinstance(runs, list) else []:
+        for result in run.get("results", []) if isinstance(run, dict) else []:
+            props = result.get("properties") if isinstance(result, dict) else None
+            if not isinstance(props, dict):
+                continue
+            qid = str(props.get("qid") or result.get("ruleId") or "unknown")
+            severity = props.get("severity")
+            entry = by_qid.setdefault(
+                qid,
+                Vulnerability(
+                    qid=qid,
+                    severity=int(severity) if isinstance(severity, int) and 1 <= severity <= 5 else 1,
+                    title=str(result.get("message", {}).get("text", f"QID {qid}"))[:256],
+                    cves=[str(c) for c in props.get("cves", []) if isinstance(c, str)],
+                    cvss=float(props["cvssV3"]) if isinstance(props.get("cvssV3"), int | float) else None,
+                ),
+            )
+            package = {
+                "Name": str(props.get("package", "")),
+                "Version": str(props.get("installedVersion", "")),
+                "FixedInVersion": str(props.get("fixedVersion", "")),
+            }
+            if package["Name"] and package not in entry.packages:
+                entry.packages.append(package)
+    return list(by_qid.values())
+
+
+def secrets(files: Mapping[str, bytes]) -> list[Secret]:
+    """Secret locations from ScanResult.json, without the matched text."""
+    scan_result = _load(files, SCAN_RESULT_SUFFIX)
+    entries = scan_result.get("SecretResults") if isinstance(scan_result, dict) else None
+    found: list[Secret] = []
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        for item in entry.get("Secrets") or []:
+            if isinstance(item, dict):
+                found.append(
+                    Secret(
+                        rule=str(item.get("RuleID", "secret")),
+                        target=str(entry.get("Target", "")),
+                        line=int(item.get("StartLine") or 0),
+                        severity=str(item.get("Severity", "HIGH")).upper(),
+                        title=str(item.get("Title", "Secret"))[:256],
+                    )
+                )
+    return found
+
+
 def max_severity(counts: Mapping[str, int]) -> str:
     """The highest severity with a finding, or `none`."""
     return next((name for name in SEVERITY_ORDER if counts.get(name)), "none")
@@ -119,3 +199,8 @@ def is_simulated(files: Mapping[str, bytes]) -> bool:
 def s3_prefix(account: str, region: str, function_name: str, started: datetime) -> str:
     """scans/<account>/<region>/<function-name>/<timestamp>/ (compact UTC timestamp, sortable)."""
     return f"scans/{account}/{region}/{function_name}/{started.strftime('%Y%m%dT%H%M%SZ')}/"
+
+
+def sbom_files(files: Mapping[str, bytes]) -> dict[str, str]:
+    """{format: file name} of the SBOMs QScanner wrote."""
+    return {fmt: name for fmt, suffix in SBOM_SUFFIXES.items() for name in files if name.endswith(suffix)}

@@ -10,7 +10,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from qualys_lambda import publish
+from qualys_lambda import publish, securityhub
 from qualys_lambda.aws import AwsAccess, Target, error_code, is_transient
 from qualys_lambda.cache import Claim, ScanCache, ScanIdentity
 from qualys_lambda.config import Settings
@@ -18,6 +18,7 @@ from qualys_lambda.credentials import SecretReader
 from qualys_lambda.errors import (
     ConfigurationError,
     DeliveryError,
+    DestinationError,
     InvalidEventError,
     ScanFailedError,
     ScannerError,
@@ -25,7 +26,18 @@ from qualys_lambda.errors import (
 )
 from qualys_lambda.events import ScanRequest
 from qualys_lambda.qscanner import Runner, ScanJob, ScanRun, run_scan
-from qualys_lambda.report import FunctionInfo, ScanInfo, Summary, findings_from, is_simulated, iso, s3_prefix
+from qualys_lambda.report import (
+    FunctionInfo,
+    ScanInfo,
+    Summary,
+    findings_from,
+    is_simulated,
+    iso,
+    s3_prefix,
+    sbom_files,
+    secrets,
+    vulnerabilities,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +137,7 @@ class Scanner:
             function_arn=request.function_arn,
             region=request.region,
             scan_types=self.settings.scan_types,
+            formats=self.settings.sbom_formats,
             aws_env=target.credentials.as_env(),
             inherited_env=dict(self.settings.qscanner_env),
             secrets=target.credentials.secrets(),
@@ -153,6 +166,7 @@ class Scanner:
                 "prefix": prefix,
                 "summary_key": prefix + "summary.json",
             }
+            summary["sbom"] = {fmt: prefix + name for fmt, name in sbom_files(run.files).items()}
         steps: list[tuple[str, Callable[[], object]]] = []
         if settings.results_bucket:
             steps.append(
@@ -173,10 +187,33 @@ class Scanner:
                 ),
             )
         )
+        # Only a complete scan says which vulnerabilities are gone; a partial or failed one must not archive.
+        if settings.security_hub and run.status == "success":
+            product = securityhub.product_arn(self.aws.partition, self.aws.home_region, self.aws.own_account)
+            steps.append(
+                (
+                    "securityhub",
+                    lambda: securityhub.import_findings(
+                        self.aws.home_client("securityhub"),
+                        summary,
+                        vulnerabilities(run.files),
+                        secrets(run.files),
+                        product,
+                        iso(self.clock()),
+                    ),
+                )
+            )
+        if settings.scan_event_bus:
+            steps.append(
+                (
+                    "events",
+                    lambda: publish.put_scan_event(self.aws.home_client("events"), settings.scan_event_bus, summary),
+                )
+            )
         for name, step in steps:
             try:
                 step()
-            except publish.DestinationError as exc:
+            except DestinationError as exc:
                 logger.error("delivery failed", extra={"function_arn": request.function_arn, "error": str(exc)})
                 failures.append(name)
         if cache is not None and not cache_failed:
@@ -246,4 +283,4 @@ def build_summary(
         trigger={"event_name": request.event_name, "event_id": request.event_id},
         simulated=is_simulated(run.files),
     )
-    return Summary(schema_version=1, function=function, scan=scan, findings=findings_from(run.files), s3=None)
+    return Summary(schema_version=1, function=function, scan=scan, findings=findings_from(run.files), s3=None, sbom={})

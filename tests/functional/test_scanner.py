@@ -145,6 +145,8 @@ def test_qscanner_argv_has_no_token_and_env_has_token_and_target(scanner: Scanne
         str(Path(scanner.work_root) / "qscanner-cache"),
         "--scan-types",
         "pkg,secret",
+        "--format",
+        "spdx,cyclonedx",
         "lambda",
         FUNCTION_ARN,
     ]

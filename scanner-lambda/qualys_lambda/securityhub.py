@@ -1,0 +1,186 @@
+"""Findings in AWS Security Hub (ASFF): one per QID and one per secret, updated in place, archived when gone."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from qualys_lambda.aws import error_code
+from qualys_lambda.errors import DestinationError
+from qualys_lambda.report import Secret, Summary, Vulnerability
+
+logger = logging.getLogger(__name__)
+
+BATCH_LIMIT = 100  # BatchImportFindings accepts at most 100 findings per call
+SEVERITY_LABELS = {5: "CRITICAL", 4: "HIGH", 3: "MEDIUM", 2: "LOW", 1: "INFORMATIONAL"}
+SECRET_SEVERITIES = frozenset({"CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL"})
+GENERATOR = "qualys-lambda/qscanner"
+PRODUCT_NAME = "QScanner"
+COMPANY_NAME = "Qualys"
+
+
+def product_arn(partition: str, region: str, account: str) -> str:
+    """The account's own default product, through which custom integrations import findings."""
+    return f"arn:{partition}:securityhub:{region}:{account}:product/{account}/default"
+
+
+def finding_id(function_arn: str, kind: str, key: str) -> str:
+    """Stable per function and vulnerability (or secret location), so a rescan updates the same finding."""
+    return f"{function_arn}/qualys-lambda/{kind}/{key}"
+
+
+def _resource(summary: Summary) -> dict[str, Any]:
+    function = summary["function"]
+    details: dict[str, Any] = {"FunctionName": function["name"], "CodeSha256": function["code_sha256"]}
+    if function["runtime"]:
+        details["Runtime"] = function["runtime"]
+    if function["layers"]:
+        details["Layers"] = [{"Arn": arn} for arn in function["layers"]]
+    return {
+        "Type": "AwsLambdaFunction",
+        "Id": function["arn"],
+        "Partition": function["arn"].split(":")[1],
+        "Region": function["region"],
+        "Details": {"AwsLambdaFunction": details},
+    }
+
+
+def _base(summary: Summary, product: str, now: str, fid: str, created: dict[str, str]) -> dict[str, Any]:
+    return {
+        "SchemaVersion": "2018-10-08",
+        "Id": fid,
+        "ProductArn": product,
+        "GeneratorId": GENERATOR,
+        "AwsAccountId": summary["function"]["account"],
+        "CreatedAt": created.get(fid, now),
+        "UpdatedAt": now,
+        "CompanyName": COMPANY_NAME,
+        "ProductName": PRODUCT_NAME,
+        "Resources": [_resource(summary)],
+        "RecordState": "ACTIVE",
+        "ProductFields": {
+            "qualys-lambda/ScanId": summary["scan"]["scan_id"],
+            "qualys-lambda/Scanner": "QScanner (simulated)" if summary["scan"]["simulated"] else "QScanner",
+        },
+    }
+
+
+def vulnerability_finding(
+    summary: Summary, vuln: Vulnerability, product: str, now: str, created: dict[str, str]
+) -> dict[str, Any]:
+    """The ASFF document of one QID in one function."""
+    fid = finding_id(summary["function"]["arn"], "qid", vuln.qid)
+    finding = _base(summary, product, now, fid, created)
+    packages = ", ".join(f"{p['Name']} {p['Version']}" for p in vuln.packages) or "the function's code"
+    cve = {"Id": vuln.cves[0]} if vuln.cves else {"Id": f"QID-{vuln.qid}"}
+    vulnerability: dict[str, Any] = {
+        **cve,
+        "VulnerablePackages": vuln.packages,
+        "FixAvailable": "YES" if any(p["FixedInVersion"] for p in vuln.packages) else "NO",
+    }
+    if len(vuln.cves) > 1:
+        vulnerability["RelatedVulnerabilities"] = vuln.cves[1:]
+    if vuln.cvss is not None:
+        vulnerability["Cvss"] = [{"Version": "3.1", "BaseScore": vuln.cvss}]
+    finding.update(
+        {
+            "Types": ["Software and Configuration Checks/Vulnerabilities/CVE"],
+            "Severity": {"Label": SEVERITY_LABELS[vuln.severity], "Original": str(vuln.severity)},
+            "Title": vuln.title[:256],
+            "Description": f"QID {vuln.qid} affects {packages} in Lambda function {summary['function']['name']}."[
+                :1024
+            ],
+            "Vulnerabilities": [vulnerability],
+        }
+    )
+    finding["ProductFields"]["qualys-lambda/Qid"] = vuln.qid
+    return finding
+
+
+def secret_finding(summary: Summary, secret: Secret, product: str, now: str, created: dict[str, str]) -> dict[str, Any]:
+    """The ASFF document of one secret location (never the secret itself)."""
+    location = f"{secret.rule}:{secret.target}:{secret.line}"
+    fid = finding_id(summary["function"]["arn"], "secret", hashlib.sha256(location.encode()).hexdigest()[:24])
+    finding = _base(summary, product, now, fid, created)
+    label = secret.severity if secret.severity in SECRET_SEVERITIES else "HIGH"
+    finding.update(
+        {
+            "Types": ["Sensitive Data Identifications/Passwords"],
+            "Severity": {"Label": label, "Original": secret.severity},
+            "Title": f"Secret in Lambda code: {secret.title}"[:256],
+            "Description": f"Rule {secret.rule} matched {secret.target} line {secret.line}. Rotate the credential."[
+                :1024
+            ],
+        }
+    )
+    return finding
+
+
+def batches(items: list[dict[str, Any]], size: int = BATCH_LIMIT) -> Iterator[list[dict[str, Any]]]:
+    """`items` in chunks the API accepts."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def active_findings(securityhub: Any, product: str, function_arn: str) -> dict[str, dict[str, Any]]:
+    """This product's ACTIVE findings for the function, by id."""
+    filters = {
+        "ProductArn": [{"Value": product, "Comparison": "EQUALS"}],
+        "ResourceId": [{"Value": function_arn, "Comparison": "EQUALS"}],
+        "RecordState": [{"Value": "ACTIVE", "Comparison": "EQUALS"}],
+    }
+    found: dict[str, dict[str, Any]] = {}
+    for page in securityhub.get_paginator("get_findings").paginate(Filters=filters):
+        for finding in page["Findings"]:
+            # Re-checked here: the filter is the API's contract, the check keeps this correct regardless.
+            resource_ids = {r.get("Id") for r in finding.get("Resources", [])}
+            if (
+                finding.get("RecordState", "ACTIVE") == "ACTIVE"
+                and function_arn in resource_ids
+                and finding["Id"].startswith(f"{function_arn}/qualys-lambda/")
+            ):
+                found[finding["Id"]] = finding
+    return found
+
+
+def import_findings(
+    securityhub: Any,
+    summary: Summary,
+    vulns: list[Vulnerability],
+    secrets: list[Secret],
+    product: str,
+    now: str,
+) -> dict[str, int]:
+    """Import the scan's findings and archive the function's findings that the scan no longer reports."""
+    try:
+        previous = active_findings(securityhub, product, summary["function"]["arn"])
+    except ClientError as exc:
+        raise DestinationError(f"securityhub: {error_code(exc)}") from exc
+    created = {fid: str(f.get("CreatedAt", now)) for fid, f in previous.items()}
+    current = [vulnerability_finding(summary, v, product, now, created) for v in vulns]
+    current += [secret_finding(summary, s, product, now, created) for s in secrets]
+    current_ids = {f["Id"] for f in current}
+    archived = [
+        {**finding, "RecordState": "ARCHIVED", "UpdatedAt": now}
+        for fid, finding in previous.items()
+        if fid not in current_ids
+    ]
+    counts = {"findings": len(current), "archived": len(archived), "failed": 0, "batches": 0}
+    for batch in batches(current + archived):
+        counts["batches"] += 1
+        try:
+            response = securityhub.batch_import_findings(Findings=batch)
+        except ClientError as exc:
+            raise DestinationError(f"securityhub: {error_code(exc)}") from exc
+        counts["failed"] += int(response.get("FailedCount", 0))
+        for failure in response.get("FailedFindings", [])[:5]:
+            logger.warning(
+                "finding rejected", extra={"finding_id": failure.get("Id"), "error": failure.get("ErrorCode")}
+            )
+    if counts["failed"]:
+        raise DestinationError(f"securityhub: {counts['failed']} findings rejected")
+    return counts

@@ -1,0 +1,591 @@
+"""Structure of cloudformation/single-account-native.yaml: what moto ignores, checked on the YAML itself."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "cloudformation" / "single-account-native.yaml"
+CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
+
+EVENT_NAMES = {
+    "CreateFunction20150331",
+    "UpdateFunctionCode20150331v2",
+    "UpdateFunctionConfiguration20150331v2",
+}
+# DESIGN.md section 2 minus what only the hub sets (CROSS_ACCOUNT_*, ALLOWED_ACCOUNT_IDS) and the
+# derived SCAN_TIMEOUT.
+SCANNER_ENV_NAMES = {
+    "QUALYS_SECRET_ARN",
+    "RESULTS_S3_BUCKET",
+    "SNS_TOPIC_ARN",
+    "SCAN_CACHE_TABLE",
+    "CACHE_TTL_DAYS",
+    "QSCANNER_PATH",
+    "SCAN_TYPES",
+    "EXCLUDE_TAG",
+}
+PARAMETER_DEFAULTS = {
+    "QualysPod": "US2",
+    "EnableS3Results": "true",
+    "EnableSNSNotifications": "true",
+    "EnableScanCache": "true",
+    "CreateCloudTrail": "false",
+    "CacheTTLDays": 30,
+    "ScannerMemorySize": 2048,
+    "ScannerTimeout": 900,
+    "EphemeralStorageSize": 2048,
+    "ReservedConcurrency": 10,
+    "ScanTypes": "pkg,secret",
+    "ExcludeTag": "QualysScanExclude",
+    "NotificationEmail": "",
+    "ResultsRetentionDays": 365,
+}
+REQUIRED_PARAMETERS = {"QualysSecretArn", "QScannerLayerArn", "CodeS3Bucket", "CodeS3Key"}
+QUALYS_PODS = ["US1", "US2", "US3", "US4", "GOV1", "EU1", "EU2", "EU3", "IN1", "CA1", "AE1", "UK1", "AU1", "KSA1"]
+
+
+class CloudFormationLoader(yaml.SafeLoader):
+    """SafeLoader that turns CloudFormation short tags (!Ref, !Sub, ...) into their long JSON form."""
+
+
+def _construct_short_tag(loader: yaml.Loader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if tag_suffix == "Ref":
+        return {"Ref": value}
+    if tag_suffix == "Condition":
+        return {"Condition": value}
+    if tag_suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{tag_suffix}": value}
+
+
+CloudFormationLoader.add_multi_constructor("!", _construct_short_tag)
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return yaml.load(TEMPLATE.read_text(), Loader=CloudFormationLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+@pytest.fixture(scope="module")
+def resources(template: dict[str, Any]) -> dict[str, Any]:
+    return template["Resources"]
+
+
+def _of_type(resources: dict[str, Any], resource_type: str) -> dict[str, Any]:
+    return {name: res for name, res in resources.items() if res["Type"] == resource_type}
+
+
+def _role_statements(resources: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
+    """(condition, statement) for every statement of the scanner role; conditional ones unwrapped."""
+    (role,) = _of_type(resources, "AWS::IAM::Role").values()
+    statements = []
+    for policy in role["Properties"]["Policies"]:
+        for item in policy["PolicyDocument"]["Statement"]:
+            if "Fn::If" in item:
+                condition, statement, otherwise = item["Fn::If"]
+                assert otherwise == {"Ref": "AWS::NoValue"}
+                statements.append((condition, statement))
+            else:
+                statements.append((None, item))
+    return statements
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _statement_with_action(resources: dict[str, Any], action: str) -> tuple[str | None, dict[str, Any]]:
+    matches = [(c, s) for c, s in _role_statements(resources) if action in _as_list(s["Action"])]
+    assert len(matches) == 1, action
+    return matches[0]
+
+
+def _denies_insecure_transport(policy_document: dict[str, Any], bucket: str) -> bool:
+    for statement in policy_document["Statement"]:
+        if (
+            statement["Effect"] == "Deny"
+            and statement["Principal"] == "*"
+            and statement["Action"] == "s3:*"
+            and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        ):
+            return {"Fn::GetAtt": [bucket, "Arn"]} in statement["Resource"] and {
+                "Fn::Sub": f"${{{bucket}.Arn}}/*"
+            } in statement["Resource"]
+    return False
+
+
+# ---------------------------------------------------------------- parameters
+
+
+def test_parameters_names_and_defaults_as_issued(template: dict[str, Any]) -> None:
+    parameters = template["Parameters"]
+
+    assert set(parameters) == set(PARAMETER_DEFAULTS) | REQUIRED_PARAMETERS
+    assert {name: parameters[name].get("Default") for name in PARAMETER_DEFAULTS} == PARAMETER_DEFAULTS
+    assert all("Default" not in parameters[name] for name in REQUIRED_PARAMETERS)
+
+
+def test_parameters_every_one_has_description(template: dict[str, Any]) -> None:
+    assert all(p.get("Description") for p in template["Parameters"].values())
+
+
+def test_parameters_qualys_pod_allowed_values(template: dict[str, Any]) -> None:
+    assert template["Parameters"]["QualysPod"]["AllowedValues"] == QUALYS_PODS
+
+
+@pytest.mark.parametrize(
+    ("name", "minimum", "maximum"),
+    [
+        ("CacheTTLDays", 1, 365),
+        ("ScannerMemorySize", 512, 10240),
+        ("EphemeralStorageSize", 512, 10240),
+        ("ReservedConcurrency", 0, 1000),
+    ],
+)
+def test_parameters_numeric_bounds(template: dict[str, Any], name: str, minimum: int, maximum: int) -> None:
+    parameter = template["Parameters"][name]
+
+    assert (parameter["MinValue"], parameter["MaxValue"]) == (minimum, maximum)
+
+
+def test_parameters_scanner_timeout_at_most_lambda_maximum(template: dict[str, Any]) -> None:
+    assert template["Parameters"]["ScannerTimeout"]["MaxValue"] == 900
+
+
+@pytest.mark.parametrize("switch", ["EnableS3Results", "EnableSNSNotifications", "EnableScanCache", "CreateCloudTrail"])
+def test_parameters_switches_accept_only_true_false(template: dict[str, Any], switch: str) -> None:
+    assert template["Parameters"][switch]["AllowedValues"] == ["true", "false"]
+
+
+def test_parameters_notification_email_pattern_accepts_empty_and_address(template: dict[str, Any]) -> None:
+    pattern = re.compile(template["Parameters"]["NotificationEmail"]["AllowedPattern"])
+
+    assert pattern.fullmatch("")
+    assert pattern.fullmatch("secops@example.com")
+    assert not pattern.fullmatch("not an address")
+
+
+# ---------------------------------------------------------------- scanner function
+
+
+def test_function_environment_names_match_design(resources: dict[str, Any]) -> None:
+    variables = resources["ScannerFunction"]["Properties"]["Environment"]["Variables"]
+
+    assert set(variables) == SCANNER_ENV_NAMES
+
+
+@pytest.mark.parametrize(
+    ("variable", "condition", "resource"),
+    [
+        ("RESULTS_S3_BUCKET", "S3ResultsEnabled", "ResultsBucket"),
+        ("SNS_TOPIC_ARN", "SNSEnabled", "NotificationTopic"),
+        ("SCAN_CACHE_TABLE", "ScanCacheEnabled", "ScanCacheTable"),
+    ],
+)
+def test_function_environment_feature_variable_empty_when_disabled(
+    resources: dict[str, Any], variable: str, condition: str, resource: str
+) -> None:
+    value = resources["ScannerFunction"]["Properties"]["Environment"]["Variables"][variable]
+
+    assert value == {"Fn::If": [condition, {"Ref": resource}, ""]}
+
+
+def test_function_environment_fixed_values(resources: dict[str, Any]) -> None:
+    variables = resources["ScannerFunction"]["Properties"]["Environment"]["Variables"]
+
+    assert variables["QSCANNER_PATH"] == "/opt/bin/qscanner"
+    assert variables["QUALYS_SECRET_ARN"] == {"Ref": "QualysSecretArn"}
+    assert variables["CACHE_TTL_DAYS"] == {"Ref": "CacheTTLDays"}
+    assert variables["SCAN_TYPES"] == {"Ref": "ScanTypes"}
+    assert variables["EXCLUDE_TAG"] == {"Ref": "ExcludeTag"}
+
+
+def test_function_runs_real_code_from_s3_with_qscanner_layer(resources: dict[str, Any]) -> None:
+    properties = resources["ScannerFunction"]["Properties"]
+
+    assert properties["Code"] == {"S3Bucket": {"Ref": "CodeS3Bucket"}, "S3Key": {"Ref": "CodeS3Key"}}
+    assert properties["Handler"] == "lambda_function.lambda_handler"
+    assert properties["Runtime"] == "python3.12"
+    assert properties["Layers"] == [{"Ref": "QScannerLayerArn"}]
+
+
+def test_function_sizing_from_parameters(resources: dict[str, Any]) -> None:
+    properties = resources["ScannerFunction"]["Properties"]
+
+    assert properties["MemorySize"] == {"Ref": "ScannerMemorySize"}
+    assert properties["Timeout"] == {"Ref": "ScannerTimeout"}
+    assert properties["EphemeralStorage"] == {"Size": {"Ref": "EphemeralStorageSize"}}
+    assert properties["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["ReservedConcurrencySet", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
+    }
+
+
+def test_function_zero_reserved_concurrency_means_unreserved(template: dict[str, Any]) -> None:
+    condition = template["Conditions"]["ReservedConcurrencySet"]
+
+    assert condition == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ReservedConcurrency"}, "0"]}]}
+
+
+def test_function_logs_json_to_own_group_kept_30_days(resources: dict[str, Any]) -> None:
+    properties = resources["ScannerFunction"]["Properties"]
+
+    assert properties["LoggingConfig"] == {"LogFormat": "JSON", "LogGroup": {"Ref": "ScannerLogGroup"}}
+    assert resources["ScannerLogGroup"]["Properties"]["RetentionInDays"] == 30
+
+
+def test_function_async_failures_go_to_dead_letter_queue(resources: dict[str, Any]) -> None:
+    dlq_arn = {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    (invoke_config,) = _of_type(resources, "AWS::Lambda::EventInvokeConfig").values()
+
+    assert resources["ScannerFunction"]["Properties"]["DeadLetterConfig"] == {"TargetArn": dlq_arn}
+    assert invoke_config["Properties"]["FunctionName"] == {"Ref": "ScannerFunction"}
+    assert invoke_config["Properties"]["MaximumRetryAttempts"] == 2
+    assert invoke_config["Properties"]["DestinationConfig"] == {"OnFailure": {"Destination": dlq_arn}}
+
+
+# ---------------------------------------------------------------- EventBridge
+
+
+def test_rules_one_per_event_name(resources: dict[str, Any]) -> None:
+    rules = _of_type(resources, "AWS::Events::Rule").values()
+    names = [rule["Properties"]["EventPattern"]["detail"]["eventName"] for rule in rules]
+
+    assert all(len(n) == 1 for n in names)
+    assert sorted(n[0] for n in names) == sorted(EVENT_NAMES)
+
+
+def test_rules_pattern_matches_successful_lambda_cloudtrail_calls(resources: dict[str, Any]) -> None:
+    for rule in _of_type(resources, "AWS::Events::Rule").values():
+        pattern = rule["Properties"]["EventPattern"]
+
+        assert pattern["source"] == ["aws.lambda"]
+        assert pattern["detail-type"] == ["AWS API Call via CloudTrail"]
+        assert pattern["detail"]["eventSource"] == ["lambda.amazonaws.com"]
+        assert pattern["detail"]["errorCode"] == [{"exists": False}]
+
+
+def test_rules_target_scanner_with_retry_policy_and_dead_letter(resources: dict[str, Any]) -> None:
+    for rule in _of_type(resources, "AWS::Events::Rule").values():
+        (target,) = rule["Properties"]["Targets"]
+
+        assert target["Arn"] == {"Fn::GetAtt": ["ScannerFunction", "Arn"]}
+        assert target["RetryPolicy"] == {"MaximumRetryAttempts": 4, "MaximumEventAgeInSeconds": 3600}
+        assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}
+
+
+def test_permissions_each_rule_has_one_scoped_to_its_own_arn(resources: dict[str, Any]) -> None:
+    rules = set(_of_type(resources, "AWS::Events::Rule"))
+    permissions = _of_type(resources, "AWS::Lambda::Permission").values()
+    source_rules = [p["Properties"]["SourceArn"]["Fn::GetAtt"] for p in permissions]
+
+    assert sorted(r for r, _attr in source_rules) == sorted(rules)
+    assert all(attr == "Arn" for _rule, attr in source_rules)
+    for permission in permissions:
+        assert permission["Properties"]["Principal"] == "events.amazonaws.com"
+        assert permission["Properties"]["Action"] == "lambda:InvokeFunction"
+        assert permission["Properties"]["FunctionName"] == {"Ref": "ScannerFunction"}
+
+
+def test_dead_letter_queue_encrypted_and_kept_14_days(resources: dict[str, Any]) -> None:
+    properties = resources["DeadLetterQueue"]["Properties"]
+
+    assert properties["SqsManagedSseEnabled"] is True
+    assert properties["MessageRetentionPeriod"] == 14 * 24 * 3600
+
+
+def test_dead_letter_queue_policy_admits_only_the_three_rules(resources: dict[str, Any]) -> None:
+    (policy,) = _of_type(resources, "AWS::SQS::QueuePolicy").values()
+    allows = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    rules = set(_of_type(resources, "AWS::Events::Rule"))
+
+    (allow,) = allows
+    assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+    assert allow["Action"] == "sqs:SendMessage"
+    source_arns = allow["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert sorted(a["Fn::GetAtt"][0] for a in source_arns) == sorted(rules)
+
+
+# ---------------------------------------------------------------- storage
+
+
+def test_results_bucket_policy_denies_insecure_transport(resources: dict[str, Any]) -> None:
+    policy = resources["ResultsBucketPolicy"]
+
+    assert policy["Condition"] == "S3ResultsEnabled"
+    assert _denies_insecure_transport(policy["Properties"]["PolicyDocument"], "ResultsBucket")
+
+
+@pytest.mark.parametrize("bucket", ["ResultsBucket", "TrailBucket"])
+def test_buckets_private_versioned_encrypted(resources: dict[str, Any], bucket: str) -> None:
+    properties = resources[bucket]["Properties"]
+    (encryption,) = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+
+    assert "BucketName" not in properties
+    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
+    assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert set(properties["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(properties["PublicAccessBlockConfiguration"]) == 4
+    assert properties["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+
+
+def test_results_bucket_lifecycle_expires_per_retention_parameter(resources: dict[str, Any]) -> None:
+    (rule,) = resources["ResultsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+
+    assert rule["Status"] == "Enabled"
+    assert rule["ExpirationInDays"] == {"Ref": "ResultsRetentionDays"}
+    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 90}
+
+
+def test_cache_table_key_schema_is_function_arn_string(resources: dict[str, Any]) -> None:
+    properties = resources["ScanCacheTable"]["Properties"]
+
+    assert properties["KeySchema"] == [{"AttributeName": "function_arn", "KeyType": "HASH"}]
+    assert properties["AttributeDefinitions"] == [{"AttributeName": "function_arn", "AttributeType": "S"}]
+
+
+def test_cache_table_ttl_on_ttl_attribute(resources: dict[str, Any]) -> None:
+    properties = resources["ScanCacheTable"]["Properties"]
+
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+
+
+def test_cache_table_on_demand_encrypted_with_point_in_time_recovery(resources: dict[str, Any]) -> None:
+    properties = resources["ScanCacheTable"]["Properties"]
+
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["SSESpecification"] == {"SSEEnabled": True}
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+# ---------------------------------------------------------------- IAM
+
+
+def test_role_every_statement_has_sid(resources: dict[str, Any]) -> None:
+    sids = [statement.get("Sid") for _c, statement in _role_statements(resources)]
+
+    assert all(sids)
+    assert len(sids) == len(set(sids))
+
+
+def test_role_no_wildcard_action(resources: dict[str, Any]) -> None:
+    for _condition, statement in _role_statements(resources):
+        assert all("*" not in action for action in _as_list(statement["Action"]))
+
+
+def test_role_wildcard_resource_only_for_ecr_authorization_token(resources: dict[str, Any]) -> None:
+    wildcard = [s["Action"] for _c, s in _role_statements(resources) if "*" in _as_list(s["Resource"])]
+
+    assert wildcard == ["ecr:GetAuthorizationToken"]
+
+
+def test_role_allow_only(resources: dict[str, Any]) -> None:
+    assert {statement["Effect"] for _c, statement in _role_statements(resources)} == {"Allow"}
+
+
+def test_role_tags_only_qualysscan_keys(resources: dict[str, Any]) -> None:
+    _condition, statement = _statement_with_action(resources, "lambda:TagResource")
+
+    assert statement["Condition"] == {"ForAllValues:StringLike": {"aws:TagKeys": ["QualysScan*"]}}
+    assert statement["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:lambda:*:${AWS::AccountId}:function:*"}
+
+
+def test_role_reads_only_the_qualys_secret(resources: dict[str, Any]) -> None:
+    _condition, statement = _statement_with_action(resources, "secretsmanager:GetSecretValue")
+
+    assert statement["Resource"] == {"Ref": "QualysSecretArn"}
+
+
+@pytest.mark.parametrize(
+    "action", ["lambda:GetFunction", "lambda:GetFunctionConfiguration", "lambda:ListTags", "lambda:GetLayerVersion"]
+)
+def test_role_lambda_reads_scoped_to_account(resources: dict[str, Any], action: str) -> None:
+    _condition, statement = _statement_with_action(resources, action)
+
+    assert "${AWS::AccountId}" in statement["Resource"]["Fn::Sub"]
+
+
+def test_role_ecr_pulls_scoped_to_account_repositories(resources: dict[str, Any]) -> None:
+    _condition, statement = _statement_with_action(resources, "ecr:BatchGetImage")
+
+    assert set(statement["Action"]) == {
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+        "ecr:BatchCheckLayerAvailability",
+    }
+    assert statement["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:ecr:*:${AWS::AccountId}:repository/*"}
+
+
+@pytest.mark.parametrize(
+    ("action", "condition", "resource"),
+    [
+        ("s3:PutObject", "S3ResultsEnabled", {"Fn::Sub": "${ResultsBucket.Arn}/scans/*"}),
+        ("sns:Publish", "SNSEnabled", {"Ref": "NotificationTopic"}),
+        ("kms:GenerateDataKey", "SNSEnabled", {"Fn::GetAtt": ["NotificationKey", "Arn"]}),
+        ("dynamodb:PutItem", "ScanCacheEnabled", {"Fn::GetAtt": ["ScanCacheTable", "Arn"]}),
+        ("sqs:SendMessage", None, {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}),
+        ("logs:PutLogEvents", None, {"Fn::GetAtt": ["ScannerLogGroup", "Arn"]}),
+    ],
+)
+def test_role_feature_statements_scoped_and_conditional(
+    resources: dict[str, Any], action: str, condition: str | None, resource: dict[str, Any]
+) -> None:
+    statement_condition, statement = _statement_with_action(resources, action)
+
+    assert statement_condition == condition
+    assert statement["Resource"] == resource
+
+
+def test_role_cache_actions_are_get_put_update(resources: dict[str, Any]) -> None:
+    _condition, statement = _statement_with_action(resources, "dynamodb:GetItem")
+
+    assert set(statement["Action"]) == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+
+
+def test_role_has_no_managed_policies(resources: dict[str, Any]) -> None:
+    assert "ManagedPolicyArns" not in resources["ScannerRole"]["Properties"]
+
+
+# ---------------------------------------------------------------- switches, trail, alarms, outputs
+
+
+@pytest.mark.parametrize(
+    ("condition", "names"),
+    [
+        ("S3ResultsEnabled", {"ResultsBucket", "ResultsBucketPolicy"}),
+        ("ScanCacheEnabled", {"ScanCacheTable"}),
+        ("SNSEnabled", {"NotificationTopic", "NotificationKey"}),
+        ("EmailSubscriptionEnabled", {"NotificationEmailSubscription"}),
+        ("CloudTrailEnabled", {"TrailBucket", "TrailBucketPolicy", "Trail"}),
+    ],
+)
+def test_switches_own_their_resources(resources: dict[str, Any], condition: str, names: set[str]) -> None:
+    assert {name for name, res in resources.items() if res.get("Condition") == condition} == names
+
+
+def test_trail_logs_write_management_events_in_all_regions(resources: dict[str, Any]) -> None:
+    properties = resources["Trail"]["Properties"]
+
+    assert properties["IsLogging"] is True
+    assert properties["IsMultiRegionTrail"] is True
+    assert properties["IncludeGlobalServiceEvents"] is True
+    assert properties["EnableLogFileValidation"] is True
+    assert properties["EventSelectors"] == [{"ReadWriteType": "WriteOnly", "IncludeManagementEvents": True}]
+    assert resources["Trail"]["DependsOn"] == "TrailBucketPolicy"
+
+
+def test_trail_bucket_policy_tls_only_and_scoped_to_this_trail(resources: dict[str, Any]) -> None:
+    document = resources["TrailBucketPolicy"]["Properties"]["PolicyDocument"]
+    service_statements = [s for s in document["Statement"] if s["Effect"] == "Allow"]
+    trail_name = resources["Trail"]["Properties"]["TrailName"]["Fn::Sub"]
+
+    assert _denies_insecure_transport(document, "TrailBucket")
+    assert {s["Action"] for s in service_statements} == {"s3:GetBucketAcl", "s3:PutObject"}
+    for statement in service_statements:
+        assert statement["Principal"] == {"Service": "cloudtrail.amazonaws.com"}
+        assert statement["Condition"]["StringEquals"]["aws:SourceArn"]["Fn::Sub"].endswith(f":trail/{trail_name}")
+
+
+@pytest.mark.parametrize(
+    ("alarm", "metric"),
+    [("ScannerErrorsAlarm", "Errors"), ("DeadLetterQueueAlarm", "ApproximateNumberOfMessagesVisible")],
+)
+def test_alarms_fire_above_zero_and_notify_topic_when_enabled(
+    resources: dict[str, Any], alarm: str, metric: str
+) -> None:
+    properties = resources[alarm]["Properties"]
+
+    assert properties["MetricName"] == metric
+    assert properties["Threshold"] == 0
+    assert properties["ComparisonOperator"] == "GreaterThanThreshold"
+    assert properties["Period"] == 300
+    assert properties["AlarmActions"] == {
+        "Fn::If": ["SNSEnabled", [{"Ref": "NotificationTopic"}], {"Ref": "AWS::NoValue"}]
+    }
+
+
+def test_outputs_exported_under_stack_name(template: dict[str, Any]) -> None:
+    for name, output in template["Outputs"].items():
+        assert output["Export"]["Name"] == {"Fn::Sub": f"${{AWS::StackName}}-{name}"}
+
+
+@pytest.mark.parametrize(
+    ("output", "condition"),
+    [
+        ("ScannerFunctionName", None),
+        ("ScannerFunctionArn", None),
+        ("ScannerRoleArn", None),
+        ("ResultsBucketName", "S3ResultsEnabled"),
+        ("ScanCacheTableName", "ScanCacheEnabled"),
+        ("SNSTopicArn", "SNSEnabled"),
+        ("DeadLetterQueueUrl", None),
+        ("DeadLetterQueueArn", None),
+        ("ScannerLogGroupName", None),
+        ("CloudTrailName", "CloudTrailEnabled"),
+        ("CreateFunctionRuleName", None),
+        ("UpdateFunctionCodeRuleName", None),
+        ("UpdateFunctionConfigurationRuleName", None),
+    ],
+)
+def test_outputs_present_with_feature_condition(template: dict[str, Any], output: str, condition: str | None) -> None:
+    assert template["Outputs"][output].get("Condition") == condition
+
+
+# ---------------------------------------------------------------- linters
+
+
+def test_cfn_lint_reports_nothing() -> None:
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+
+    result = subprocess.run([str(cfn_lint), str(TEMPLATE)], capture_output=True, text=True, check=False)
+
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+def _checkov(path: Path) -> subprocess.CompletedProcess[str]:
+    # --skip-download: no call to the Prisma Cloud API (there is no network in CI).
+    argv = [str(CHECKOV), "-f", str(path), "--compact", "--quiet", "--skip-download", "--framework", "cloudformation"]
+    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE"}
+    return subprocess.run(argv, capture_output=True, text=True, check=False, cwd=ROOT, env=env, timeout=300)
+
+
+def test_checkov_finds_nothing_unsuppressed() -> None:
+    if not CHECKOV.exists():
+        pytest.skip("checkov not installed: `make lint` creates .venv-checkov")
+
+    result = _checkov(TEMPLATE)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Failed checks: 0" in result.stdout
+
+
+def test_checkov_finds_nothing_unsuppressed_with_every_feature_on(tmp_path: Path) -> None:
+    # checkov evaluates conditions with the parameters' defaults, so CreateCloudTrail=false hides the
+    # trail resources; scan a copy whose default turns them on.
+    if not CHECKOV.exists():
+        pytest.skip("checkov not installed: `make lint` creates .venv-checkov")
+    text, count = re.subn(
+        r'(  CreateCloudTrail:\n    Type: String\n    Default: )"false"', r'\1"true"', TEMPLATE.read_text()
+    )
+    assert count == 1
+    copy = tmp_path / "all-features.yaml"
+    copy.write_text(text)
+
+    result = _checkov(copy)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Failed checks: 0" in result.stdout
