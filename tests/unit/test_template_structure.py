@@ -32,6 +32,10 @@ SCANNER_ENV_NAMES = {
     "QSCANNER_PATH",
     "SCAN_TYPES",
     "EXCLUDE_TAG",
+    # Issue 7: Security Hub, scan events, SBOMs.
+    "ENABLE_SECURITY_HUB",
+    "SCAN_EVENT_BUS",
+    "SBOM_FORMATS",
 }
 PARAMETER_DEFAULTS = {
     "QualysPod": "US2",
@@ -48,6 +52,9 @@ PARAMETER_DEFAULTS = {
     "ExcludeTag": "QualysScanExclude",
     "NotificationEmail": "",
     "ResultsRetentionDays": 365,
+    "EnableSecurityHub": "false",
+    "EnableScanEvents": "true",
+    "SbomFormats": "spdx,cyclonedx",
 }
 REQUIRED_PARAMETERS = {"QualysSecretArn", "QScannerLayerArn", "CodeS3Bucket", "CodeS3Key"}
 QUALYS_PODS = ["US1", "US2", "US3", "US4", "GOV1", "EU1", "EU2", "EU3", "IN1", "CA1", "AE1", "UK1", "AU1", "KSA1"]
@@ -589,3 +596,21 @@ def test_checkov_finds_nothing_unsuppressed_with_every_feature_on(tmp_path: Path
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Failed checks: 0" in result.stdout
+
+
+def test_role_security_hub_import_only_on_own_product(resources: dict[str, Any]) -> None:
+    condition, statement = _statement_with_action(resources, "securityhub:BatchImportFindings")
+
+    assert condition == "SecurityHubEnabled"
+    assert statement["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:product/${AWS::AccountId}/default"
+    }
+
+
+def test_role_scan_events_only_on_default_bus(resources: dict[str, Any]) -> None:
+    condition, statement = _statement_with_action(resources, "events:PutEvents")
+
+    assert condition == "ScanEventsEnabled"
+    assert statement["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"
+    }
