@@ -129,3 +129,15 @@ def test_missing_binary_fails_scan(
     scanner = make_scanner(server_resources, tmp_path, qscanner_path=str(tmp_path / "no-such-qscanner"))
     with pytest.raises(ScanFailedError, match="binary not found"):
         handle(load_event("create_function"), FakeContext(), scanner)
+
+
+def test_simulated_scan_stores_spdx_and_cyclonedx_sboms(simulated: Scanner, server_resources: Resources) -> None:
+    handle(load_event("create_function"), FakeContext(), simulated)
+    result = summary(server_resources)
+    s3 = boto3.client("s3")
+    assert set(result["sbom"]) == {"spdx", "cyclonedx"}
+    spdx = json.loads(s3.get_object(Bucket=server_resources.bucket, Key=result["sbom"]["spdx"])["Body"].read())
+    cdx = json.loads(s3.get_object(Bucket=server_resources.bucket, Key=result["sbom"]["cyclonedx"])["Body"].read())
+    assert spdx["spdxVersion"] == "SPDX-2.3" and cdx["bomFormat"] == "CycloneDX"
+    assert "requests" in {p["name"] for p in spdx["packages"]}
+    assert "requests" in {c["name"] for c in cdx["components"]}
