@@ -43,6 +43,10 @@ ALWAYS_OUTPUTS = {
     "DeadLetterQueueUrl",
     "DeadLetterQueueArn",
     "ScannerLogGroupName",
+    "ScanQueueUrl",
+    "ScanQueueArn",
+    "ManualScanRuleName",
+    "InventoryScheduleRuleName",
     *RULE_OUTPUTS,
 }
 
@@ -315,14 +319,28 @@ def test_role_secret_statement_names_the_deployed_secret(
     assert statement["Resource"] == single_account_prerequisites["QualysSecretArn"]
 
 
-def test_rules_target_scanner_with_retry_and_dead_letter(default_single_account_stack: DeployedStack) -> None:
+def test_rules_target_scan_queue_with_retry_and_dead_letter(default_single_account_stack: DeployedStack) -> None:
     events = boto3.client("events", region_name=REGION)
     outputs = default_single_account_stack.outputs
-    for rule_name in (outputs[k] for k in RULE_OUTPUTS):
+    for rule_name in (outputs[k] for k in (*RULE_OUTPUTS, "ManualScanRuleName")):
         (target,) = events.list_targets_by_rule(Rule=rule_name)["Targets"]
-        assert target["Arn"] == outputs["ScannerFunctionArn"]
+        assert target["Arn"] == outputs["ScanQueueArn"]
         assert target["RetryPolicy"] == {"MaximumRetryAttempts": 4, "MaximumEventAgeInSeconds": 3600}
         assert target["DeadLetterConfig"] == {"Arn": outputs["DeadLetterQueueArn"]}
+
+
+def test_scan_queue_feeds_scanner_one_message_at_a_time(default_single_account_stack: DeployedStack) -> None:
+    outputs = default_single_account_stack.outputs
+    (mapping,) = boto3.client("lambda", region_name=REGION).list_event_source_mappings(
+        FunctionName=outputs["ScannerFunctionName"]
+    )["EventSourceMappings"]
+    attributes = boto3.client("sqs", region_name=REGION).get_queue_attributes(
+        QueueUrl=outputs["ScanQueueUrl"], AttributeNames=["All"]
+    )["Attributes"]
+
+    assert mapping["EventSourceArn"] == outputs["ScanQueueArn"] and mapping["BatchSize"] == 1
+    assert int(attributes["VisibilityTimeout"]) >= 6 * 900
+    assert json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"] == outputs["DeadLetterQueueArn"]
 
 
 def test_rules_match_successful_calls_only(default_single_account_stack: DeployedStack) -> None:
@@ -349,16 +367,18 @@ def test_rules_match_successful_calls_only(default_single_account_stack: Deploye
     assert matches == [True, False, False]
 
 
-def test_permissions_let_each_rule_invoke_scanner(default_single_account_stack: DeployedStack) -> None:
+def test_permissions_let_only_the_inventory_schedule_invoke_scanner(
+    default_single_account_stack: DeployedStack,
+) -> None:
     outputs = default_single_account_stack.outputs
     policy = boto3.client("lambda", region_name=REGION).get_policy(FunctionName=outputs["ScannerFunctionName"])
-    events = boto3.client("events", region_name=REGION)
-    rule_arns = {events.describe_rule(Name=outputs[k])["Arn"] for k in RULE_OUTPUTS}
+    schedule = boto3.client("events", region_name=REGION).describe_rule(Name=outputs["InventoryScheduleRuleName"])
 
-    statements = json.loads(policy["Policy"])["Statement"]
+    (statement,) = json.loads(policy["Policy"])["Statement"]
 
-    assert {s["Condition"]["ArnLike"]["AWS:SourceArn"] for s in statements} == rule_arns
-    assert {s["Principal"]["Service"] for s in statements} == {"events.amazonaws.com"}
+    assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == schedule["Arn"]
+    assert statement["Principal"]["Service"] == "events.amazonaws.com"
+    assert schedule["ScheduleExpression"] == "rate(1 day)"
 
 
 def test_dead_letter_queue_keeps_messages_14_days(default_single_account_stack: DeployedStack) -> None:

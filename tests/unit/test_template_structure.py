@@ -36,6 +36,9 @@ SCANNER_ENV_NAMES = {
     "ENABLE_SECURITY_HUB",
     "SCAN_EVENT_BUS",
     "SBOM_FORMATS",
+    # Issue 6: the scan queue the inventory fills, and when a scan is stale.
+    "SCAN_QUEUE_URL",
+    "RESCAN_AFTER_DAYS",
 }
 PARAMETER_DEFAULTS = {
     "QualysPod": "US2",
@@ -55,6 +58,9 @@ PARAMETER_DEFAULTS = {
     "EnableSecurityHub": "false",
     "EnableScanEvents": "true",
     "SbomFormats": "spdx,cyclonedx",
+    "ScanQueueMaxConcurrency": 5,
+    "InventorySchedule": "rate(1 day)",
+    "RescanAfterDays": 7,
 }
 REQUIRED_PARAMETERS = {"QualysSecretArn", "QScannerLayerArn", "CodeS3Bucket", "CodeS3Key"}
 QUALYS_PODS = ["US1", "US2", "US3", "US4", "GOV1", "EU1", "EU2", "EU3", "IN1", "CA1", "AE1", "UK1", "AU1", "KSA1"]
@@ -268,44 +274,71 @@ def test_function_async_failures_go_to_dead_letter_queue(resources: dict[str, An
 # ---------------------------------------------------------------- EventBridge
 
 
+def _cloudtrail_rules(resources: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: rule
+        for name, rule in _of_type(resources, "AWS::Events::Rule").items()
+        if rule["Properties"].get("EventPattern", {}).get("source") == ["aws.lambda"]
+    }
+
+
 def test_rules_one_per_event_name(resources: dict[str, Any]) -> None:
-    rules = _of_type(resources, "AWS::Events::Rule").values()
-    names = [rule["Properties"]["EventPattern"]["detail"]["eventName"] for rule in rules]
+    names = [
+        rule["Properties"]["EventPattern"]["detail"]["eventName"] for rule in _cloudtrail_rules(resources).values()
+    ]
 
     assert all(len(n) == 1 for n in names)
     assert sorted(n[0] for n in names) == sorted(EVENT_NAMES)
 
 
 def test_rules_pattern_matches_successful_lambda_cloudtrail_calls(resources: dict[str, Any]) -> None:
-    for rule in _of_type(resources, "AWS::Events::Rule").values():
+    for rule in _cloudtrail_rules(resources).values():
         pattern = rule["Properties"]["EventPattern"]
 
-        assert pattern["source"] == ["aws.lambda"]
         assert pattern["detail-type"] == ["AWS API Call via CloudTrail"]
         assert pattern["detail"]["eventSource"] == ["lambda.amazonaws.com"]
         assert pattern["detail"]["errorCode"] == [{"exists": False}]
 
 
-def test_rules_target_scanner_with_retry_policy_and_dead_letter(resources: dict[str, Any]) -> None:
-    for rule in _of_type(resources, "AWS::Events::Rule").values():
+def test_rules_target_scan_queue_with_retry_policy_and_dead_letter(resources: dict[str, Any]) -> None:
+    rules = {**_cloudtrail_rules(resources), "ManualScanRule": resources["ManualScanRule"]}
+    assert len(rules) == 4
+    for rule in rules.values():
         (target,) = rule["Properties"]["Targets"]
 
-        assert target["Arn"] == {"Fn::GetAtt": ["ScannerFunction", "Arn"]}
+        assert target["Arn"] == {"Fn::GetAtt": ["ScanQueue", "Arn"]}
         assert target["RetryPolicy"] == {"MaximumRetryAttempts": 4, "MaximumEventAgeInSeconds": 3600}
         assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}
 
 
-def test_permissions_each_rule_has_one_scoped_to_its_own_arn(resources: dict[str, Any]) -> None:
-    rules = set(_of_type(resources, "AWS::Events::Rule"))
-    permissions = _of_type(resources, "AWS::Lambda::Permission").values()
-    source_rules = [p["Properties"]["SourceArn"]["Fn::GetAtt"] for p in permissions]
+def test_manual_scan_rule_matches_manual_requests_only(resources: dict[str, Any]) -> None:
+    pattern = resources["ManualScanRule"]["Properties"]["EventPattern"]
 
-    assert sorted(r for r, _attr in source_rules) == sorted(rules)
-    assert all(attr == "Arn" for _rule, attr in source_rules)
-    for permission in permissions:
-        assert permission["Properties"]["Principal"] == "events.amazonaws.com"
-        assert permission["Properties"]["Action"] == "lambda:InvokeFunction"
-        assert permission["Properties"]["FunctionName"] == {"Ref": "ScannerFunction"}
+    assert pattern == {"source": ["qualys-lambda.manual"], "detail-type": ["Scan Request"]}
+
+
+def test_inventory_schedule_invokes_scanner_with_scoped_permission(resources: dict[str, Any]) -> None:
+    rule = resources["InventoryScheduleRule"]
+    (permission,) = _of_type(resources, "AWS::Lambda::Permission").values()
+
+    assert rule["Condition"] == "InventoryEnabled"
+    assert rule["Properties"]["ScheduleExpression"] == {"Ref": "InventorySchedule"}
+    assert rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": ["ScannerFunction", "Arn"]}
+    assert permission["Properties"]["SourceArn"] == {"Fn::GetAtt": ["InventoryScheduleRule", "Arn"]}
+    assert permission["Properties"]["Principal"] == "events.amazonaws.com"
+
+
+def test_scan_queue_buffers_bursts(resources: dict[str, Any]) -> None:
+    queue = resources["ScanQueue"]["Properties"]
+    (mapping,) = _of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["VisibilityTimeout"] >= 6 * 900  # six times the largest ScannerTimeout
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    assert 1 < queue["RedrivePolicy"]["maxReceiveCount"] <= 5
+    assert mapping["Properties"]["BatchSize"] == 1
+    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "ScanQueueMaxConcurrency"}}
 
 
 def test_dead_letter_queue_encrypted_and_kept_14_days(resources: dict[str, Any]) -> None:
@@ -315,16 +348,21 @@ def test_dead_letter_queue_encrypted_and_kept_14_days(resources: dict[str, Any])
     assert properties["MessageRetentionPeriod"] == 14 * 24 * 3600
 
 
-def test_dead_letter_queue_policy_admits_only_the_three_rules(resources: dict[str, Any]) -> None:
-    (policy,) = _of_type(resources, "AWS::SQS::QueuePolicy").values()
-    allows = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
-    rules = set(_of_type(resources, "AWS::Events::Rule"))
+@pytest.mark.parametrize(("queue", "extra_rules"), [("DeadLetterQueue", 1), ("ScanQueue", 0)])
+def test_queue_policies_admit_only_the_stack_rules(resources: dict[str, Any], queue: str, extra_rules: int) -> None:
+    (policy,) = [
+        p
+        for p in _of_type(resources, "AWS::SQS::QueuePolicy").values()
+        if p["Properties"]["Queues"] == [{"Ref": queue}]
+    ]
+    (allow,) = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    source_arns = allow["Condition"]["ArnEquals"]["aws:SourceArn"]
+    named = [a["Fn::GetAtt"][0] for a in source_arns if "Fn::GetAtt" in a]
 
-    (allow,) = allows
     assert allow["Principal"] == {"Service": "events.amazonaws.com"}
     assert allow["Action"] == "sqs:SendMessage"
-    source_arns = allow["Condition"]["ArnEquals"]["aws:SourceArn"]
-    assert sorted(a["Fn::GetAtt"][0] for a in source_arns) == sorted(rules)
+    assert sorted(named) == sorted([*_cloudtrail_rules(resources), "ManualScanRule"])
+    assert len(source_arns) - len(named) == extra_rules  # the conditional inventory rule
 
 
 # ---------------------------------------------------------------- storage
@@ -397,7 +435,8 @@ def test_role_no_wildcard_action(resources: dict[str, Any]) -> None:
 def test_role_wildcard_resource_only_for_ecr_authorization_token(resources: dict[str, Any]) -> None:
     wildcard = [s["Action"] for _c, s in _role_statements(resources) if "*" in _as_list(s["Resource"])]
 
-    assert wildcard == ["ecr:GetAuthorizationToken"]
+    # None of these actions supports resource-level permissions.
+    assert wildcard == ["ecr:GetAuthorizationToken", ["lambda:ListFunctions", "tag:GetResources"]]
 
 
 def test_role_allow_only(resources: dict[str, Any]) -> None:
@@ -444,7 +483,7 @@ def test_role_ecr_pulls_scoped_to_account_repositories(resources: dict[str, Any]
         ("sns:Publish", "SNSEnabled", {"Ref": "NotificationTopic"}),
         ("kms:GenerateDataKey", "SNSEnabled", {"Fn::GetAtt": ["NotificationKey", "Arn"]}),
         ("dynamodb:PutItem", "ScanCacheEnabled", {"Fn::GetAtt": ["ScanCacheTable", "Arn"]}),
-        ("sqs:SendMessage", None, {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}),
+        ("sqs:ReceiveMessage", None, {"Fn::GetAtt": ["ScanQueue", "Arn"]}),
         ("logs:PutLogEvents", None, {"Fn::GetAtt": ["ScannerLogGroup", "Arn"]}),
     ],
 )
@@ -460,7 +499,22 @@ def test_role_feature_statements_scoped_and_conditional(
 def test_role_cache_actions_are_get_put_update(resources: dict[str, Any]) -> None:
     _condition, statement = _statement_with_action(resources, "dynamodb:GetItem")
 
-    assert set(statement["Action"]) == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+    assert set(statement["Action"]) == {
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    }
+
+
+def test_role_sends_only_to_its_own_queues(resources: dict[str, Any]) -> None:
+    targets = sorted(
+        s["Resource"]["Fn::GetAtt"][0]
+        for _c, s in _role_statements(resources)
+        if "sqs:SendMessage" in _as_list(s["Action"])
+    )
+
+    assert targets == ["DeadLetterQueue", "ScanQueue"]
 
 
 def test_role_has_no_managed_policies(resources: dict[str, Any]) -> None:
