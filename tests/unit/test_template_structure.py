@@ -656,9 +656,8 @@ def test_role_security_hub_import_only_on_own_product(resources: dict[str, Any])
     condition, statement = _statement_with_action(resources, "securityhub:BatchImportFindings")
 
     assert condition == "SecurityHubEnabled"
-    assert statement["Resource"] == {
-        "Fn::Sub": "arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:product/${AWS::AccountId}/default"
-    }
+    product = "arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:product/${AWS::AccountId}/default"
+    assert statement["Resource"] == {"Fn::Sub": product}
 
 
 def test_role_scan_events_only_on_default_bus(resources: dict[str, Any]) -> None:
