@@ -1,11 +1,49 @@
 # qualys-lambda: build, test, deploy. `make help` lists the targets.
+#
+#   export QUALYS_ACCESS_TOKEN            # environment only: never on the make command line
+#   make deploy QUALYS_POD=US2 AWS_REGION=us-east-2
+#
+AWS_REGION ?=
+STACK_NAME ?= qscanner
+QUALYS_POD ?= US2
+# QUALYS_ACCESS_TOKEN comes from the environment only; recipes read it as $$QUALYS_ACCESS_TOKEN in a
+# helper's environment and never expand it into a command line.
+QUALYS_ACCESS_TOKEN ?=
+QSCANNER ?= scanner-lambda/qscanner.gz
+REGIONS ?= us-east-1 us-west-2 eu-west-1
+AWS_ENDPOINT_URL ?=
+SECRET_NAME ?= $(STACK_NAME)/qualys
+AWS ?= aws
+# Extra stack parameters, e.g. PARAMETERS="EnableScanCache=false ScannerMemorySize=3008".
+PARAMETERS ?=
+TEMPLATE ?= cloudformation/single-account-native.yaml
+# The handler's source directory (lambda_function.py and qualys_lambda/).
+SCANNER_SRC ?= scanner-lambda
+BUILD ?= build
+
 SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.ONESHELL:
 PYTHON ?= python3
 VENV := .venv
 VENV_STAMP := $(VENV)/.installed
 PY := $(VENV)/bin/python
+LAYER_ZIP := $(BUILD)/qscanner-layer.zip
+CODE_ZIP := $(BUILD)/scanner-lambda.zip
+AWSR := $(AWS) --region $(AWS_REGION)
+LAYER_NAME := $(STACK_NAME)-qscanner
 
-.PHONY: help test lint venv
+ifneq ($(strip $(AWS_ENDPOINT_URL)),)
+# An emulator: awscli and boto3 both send every call there.
+export AWS_ENDPOINT_URL
+endif
+
+ifeq ($(origin QUALYS_ACCESS_TOKEN),command line)
+$(error QUALYS_ACCESS_TOKEN must come from the environment (export QUALYS_ACCESS_TOKEN), not the make command line, where ps and shell history show it)
+endif
+
+.PHONY: help test lint venv layer package check check-aws deploy outputs deploy-multi-region update-function \
+	delete clean demo
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -24,3 +62,158 @@ test: $(VENV_STAMP) ## run the whole test suite (lint included)
 lint: $(VENV_STAMP) ## ruff, mypy and cfn-lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy scanner-lambda/qualys_lambda
+
+demo: $(VENV_STAMP) ## deploy and run the scanner on a local AWS emulator (QScanner SIMULATED; no AWS account)
+	@$(PY) -m local.demo --make "$(MAKE)"
+
+# ---------------------------------------------------------------- build
+
+layer: ## pack QSCANNER (qscanner.gz or the binary) into build/qscanner-layer.zip at bin/qscanner
+	@$(PYTHON) local/build.py layer --qscanner "$(QSCANNER)" --output "$(LAYER_ZIP)"
+
+package: ## zip the handler into build/scanner-lambda.zip (deterministic; the S3 key carries its hash)
+	@key=$$($(PYTHON) local/build.py package --source "$(SCANNER_SRC)" --output "$(CODE_ZIP)")
+	echo "built $(CODE_ZIP) (S3 key $$key)"
+
+# ---------------------------------------------------------------- deploy
+
+# Prerequisite checks: one line each, on stderr, before anything touches AWS.
+define check_cli
+command -v $(AWS) >/dev/null 2>&1 || { echo "error: the AWS CLI ($(AWS)) was not found: install it (https://aws.amazon.com/cli/) or pass AWS=/path/to/aws" >&2; exit 1; }
+[ -n "$(AWS_REGION)" ] || { echo "error: AWS_REGION is not set: run e.g. make $(or $(MAKECMDGOALS),deploy) AWS_REGION=us-east-2" >&2; exit 1; }
+endef
+define check_token
+[ -n "$${QUALYS_ACCESS_TOKEN:-}" ] || { echo "error: QUALYS_ACCESS_TOKEN is not set: export it first (read -rs QUALYS_ACCESS_TOKEN && export QUALYS_ACCESS_TOKEN)" >&2; exit 1; }
+endef
+define check_credentials
+if ! reason=$$($(AWSR) sts get-caller-identity 2>&1 >/dev/null); then
+  echo "error: no usable AWS credentials (aws sts get-caller-identity failed: $$(tail -n1 <<<"$$reason")): run aws configure, set AWS_PROFILE or run aws sso login" >&2
+  exit 1
+fi
+endef
+
+check-aws:
+	@$(check_cli)
+	$(check_credentials)
+
+check: ## check deploy prerequisites: aws CLI, AWS_REGION, QUALYS_ACCESS_TOKEN, AWS credentials
+	@$(check_cli)
+	$(check_token)
+	$(check_credentials)
+
+deploy: check layer package ## build, publish the layer, upload the code, store the secret, deploy the stack in AWS_REGION
+	@account=$$($(AWSR) sts get-caller-identity --query Account --output text)
+	bucket="$(STACK_NAME)-artifacts-$$account-$(AWS_REGION)"
+	echo "==> artifacts bucket s3://$$bucket"
+	if ! $(AWSR) s3api head-bucket --bucket "$$bucket" >/dev/null 2>&1; then
+	  if [ "$(AWS_REGION)" = us-east-1 ]; then
+	    $(AWSR) s3api create-bucket --bucket "$$bucket" >/dev/null
+	  else
+	    $(AWSR) s3api create-bucket --bucket "$$bucket" --create-bucket-configuration LocationConstraint=$(AWS_REGION) >/dev/null
+	  fi
+	  $(AWSR) s3api put-bucket-encryption --bucket "$$bucket" \
+	    --server-side-encryption-configuration '{"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"AES256"}}]}'
+	  $(AWSR) s3api put-public-access-block --bucket "$$bucket" --public-access-block-configuration \
+	    BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true
+	  echo "    created (SSE-S3, public access blocked)"
+	fi
+	echo "==> QScanner layer $(LAYER_NAME)"
+	read -r layer_sha layer_key < <($(PYTHON) local/build.py sha256 "$(LAYER_ZIP)" --prefix layers/qscanner)
+	latest=$$($(AWSR) lambda list-layer-versions --layer-name $(LAYER_NAME) --query 'max_by(LayerVersions, &Version).Version' --output text 2>/dev/null || true)
+	current_sha=""
+	if [[ "$$latest" =~ ^[0-9]+$$ ]]; then
+	  current_sha=$$($(AWSR) lambda get-layer-version --layer-name $(LAYER_NAME) --version-number "$$latest" --query Content.CodeSha256 --output text)
+	fi
+	if [ "$$current_sha" = "$$layer_sha" ]; then
+	  layer_arn=$$($(AWSR) lambda get-layer-version --layer-name $(LAYER_NAME) --version-number "$$latest" --query LayerVersionArn --output text)
+	  echo "    unchanged: $$layer_arn"
+	else
+	  $(AWSR) s3 cp "$(LAYER_ZIP)" "s3://$$bucket/$$layer_key" --sse AES256 --only-show-errors
+	  layer_arn=$$($(AWSR) lambda publish-layer-version --layer-name $(LAYER_NAME) \
+	    --description "Qualys QScanner at /opt/bin/qscanner" --content "S3Bucket=$$bucket,S3Key=$$layer_key" \
+	    --compatible-runtimes python3.11 python3.12 --query LayerVersionArn --output text)
+	  echo "    published: $$layer_arn"
+	fi
+	echo "==> scanner code"
+	read -r code_sha code_key < <($(PYTHON) local/build.py sha256 "$(CODE_ZIP)" --prefix scanner-lambda)
+	$(AWSR) s3 cp "$(CODE_ZIP)" "s3://$$bucket/$$code_key" --sse AES256 --only-show-errors
+	echo "    s3://$$bucket/$$code_key (CodeSha256 $$code_sha)"
+	echo "==> Qualys secret $(SECRET_NAME)"
+	# The token goes from the environment to a 0600 file (mktemp) through a helper's stdout: it is
+	# never an argument of any process, so ps and the shell history never show it.
+	secret_file=$$(mktemp)
+	trap 'rm -f "$$secret_file"' EXIT
+	$(PYTHON) local/build.py secret-json --pod "$(QUALYS_POD)" >"$$secret_file"
+	if secret_arn=$$($(AWSR) secretsmanager describe-secret --secret-id "$(SECRET_NAME)" --query ARN --output text 2>/dev/null); then
+	  $(AWSR) secretsmanager put-secret-value --secret-id "$$secret_arn" --secret-string "file://$$secret_file" >/dev/null
+	  echo "    updated: $$secret_arn"
+	else
+	  secret_arn=$$($(AWSR) secretsmanager create-secret --name "$(SECRET_NAME)" \
+	    --description "Qualys pod and access token for the $(STACK_NAME) QScanner stack" \
+	    --secret-string "file://$$secret_file" --query ARN --output text)
+	  echo "    created: $$secret_arn"
+	fi
+	rm -f "$$secret_file"
+	echo "==> stack $(STACK_NAME) in $(AWS_REGION)"
+	# The template goes inline (TemplateBody, under CloudFormation's 51,200-byte limit); add
+	# --s3-bucket "$$bucket" here if it ever grows past that.
+	deploy_log=$$(mktemp)
+	trap 'rm -f "$$secret_file" "$$deploy_log"' EXIT
+	if ! $(AWSR) cloudformation deploy --template-file "$(TEMPLATE)" --stack-name "$(STACK_NAME)" \
+	  --capabilities CAPABILITY_IAM CAPABILITY_NAMED_IAM --no-fail-on-empty-changeset \
+	  --parameter-overrides QualysPod=$(QUALYS_POD) "QualysSecretArn=$$secret_arn" "QScannerLayerArn=$$layer_arn" \
+	    "CodeS3Bucket=$$bucket" "CodeS3Key=$$code_key" $(PARAMETERS) 2>&1 | tee "$$deploy_log"; then
+	  # Some emulators (moto) answer an unchanged deploy with this error instead of an empty change set.
+	  grep -q "No updates are to be performed" "$$deploy_log" || exit 1
+	  echo "    no changes: the stack is up to date"
+	fi
+	$(MAKE) --no-print-directory outputs
+
+outputs: check-aws ## print the stack's outputs
+	@status=$$($(AWSR) cloudformation describe-stacks --stack-name "$(STACK_NAME)" --query 'Stacks[0].StackStatus' --output text)
+	echo "==> outputs of stack $(STACK_NAME) in $(AWS_REGION) ($$status)"
+	outputs=$$($(AWSR) cloudformation describe-stacks --stack-name "$(STACK_NAME)" \
+	  --query 'Stacks[0].Outputs[].[OutputKey,OutputValue]' --output text)
+	if [ -n "$$outputs" ] && [ "$$outputs" != None ]; then
+	  printf '%s\n' "$$outputs" | awk -F'\t' '{printf "    %-38s %s\n", $$1, $$2}'
+	else
+	  # moto's CloudFormation does not compute outputs for stacks deployed through change sets.
+	  echo "    the stack reports no outputs (an emulator may not compute them); its resources instead:"
+	  $(AWSR) cloudformation list-stack-resources --stack-name "$(STACK_NAME)" \
+	    --query 'StackResourceSummaries[?LogicalResourceId].[LogicalResourceId,PhysicalResourceId]' --output text \
+	    | awk -F'\t' '{printf "    %-38s %s\n", $$1, $$2}'
+	fi
+
+deploy-multi-region: ## make deploy in each region of REGIONS
+	@for region in $(REGIONS); do
+	  echo "######## $$region"
+	  $(MAKE) --no-print-directory deploy AWS_REGION="$$region"
+	done
+
+update-function: check-aws package ## ship new handler code to the stack's scanner function in AWS_REGION
+	@name=$$($(AWSR) cloudformation describe-stacks --stack-name "$(STACK_NAME)" \
+	  --query "Stacks[0].Outputs[?OutputKey=='ScannerFunctionName'].OutputValue | [0]" --output text)
+	if [ -z "$$name" ] || [ "$$name" = None ]; then
+	  # Same function, found by its logical id (for emulators that do not compute outputs).
+	  name=$$($(AWSR) cloudformation describe-stack-resource --stack-name "$(STACK_NAME)" \
+	    --logical-resource-id ScannerFunction --query StackResourceDetail.PhysicalResourceId --output text)
+	fi
+	account=$$($(AWSR) sts get-caller-identity --query Account --output text)
+	bucket="$(STACK_NAME)-artifacts-$$account-$(AWS_REGION)"
+	read -r code_sha code_key < <($(PYTHON) local/build.py sha256 "$(CODE_ZIP)" --prefix scanner-lambda)
+	$(AWSR) s3 cp "$(CODE_ZIP)" "s3://$$bucket/$$code_key" --sse AES256 --only-show-errors
+	$(AWSR) lambda update-function-code --function-name "$$name" --s3-bucket "$$bucket" --s3-key "$$code_key" \
+	  --query '[FunctionName,CodeSha256]' --output text | awk -F'\t' '{print "updated " $$1 ": CodeSha256 " $$2}'
+	echo "note: the stack's CodeS3Key still names the previous zip until the next make deploy"
+
+delete: check-aws ## delete the stack in AWS_REGION and wait; the secret, artifacts and results buckets stay
+	@$(AWSR) cloudformation delete-stack --stack-name "$(STACK_NAME)"
+	echo "==> deleting stack $(STACK_NAME) in $(AWS_REGION) ..."
+	$(AWSR) cloudformation wait stack-delete-complete --stack-name "$(STACK_NAME)"
+	echo "deleted. Kept on purpose: the secret $(SECRET_NAME), the bucket $(STACK_NAME)-artifacts-<account>-$(AWS_REGION),"
+	echo "the results bucket (DeletionPolicy Retain) and the $(LAYER_NAME) layer versions. Remove them by hand if unwanted."
+
+clean: ## remove build/ and caches (no AWS access needed)
+	@rm -rf "$(BUILD)" .pytest_cache .ruff_cache .mypy_cache
+	find . \( -path ./.git -o -path './.venv*' \) -prune -o -type d -name __pycache__ -exec rm -rf {} +
+	echo "removed $(BUILD)/ and caches"

@@ -19,8 +19,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "scanner-lambda"), str(ROOT)]
 os.environ.update(
-    {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-     "AWS_REGION": "us-east-1"}
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }
 )
 
 import boto3  # noqa: E402
@@ -81,10 +85,12 @@ def per_event(label: str, scanner: Scanner, events: list[dict[str, Any]], counte
         times.append(time.perf_counter() - started)
     calls = counter.take()
     total = sum(calls.values())
-    print(f"{label}: {len(events)} events, {total / len(events):.1f} AWS calls/event "
-          f"({', '.join(f'{k} {v / len(events):g}' for k, v in sorted(calls.items()))}); "
-          f"wall ms/event mean {statistics.mean(times) * 1000:.1f}, "
-          f"p95 {sorted(times)[int(len(times) * 0.95) - 1] * 1000:.1f}")
+    print(
+        f"{label}: {len(events)} events, {total / len(events):.1f} AWS calls/event "
+        f"({', '.join(f'{k} {v / len(events):g}' for k, v in sorted(calls.items()))}); "
+        f"wall ms/event mean {statistics.mean(times) * 1000:.1f}, "
+        f"p95 {sorted(times)[int(len(times) * 0.95) - 1] * 1000:.1f}"
+    )
 
 
 def duplicates(scanner: Scanner, runner: FakeRunner) -> None:
@@ -104,24 +110,35 @@ def duplicates(scanner: Scanner, runner: FakeRunner) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    print(f"duplicates: {EVENTS} simultaneous events for one function -> {len(runner.calls)} QScanner run(s); "
-          f"outcomes {dict(outcomes)}")
+    print(
+        f"duplicates: {EVENTS} simultaneous events for one function -> {len(runner.calls)} QScanner run(s); "
+        f"outcomes {dict(outcomes)}"
+    )
 
 
 def import_times(repeats: int = 7) -> None:
     def measure(statement: str) -> float:
         code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
         samples = [
-            float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                                 cwd=ROOT / "scanner-lambda").stdout)
+            float(
+                subprocess.run(
+                    [sys.executable, "-c", code],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    cwd=ROOT / "scanner-lambda",
+                ).stdout
+            )
             for _ in range(repeats)
         ]
         return statistics.median(samples)
 
     boto3_alone = measure("import boto3")
     handler = measure("import lambda_function")
-    print(f"cold import: boto3 alone {boto3_alone * 1000:.0f} ms, lambda_function {handler * 1000:.0f} ms "
-          f"(+{(handler - boto3_alone) * 1000:.0f} ms, x{handler / boto3_alone:.2f})")
+    print(
+        f"cold import: boto3 alone {boto3_alone * 1000:.0f} ms, lambda_function {handler * 1000:.0f} ms "
+        f"(+{(handler - boto3_alone) * 1000:.0f} ms, x{handler / boto3_alone:.2f})"
+    )
 
 
 def main() -> None:

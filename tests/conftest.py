@@ -74,7 +74,7 @@ def emulator(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     for key, value in FAKE_CREDENTIALS.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    aws_module.client.cache_clear()
+    aws_module.clear_clients()
     return moto_server
 
 
@@ -90,10 +90,10 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def mocked_aws(aws_credentials: None) -> Iterator[None]:
     """moto in-process; the client cache is emptied so no client outlives its mock."""
-    aws_module.client.cache_clear()
+    aws_module.clear_clients()
     with mock_aws():
         yield
-    aws_module.client.cache_clear()
+    aws_module.clear_clients()
 
 
 @pytest.fixture

@@ -45,10 +45,20 @@ def is_transient(exc: ClientError) -> bool:
     return error_code(exc) in THROTTLING_CODES
 
 
-@functools.cache
 def client(service: str, region: str | None = None) -> Any:
     """A client in the scanner's own account, created on first use and kept for the container."""
+    return _cached_client(service, region)
+
+
+@functools.cache
+def _cached_client(service: str, region: str | None) -> Any:
+    # Positional and keyword calls share one cache entry because `client` normalises them.
     return boto3.client(service, region_name=region, config=CLIENT_CONFIG)
+
+
+def clear_clients() -> None:
+    """Forget every cached client (tests start and stop moto around them)."""
+    _cached_client.cache_clear()
 
 
 @dataclass(frozen=True)

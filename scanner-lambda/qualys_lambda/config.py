@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from qualys_lambda.errors import ConfigurationError
+from qualys_lambda.events import REGION
 from qualys_lambda.qscanner import PASSTHROUGH_PREFIX, PASSTHROUGH_VARIABLES
 
 DEFAULT_QSCANNER_PATH = "/opt/bin/qscanner"
@@ -41,6 +42,9 @@ class Settings:
     security_hub: bool = False
     scan_event_bus: str = DEFAULT_EVENT_BUS
     sbom_formats: tuple[str, ...] = DEFAULT_SBOM_FORMATS
+    scan_queue_url: str = ""
+    rescan_after_days: int = 7
+    inventory_regions: tuple[str, ...] = ()
     # The few variables of the scanner's own environment that QScanner inherits (PATH, an emulator's
     # endpoint, the simulator's test knobs); credentials are never among them.
     qscanner_env: tuple[tuple[str, str], ...] = ()
@@ -87,6 +91,10 @@ class Settings:
             problems.append("SBOM_FORMATS must list spdx and/or cyclonedx")
         ttl_days = positive_int("CACHE_TTL_DAYS", 30) or 30
         scan_timeout = positive_int("SCAN_TIMEOUT", None)
+        rescan_days = positive_int("RESCAN_AFTER_DAYS", 7) or 7
+        inventory_regions = tuple(r.strip() for r in text("INVENTORY_REGIONS").split(",") if r.strip())
+        if any(not REGION.match(r) for r in inventory_regions):
+            problems.append("INVENTORY_REGIONS must be comma-separated AWS regions")
         if problems:
             raise ConfigurationError("invalid scanner settings: " + "; ".join(problems))
         return cls(
@@ -105,6 +113,9 @@ class Settings:
             security_hub=bool(security_hub),
             scan_event_bus=text("SCAN_EVENT_BUS", DEFAULT_EVENT_BUS),
             sbom_formats=sbom_formats,
+            scan_queue_url=text("SCAN_QUEUE_URL"),
+            rescan_after_days=rescan_days,
+            inventory_regions=inventory_regions,
             qscanner_env=tuple(
                 (key, value)
                 for key, value in sorted(env.items())

@@ -15,7 +15,9 @@ SCANNED_EVENT_NAMES = frozenset(
 )
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 MANUAL_SOURCE = "qualys-lambda.manual"
-MANUAL_DETAIL_TYPE = "Scan Request"
+INVENTORY_SOURCE = "qualys-lambda.inventory"
+SCAN_REQUEST_DETAIL_TYPE = "Scan Request"
+REQUEST_EVENT_NAMES = {MANUAL_SOURCE: "ManualScan", INVENTORY_SOURCE: "InventoryScan"}
 
 _REGION = r"[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}"
 _NAME = r"[A-Za-z0-9_-]{1,64}"
@@ -119,14 +121,37 @@ def _from_cloudtrail(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Sca
     return _request(reference, event, event_name, force=False)
 
 
-def _from_manual(event: Mapping[str, Any], detail: Mapping[str, Any]) -> ScanRequest:
+def _from_scan_request(event: Mapping[str, Any], detail: Mapping[str, Any]) -> ScanRequest:
     reference = _text(detail, "functionArn") or _text(detail, "functionName")
     if not reference:
-        raise InvalidEventError("manual scan request names no function")
-    force = detail.get("force", True)
+        raise InvalidEventError("scan request names no function")
+    # A manual request is a user asking for a scan now: it bypasses the cache unless told otherwise.
+    force = detail.get("force", event.get("source") == MANUAL_SOURCE)
     if not isinstance(force, bool):
-        raise InvalidEventError("manual scan request's force must be true or false")
-    return _request(reference, event, "ManualScan", force=force)
+        raise InvalidEventError("scan request's force must be true or false")
+    return _request(reference, event, REQUEST_EVENT_NAMES[str(event.get("source"))], force=force)
+
+
+def scan_request_event(function_arn: str, account: str, region: str, force: bool, event_id: str) -> dict[str, Any]:
+    """The inventory's scan request, shaped like an EventBridge event so one parser serves all."""
+    return {
+        "version": "0",
+        "id": event_id,
+        "source": INVENTORY_SOURCE,
+        "detail-type": SCAN_REQUEST_DETAIL_TYPE,
+        "account": account,
+        "region": region,
+        "detail": {"functionArn": function_arn, "force": force},
+    }
+
+
+def is_schedule(event: Any) -> bool:
+    """Whether `event` is the inventory's EventBridge schedule."""
+    return (
+        isinstance(event, Mapping)
+        and event.get("source") == "aws.events"
+        and event.get("detail-type") == "Scheduled Event"
+    )
 
 
 def parse_event(event: Any) -> ScanRequest:
@@ -139,8 +164,8 @@ def parse_event(event: Any) -> ScanRequest:
     source, detail_type = event.get("source"), event.get("detail-type")
     if source == "aws.lambda" and detail_type == CLOUDTRAIL_DETAIL_TYPE:
         return _from_cloudtrail(event, detail)
-    if source == MANUAL_SOURCE and detail_type == MANUAL_DETAIL_TYPE:
-        return _from_manual(event, detail)
+    if source in REQUEST_EVENT_NAMES and detail_type == SCAN_REQUEST_DETAIL_TYPE:
+        return _from_scan_request(event, detail)
     raise InvalidEventError("event source or detail-type is not one the scanner handles")
 
 

@@ -10,7 +10,7 @@ from qualys_lambda import aws
 from qualys_lambda.config import Settings
 from qualys_lambda.credentials import SecretReader
 from qualys_lambda.errors import InvalidEventError
-from qualys_lambda.events import parse_event, sqs_records
+from qualys_lambda.events import is_schedule, parse_event, sqs_records
 from qualys_lambda.qscanner import run_subprocess
 from qualys_lambda.scanner import Scanner
 
@@ -81,8 +81,10 @@ def handle_one(scanner: Scanner, event: Any, remaining_s: float) -> dict[str, An
 
 
 def handle(event: Any, context: LambdaContext, scanner: Scanner | None = None) -> dict[str, Any]:
-    """Direct EventBridge events return an outcome; SQS batches return their failed message ids."""
+    """Direct events return an outcome, SQS batches their failed message ids, the schedule its inventory."""
     scanner = scanner or default_scanner(context)
+    if is_schedule(event):
+        return scanner.run_inventory()
     records = sqs_records(event)
     if records is None:
         return handle_one(scanner, event, context.get_remaining_time_in_millis() / 1000)

@@ -10,7 +10,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from qualys_lambda import publish, securityhub
+from qualys_lambda import inventory, publish, securityhub
 from qualys_lambda.aws import AwsAccess, Target, error_code, is_transient
 from qualys_lambda.cache import Claim, ScanCache, ScanIdentity
 from qualys_lambda.config import Settings
@@ -25,6 +25,7 @@ from qualys_lambda.errors import (
     TransientError,
 )
 from qualys_lambda.events import ScanRequest
+from qualys_lambda.metrics import MetricsSink, emit
 from qualys_lambda.qscanner import Runner, ScanJob, ScanRun, run_scan
 from qualys_lambda.report import (
     FunctionInfo,
@@ -59,6 +60,7 @@ class Scanner:
     own_function_arn: str = ""
     work_root: str = "/tmp"  # noqa: S108 - Lambda's only writable directory
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    metrics: MetricsSink = emit
 
     @property
     def cache(self) -> ScanCache | None:
@@ -81,6 +83,7 @@ class Scanner:
         tags = function.get("Tags") or {}
         if str(tags.get(self.settings.exclude_tag, "")).lower() in EXCLUDE_VALUES:
             logger.info("scan skipped", extra={**log, "outcome": "excluded"})
+            self.metrics({"ScansExcluded": 1})
             return {"outcome": "excluded", "function_arn": request.function_arn}
         identity = ScanIdentity(
             code_sha256=str(configuration.get("CodeSha256", "")),
@@ -98,6 +101,7 @@ class Scanner:
                 claim = Claim.CLAIMED
             if claim is not Claim.CLAIMED:
                 logger.info("scan skipped", extra={**log, "outcome": claim.value})
+                self.metrics({"CacheHits" if claim is Claim.CACHED else "DuplicatesSkipped": 1})
                 return {"outcome": claim.value, "function_arn": request.function_arn}
 
         started = self.clock()
@@ -115,11 +119,18 @@ class Scanner:
             "delivery_failures": failures,
         }
         logger.info("scan finished", extra={**log, **outcome, "outcome": "scanned"})
+        self.metrics({"ScansRun": 1, "ScanFailures": int(run.status == "failed"), "DeliveryFailures": len(failures)})
         if run.status == "failed":
             raise ScanFailedError(run.error)
         if failures:
             raise DeliveryError("results not delivered to: " + ", ".join(failures))
         return outcome
+
+    def run_inventory(self) -> dict[str, Any]:
+        """List every function (every inventoried account and region) and enqueue those needing a scan."""
+        return inventory.run_inventory(
+            self.settings, self.aws, self.cache, self.clock(), self.metrics, self.aws.home_client
+        )
 
     def _run(self, request: ScanRequest, target: Target, remaining_s: float) -> ScanRun:
         timeout = remaining_s - DELIVERY_MARGIN_S

@@ -1,0 +1,164 @@
+"""Build helpers for the Makefile: the QScanner layer zip, the handler zip, the secret's JSON.
+
+Standard library only, so `make layer` and `make package` need nothing but python3. Every zip is
+deterministic (sorted entries, fixed timestamps and modes): the same input gives the same bytes, so
+the content hash in the S3 key changes exactly when the code does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import gzip
+import hashlib
+import io
+import json
+import os
+import stat
+import sys
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+GZIP_MAGIC = b"\x1f\x8b"
+FIXED_DATE = (1980, 1, 1, 0, 0, 0)
+EXECUTABLE = 0o755
+REGULAR = 0o644
+LAYER_BINARY = "bin/qscanner"  # Lambda mounts layers at /opt: /opt/bin/qscanner
+HANDLER_FILES = ("lambda_function.py",)
+HANDLER_PACKAGE = "qualys_lambda"
+EXCLUDED_DIRS = frozenset({"__pycache__", "tests", ".mypy_cache", ".pytest_cache"})
+EXCLUDED_SUFFIXES = (".pyc", ".pyo")
+WHERE_TO_GET_QSCANNER = (
+    "QScanner is licensed by Qualys and not part of this repository: download it from the Qualys portal "
+    "(or ask Qualys support), save it as scanner-lambda/qscanner.gz, or pass QSCANNER=path (gzipped or not)"
+)
+
+
+class BuildError(Exception):
+    """A build input is missing or unusable; the message is the one line the user sees."""
+
+
+def _entry(name: str, mode: int) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=FIXED_DATE)
+    info.external_attr = (stat.S_IFREG | mode) << 16
+    info.create_system = 3  # unix, so the mode bits are honoured when Lambda extracts the zip
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
+
+
+def deterministic_zip(entries: Iterable[tuple[str, bytes, int]]) -> bytes:
+    """A zip of (name, data, mode) entries, sorted by name, with fixed timestamps."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data, mode in sorted(entries):
+            archive.writestr(_entry(name, mode), data, compresslevel=9)
+    return buffer.getvalue()
+
+
+def read_qscanner(path: Path) -> bytes:
+    """The QScanner executable's bytes, gunzipped when the file starts with gzip's magic bytes."""
+    if not path.is_file():
+        raise BuildError(f"no QScanner binary at {path}. {WHERE_TO_GET_QSCANNER}.")
+    data = path.read_bytes()
+    if data[:2] == GZIP_MAGIC:
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise BuildError(f"{path} starts like gzip but does not decompress: {exc}") from exc
+    if not data:
+        raise BuildError(f"{path} is empty. {WHERE_TO_GET_QSCANNER}.")
+    return data
+
+
+def layer_zip(qscanner: Path) -> bytes:
+    """The layer: the binary at bin/qscanner, mode 0755."""
+    return deterministic_zip([(LAYER_BINARY, read_qscanner(qscanner), EXECUTABLE)])
+
+
+def handler_files(source: Path) -> list[tuple[str, bytes, int]]:
+    """lambda_function.py and the package, without caches or tests."""
+    entries = []
+    for name in HANDLER_FILES:
+        if not (source / name).is_file():
+            raise BuildError(f"{source / name} is missing")
+        entries.append((name, (source / name).read_bytes(), REGULAR))
+    package = source / HANDLER_PACKAGE
+    if not package.is_dir():
+        raise BuildError(f"{package} is missing")
+    for path in sorted(package.rglob("*")):
+        relative = path.relative_to(source)
+        if not path.is_file() or EXCLUDED_DIRS & set(relative.parts) or path.suffix in EXCLUDED_SUFFIXES:
+            continue
+        entries.append((relative.as_posix(), path.read_bytes(), REGULAR))
+    return entries
+
+
+def package_zip(source: Path) -> bytes:
+    """The handler zip."""
+    return deterministic_zip(handler_files(source))
+
+
+def code_key(zip_bytes: bytes, prefix: str = "scanner-lambda") -> str:
+    """An S3 key carrying the zip's content hash, so CloudFormation sees new code as a new key."""
+    return f"{prefix}/{hashlib.sha256(zip_bytes).hexdigest()[:20]}.zip"
+
+
+def lambda_sha256(data: bytes) -> str:
+    """A zip's hash as Lambda reports it (CodeSha256: base64 of the SHA-256 digest)."""
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def secret_json(pod: str, env: Mapping[str, str]) -> str:
+    """The Qualys secret's JSON, with the token taken from the environment (never from argv)."""
+    token = env.get("QUALYS_ACCESS_TOKEN", "").strip()
+    if not token:
+        raise BuildError("QUALYS_ACCESS_TOKEN is not set")
+    if not pod:
+        raise BuildError("QUALYS_POD is not set")
+    return json.dumps({"qualys_pod": pod, "qualys_access_token": token})
+
+
+def write_output(path: Path, data: bytes) -> None:
+    """Write `data` to `path`, creating the directory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def main(argv: Sequence[str], env: Mapping[str, str]) -> int:
+    """`layer`, `package`, `secret-json` or `sha256`; errors are one line on stderr and exit code 2."""
+    parser = argparse.ArgumentParser(prog="local/build.py", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    layer = commands.add_parser("layer", help="pack QScanner into a layer zip (bin/qscanner, 0755)")
+    layer.add_argument("--qscanner", type=Path, required=True)
+    layer.add_argument("--output", type=Path, required=True)
+    package = commands.add_parser("package", help="zip the handler; print the content-hashed S3 key")
+    package.add_argument("--source", type=Path, default=Path("scanner-lambda"))
+    package.add_argument("--output", type=Path, required=True)
+    secret = commands.add_parser("secret-json", help="print the secret's JSON; the token comes from the environment")
+    secret.add_argument("--pod", required=True)
+    digest = commands.add_parser("sha256", help="print a file's hash as Lambda's CodeSha256 and an S3 key")
+    digest.add_argument("path", type=Path)
+    digest.add_argument("--prefix", default="scanner-lambda")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "layer":
+            write_output(args.output, layer_zip(args.qscanner))
+            print(f"built {args.output} (QScanner at /opt/{LAYER_BINARY})", file=sys.stderr)
+        elif args.command == "package":
+            data = package_zip(args.source)
+            write_output(args.output, data)
+            print(code_key(data))
+        elif args.command == "secret-json":
+            sys.stdout.write(secret_json(args.pod, env))
+        else:
+            data = args.path.read_bytes()
+            print(lambda_sha256(data), code_key(data, args.prefix))
+    except (BuildError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:], os.environ))

@@ -1,0 +1,221 @@
+"""Which functions are covered by a valid scan, and why the others are not."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from qualys_lambda.aws import Target, error_code, is_transient
+from qualys_lambda.cache import ScanCache, ScanIdentity, from_item
+from qualys_lambda.errors import TransientError
+from qualys_lambda.publish import TAG_STATUS, TAG_TIMESTAMP
+
+SCANNED = "SCANNED"
+PENDING = "PENDING"
+STALE = "STALE"
+FAILED = "FAILED"
+EXCLUDED_BY_TAG = "EXCLUDED_BY_TAG"
+ACCESS_DENIED = "ACCESS_DENIED"
+UNCOVERED = frozenset({PENDING, STALE, FAILED, ACCESS_DENIED})
+EXCLUDE_VALUES = frozenset({"true", "yes", "1"})
+BATCH_GET_LIMIT = 100  # BatchGetItem takes at most 100 keys
+BATCH_GET_ATTEMPTS = 5
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+@dataclass(frozen=True)
+class CoverageRow:
+    """One function's coverage: its reason code, last scan and findings."""
+
+    function_arn: str
+    function_name: str
+    account: str
+    region: str
+    reason: str
+    status: str = ""
+    last_scan: str = ""
+    vulnerabilities: dict[str, int] = field(default_factory=dict)
+    secrets: int | None = None
+    identity_key: str = ""
+    queued: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        """The row as the report's JSON (internal fields left out)."""
+        return {
+            "function_arn": self.function_arn,
+            "function_name": self.function_name,
+            "account": self.account,
+            "region": self.region,
+            "reason": self.reason,
+            "status": self.status,
+            "last_scan": self.last_scan,
+            "vulnerabilities": self.vulnerabilities,
+            "secrets": self.secrets,
+        }
+
+
+def list_functions(lambda_client: Any) -> Iterator[dict[str, Any]]:
+    """Every function of the region, following every page."""
+    marker = None
+    while True:
+        page = lambda_client.list_functions(**({"Marker": marker} if marker else {}))
+        yield from page.get("Functions", [])
+        marker = page.get("NextMarker")
+        if not marker:
+            return
+
+
+def excluded_functions(tagging: Any, tag_key: str) -> set[str]:
+    """ARNs of functions tagged `tag_key` = true, in one paginated tag query instead of one call per function."""
+    excluded: set[str] = set()
+    token = ""
+    while True:
+        page = tagging.get_resources(
+            ResourceTypeFilters=["lambda:function"], TagFilters=[{"Key": tag_key}], PaginationToken=token
+        )
+        for resource in page.get("ResourceTagMappingList", []):
+            tags = {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
+            if str(tags.get(tag_key, "")).lower() in EXCLUDE_VALUES:
+                excluded.add(resource["ResourceARN"])
+        token = page.get("PaginationToken", "")
+        if not token:
+            return excluded
+
+
+def cache_items(
+    cache: ScanCache, arns: list[str], sleep: Callable[[float], None] = time.sleep
+) -> dict[str, dict[str, Any]]:
+    """The cache items of `arns`, 100 keys a call, unprocessed keys retried a bounded number of times."""
+    items: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(arns), BATCH_GET_LIMIT):
+        keys: list[dict[str, Any]] = [{"function_arn": {"S": arn}} for arn in arns[start : start + BATCH_GET_LIMIT]]
+        for attempt in range(BATCH_GET_ATTEMPTS):
+            try:
+                response = cache.dynamodb.batch_get_item(RequestItems={cache.table: {"Keys": keys}})
+            except ClientError as exc:
+                raise TransientError(f"DynamoDB failed reading the cache: {error_code(exc)}") from exc
+            for item in response.get("Responses", {}).get(cache.table, []):
+                plain = from_item(item)
+                items[plain["function_arn"]] = plain
+            keys = response.get("UnprocessedKeys", {}).get(cache.table, {}).get("Keys", [])
+            if not keys:
+                break
+            sleep(0.1 * 2**attempt)
+        else:
+            raise TransientError("DynamoDB left cache keys unprocessed")
+    return items
+
+
+def identity_of(function: dict[str, Any]) -> ScanIdentity:
+    """A listed function's scan identity (ListFunctions carries CodeSha256 and layers)."""
+    return ScanIdentity(
+        code_sha256=str(function.get("CodeSha256", "")),
+        layers=tuple(sorted(layer["Arn"] for layer in function.get("Layers", []))),
+    )
+
+
+def classify(item: dict[str, Any] | None, identity: ScanIdentity, now: datetime, rescan_after: timedelta) -> str:
+    """The reason code of a function whose cache item is `item`."""
+    if not item or item.get("scan_identity") != identity.key:
+        return PENDING
+    status = item.get("status", "")
+    if status in ("failed", "incomplete"):
+        return FAILED
+    if status not in ("success", "partial"):
+        return PENDING
+    scanned_at = datetime.strptime(str(item.get("scan_timestamp")), TIMESTAMP_FORMAT).replace(tzinfo=now.tzinfo)
+    return STALE if status == "success" and now - scanned_at > rescan_after else SCANNED
+
+
+def _row_from_cache(
+    function: dict[str, Any], target: Target, item: dict[str, Any] | None, now: datetime, rescan_after: timedelta
+) -> CoverageRow:
+    identity = identity_of(function)
+    reason = classify(item, identity, now, rescan_after)
+    item = item or {}
+    findings = item.get("findings") if item.get("scan_identity") == identity.key else None
+    findings = findings if isinstance(findings, dict) else {}
+    return CoverageRow(
+        function_arn=function["FunctionArn"],
+        function_name=function["FunctionName"],
+        account=target.account,
+        region=target.region,
+        reason=reason,
+        status=str(item.get("status", "")) if reason != PENDING else "",
+        last_scan=str(item.get("scan_timestamp", "")),
+        vulnerabilities={k: int(v) for k, v in findings.items() if k != "secrets"},
+        secrets=int(findings["secrets"]) if "secrets" in findings else None,
+        identity_key=identity.key,
+        queued=item.get("queued_identity") == identity.key and int(item.get("queued_until", 0)) > now.timestamp(),
+    )
+
+
+def _row_from_tags(function: dict[str, Any], target: Target, now: datetime, rescan_after: timedelta) -> CoverageRow:
+    """Without a cache, the function's own tags say when it was last scanned and how that went."""
+    tags = target.client("lambda").list_tags(Resource=function["FunctionArn"]).get("Tags", {})
+    status, last_scan = tags.get(TAG_STATUS, ""), tags.get(TAG_TIMESTAMP, "")
+    if not status:
+        reason = PENDING
+    elif status == "failed":
+        reason = FAILED
+    else:
+        scanned_at = datetime.strptime(last_scan, TIMESTAMP_FORMAT).replace(tzinfo=now.tzinfo)
+        reason = STALE if status == "success" and now - scanned_at > rescan_after else SCANNED
+    return CoverageRow(
+        function["FunctionArn"],
+        function["FunctionName"],
+        target.account,
+        target.region,
+        reason,
+        status,
+        last_scan,
+        identity_key=identity_of(function).key,
+    )
+
+
+def assess(
+    target: Target, cache: ScanCache | None, exclude_tag: str, now: datetime, rescan_after_days: int
+) -> list[CoverageRow]:
+    """A row per function in the target's account and region; ACCESS_DENIED when it cannot be listed."""
+    rescan_after = timedelta(days=rescan_after_days)
+    try:
+        functions = list(list_functions(target.client("lambda")))
+        excluded = excluded_functions(target.client("resourcegroupstaggingapi"), exclude_tag)
+    except ClientError as exc:
+        if is_transient(exc):
+            raise TransientError("listing functions was throttled") from exc
+        return [access_denied(target.account, target.region)]
+    items = cache_items(cache, [f["FunctionArn"] for f in functions]) if cache else {}
+    rows = []
+    for function in functions:
+        if function["FunctionArn"] in excluded:
+            rows.append(
+                CoverageRow(
+                    function["FunctionArn"], function["FunctionName"], target.account, target.region, EXCLUDED_BY_TAG
+                )
+            )
+        elif cache:
+            rows.append(_row_from_cache(function, target, items.get(function["FunctionArn"]), now, rescan_after))
+        else:
+            rows.append(_row_from_tags(function, target, now, rescan_after))
+    return rows
+
+
+def access_denied(account: str, region: str) -> CoverageRow:
+    """The row standing for an account or region the scanner cannot read."""
+    return CoverageRow("", "*", account, region, ACCESS_DENIED)
+
+
+def totals(rows: list[CoverageRow]) -> dict[str, int]:
+    """Counts by reason code, plus covered and uncovered."""
+    counts = {reason: 0 for reason in (SCANNED, PENDING, STALE, FAILED, EXCLUDED_BY_TAG, ACCESS_DENIED)}
+    for row in rows:
+        counts[row.reason] += 1
+    counts["covered"] = counts[SCANNED]
+    counts["uncovered"] = sum(counts[r] for r in UNCOVERED)
+    return counts

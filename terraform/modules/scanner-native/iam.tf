@@ -1,0 +1,217 @@
+# ScannerRole: the same trust and the same inline policy "qscanner-scanner" (same Sids, same actions,
+# same resources) as the template. Statements for a disabled feature are left out, like !If ... NoValue.
+
+data "aws_iam_policy_document" "scanner_assume" {
+  statement {
+    sid     = "LambdaAssumeRole"
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "scanner" {
+  statement {
+    sid    = "ReadFunctionsToScan"
+    effect = "Allow"
+    actions = [
+      "lambda:GetFunction",
+      "lambda:GetFunctionConfiguration",
+      "lambda:ListTags",
+    ]
+    resources = ["arn:${local.partition}:lambda:*:${local.account_id}:function:*"]
+  }
+
+  statement {
+    sid       = "ReadLayersToScan"
+    effect    = "Allow"
+    actions   = ["lambda:GetLayerVersion"]
+    resources = ["arn:${local.partition}:lambda:*:${local.account_id}:layer:*:*"]
+  }
+
+  statement {
+    sid       = "TagScannedFunctions"
+    effect    = "Allow"
+    actions   = ["lambda:TagResource"]
+    resources = ["arn:${local.partition}:lambda:*:${local.account_id}:function:*"]
+
+    # Only the QualysScan* tags of DESIGN.md section 4.
+    condition {
+      test     = "ForAllValues:StringLike"
+      variable = "aws:TagKeys"
+      values   = ["QualysScan*"]
+    }
+  }
+
+  statement {
+    sid    = "PullFunctionImages"
+    effect = "Allow"
+    actions = [
+      "ecr:BatchGetImage",
+      "ecr:GetDownloadUrlForLayer",
+      "ecr:BatchCheckLayerAvailability",
+    ]
+    resources = ["arn:${local.partition}:ecr:*:${local.account_id}:repository/*"]
+  }
+
+  # ecr:GetAuthorizationToken has no resource-level permission: "*" is its only valid Resource. The
+  # token alone grants nothing beyond PullFunctionImages above.
+  statement {
+    sid       = "GetEcrAuthorizationToken"
+    effect    = "Allow"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "ReadQualysSecret"
+    effect    = "Allow"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [local.qualys_secret_arn]
+  }
+
+  dynamic "statement" {
+    for_each = var.enable_s3_results ? [1] : []
+    content {
+      sid       = "WriteScanResults"
+      effect    = "Allow"
+      actions   = ["s3:PutObject"]
+      resources = ["${aws_s3_bucket.results[0].arn}/scans/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.enable_sns_notifications ? [1] : []
+    content {
+      sid       = "PublishScanNotifications"
+      effect    = "Allow"
+      actions   = ["sns:Publish"]
+      resources = [aws_sns_topic.notifications[0].arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.enable_sns_notifications ? [1] : []
+    content {
+      sid    = "EncryptScanNotifications"
+      effect = "Allow"
+      actions = [
+        "kms:GenerateDataKey",
+        "kms:Decrypt",
+      ]
+      resources = [aws_kms_key.notifications[0].arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.enable_scan_cache ? [1] : []
+    content {
+      sid    = "UseScanCache"
+      effect = "Allow"
+      actions = [
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+      ]
+      resources = [aws_dynamodb_table.scan_cache[0].arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.enable_security_hub ? [1] : []
+    content {
+      sid       = "ImportSecurityHubFindings"
+      effect    = "Allow"
+      actions   = ["securityhub:BatchImportFindings"]
+      resources = ["arn:${local.partition}:securityhub:${local.region}:${local.account_id}:product/${local.account_id}/default"]
+    }
+  }
+
+  # Archiving a vanished vulnerability needs the function's current findings.
+  dynamic "statement" {
+    for_each = var.enable_security_hub ? [1] : []
+    content {
+      sid       = "ReadSecurityHubFindings"
+      effect    = "Allow"
+      actions   = ["securityhub:GetFindings"]
+      resources = ["arn:${local.partition}:securityhub:${local.region}:${local.account_id}:hub/default"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.enable_scan_events ? [1] : []
+    content {
+      sid       = "PutScanEvents"
+      effect    = "Allow"
+      actions   = ["events:PutEvents"]
+      resources = ["arn:${local.partition}:events:${local.region}:${local.account_id}:event-bus/default"]
+    }
+  }
+
+  statement {
+    sid    = "ConsumeScanQueue"
+    effect = "Allow"
+    actions = [
+      "sqs:ReceiveMessage",
+      "sqs:DeleteMessage",
+      "sqs:ChangeMessageVisibility",
+      "sqs:GetQueueAttributes",
+    ]
+    resources = [aws_sqs_queue.scan.arn]
+  }
+
+  statement {
+    sid       = "EnqueueInventoryScans"
+    effect    = "Allow"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.scan.arn]
+  }
+
+  # The inventory lists every function; ListFunctions and tag:GetResources have no resource-level
+  # permission, so "*" is their only valid Resource. Both only read.
+  statement {
+    sid    = "ListFunctionsForInventory"
+    effect = "Allow"
+    actions = [
+      "lambda:ListFunctions",
+      "tag:GetResources",
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "SendFailedEventsToDeadLetterQueue"
+    effect    = "Allow"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.dead_letter.arn]
+  }
+
+  statement {
+    sid    = "WriteOwnLogs"
+    effect = "Allow"
+    actions = [
+      "logs:CreateLogStream",
+      "logs:PutLogEvents",
+    ]
+    # CloudFormation's LogGroup Arn ends in ":*"; the provider's arn attribute does not.
+    resources = ["${aws_cloudwatch_log_group.scanner.arn}:*"]
+  }
+}
+
+resource "aws_iam_role" "scanner" {
+  # IAM is global: the region in the name keeps one module instance per region apart.
+  name               = "${var.name}-scanner-${local.region}"
+  description        = "Execution role of the QScanner Lambda scanner (least privilege)."
+  assume_role_policy = data.aws_iam_policy_document.scanner_assume.json
+}
+
+resource "aws_iam_role_policy" "scanner" {
+  name   = "qscanner-scanner"
+  role   = aws_iam_role.scanner.id
+  policy = data.aws_iam_policy_document.scanner.json
+}

@@ -1,0 +1,97 @@
+# The resources of cloudformation/single-account-native.yaml for one account and one region; the
+# CloudFormation logical id of each counterpart is named in a comment above it.
+
+data "aws_partition" "current" {}
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  partition  = data.aws_partition.current.partition
+  account_id = data.aws_caller_identity.current.account_id
+  region     = data.aws_region.current.name
+
+  function_name = "${var.name}-scanner"
+  # A fixed name so the trail bucket policy can name the trail's ARN before the trail exists.
+  trail_name = "${var.name}-qscanner"
+  trail_arn  = "arn:${local.partition}:cloudtrail:${local.region}:${local.account_id}:trail/${local.trail_name}"
+
+  inventory_enabled = var.inventory_schedule != ""
+
+  qualys_secret_arn = var.qualys_secret_arn != "" ? var.qualys_secret_arn : aws_secretsmanager_secret.qualys[0].arn
+
+  # The three CloudTrail rules: CloudFormation's CreateFunctionRule, UpdateFunctionCodeRule and
+  # UpdateFunctionConfigurationRule. Successful calls only (no errorCode); they feed the scan queue.
+  rules = {
+    create_function = {
+      event_name  = "CreateFunction20150331"
+      description = "Scan a Lambda function when it is created."
+    }
+    update_function_code = {
+      event_name  = "UpdateFunctionCode20150331v2"
+      description = "Scan a Lambda function when its code changes."
+    }
+    update_function_configuration = {
+      event_name  = "UpdateFunctionConfiguration20150331v2"
+      description = "Scan a Lambda function when its configuration (e.g. layers) changes."
+    }
+  }
+
+  # The real handler: lambda_function.py and the qualys_lambda package, no __pycache__, nothing else
+  # of scanner-lambda/ (qscanner.gz goes in the layer, not here).
+  scanner_source = abspath("${path.module}/../../../scanner-lambda")
+  scanner_files = concat(
+    ["lambda_function.py"],
+    sort([for f in fileset(local.scanner_source, "qualys_lambda/**/*.py") : f if !strcontains(f, "__pycache__")]),
+  )
+}
+
+# ---------------------------------------------------------------- handler code and QScanner layer
+
+data "archive_file" "scanner" {
+  type = "zip"
+  # Per name and region, so module instances for several regions never write the same file.
+  output_path = "${path.root}/.terraform/qscanner-build/${var.name}-${local.region}-scanner-lambda.zip"
+
+  dynamic "source" {
+    for_each = local.scanner_files
+    content {
+      content  = file("${local.scanner_source}/${source.value}")
+      filename = source.value
+    }
+  }
+}
+
+resource "aws_s3_object" "layer" {
+  count = var.layer_s3_bucket != "" ? 1 : 0
+
+  bucket                 = var.layer_s3_bucket
+  key                    = "layers/qscanner/${filesha256(var.layer_zip_path)}.zip"
+  source                 = var.layer_zip_path
+  source_hash            = filemd5(var.layer_zip_path)
+  server_side_encryption = "AES256"
+}
+
+resource "aws_lambda_layer_version" "qscanner" {
+  layer_name          = "${var.name}-qscanner"
+  description         = "Qualys QScanner at /opt/bin/qscanner"
+  compatible_runtimes = ["python3.11", "python3.12"]
+  source_code_hash    = filebase64sha256(var.layer_zip_path)
+
+  filename  = var.layer_s3_bucket == "" ? var.layer_zip_path : null
+  s3_bucket = var.layer_s3_bucket != "" ? aws_s3_object.layer[0].bucket : null
+  s3_key    = var.layer_s3_bucket != "" ? aws_s3_object.layer[0].key : null
+}
+
+# ---------------------------------------------------------------- Qualys secret (only when not given)
+
+# Created WITHOUT a value: there is deliberately no aws_secretsmanager_secret_version, so the access
+# token never enters the Terraform state or plan. Set it with
+# `aws secretsmanager put-secret-value --secret-id <arn> --secret-string file://secret.json`.
+resource "aws_secretsmanager_secret" "qualys" {
+  #checkov:skip=CKV_AWS_149:The AWS managed key encrypts it, as for the secret make deploy creates; the role may read this secret only, so a customer managed key would add a key policy without narrowing access.
+  #checkov:skip=CKV2_AWS_57:The Qualys token is issued and rotated in the Qualys portal; Secrets Manager has no rotation function for it, so rotation here would break the token.
+  count = var.qualys_secret_arn == "" ? 1 : 0
+
+  name        = "${var.name}/qualys"
+  description = "Qualys pod and access token for the ${var.name} QScanner scanner"
+}

@@ -1,0 +1,270 @@
+"""Coverage: the inventory backfill, stale rescans, exclusions, the coverage report and its metrics."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from qualys_lambda import aws
+from qualys_lambda.aws import AwsAccess
+from qualys_lambda.cli import main as cli_main
+from qualys_lambda.credentials import SecretReader
+from qualys_lambda.handler import handle
+from qualys_lambda.inventory import collect
+from qualys_lambda.metrics import NAMESPACE
+from qualys_lambda.scanner import Scanner
+from tests.support import (
+    ACCOUNT,
+    REGION,
+    SCANNER_ARN,
+    FakeContext,
+    FakeRunner,
+    Resources,
+    create_function,
+    event_for,
+    settings_for,
+)
+
+SCHEDULE = {
+    "version": "0",
+    "id": "sched-1",
+    "source": "aws.events",
+    "detail-type": "Scheduled Event",
+    "account": ACCOUNT,
+    "region": REGION,
+    "detail": {},
+}
+PAGE_SIZE = 50  # what real ListFunctions returns per page
+
+
+class PagedLambda:
+    """moto's Lambda client, but ListFunctions pages by 50 like the real API (moto returns one page)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.pages = 0
+
+    def list_functions(self, Marker: str = "") -> dict[str, Any]:
+        self.pages += 1
+        everything = self.client.list_functions()["Functions"]
+        start = int(Marker or 0)
+        page: dict[str, Any] = {"Functions": everything[start : start + PAGE_SIZE]}
+        if start + PAGE_SIZE < len(everything):
+            page["NextMarker"] = str(start + PAGE_SIZE)
+        return page
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+@pytest.fixture
+def queue(resources: Resources) -> str:
+    return boto3.client("sqs").create_queue(QueueName="scan-requests")["QueueUrl"]
+
+
+def make_scanner(
+    resources: Resources, queue: str, tmp_path: Path, runner: FakeRunner | None = None, **overrides: Any
+) -> tuple[Scanner, list[dict[str, int]], PagedLambda]:
+    settings = settings_for(resources, SCAN_QUEUE_URL=queue, **overrides)
+    paged = PagedLambda(boto3.client("lambda"))
+
+    def home_client(service: str, region: str | None = None) -> Any:
+        return paged if service == "lambda" else aws.client(service, region)
+
+    emitted: list[dict[str, int]] = []
+    access = AwsAccess(ACCOUNT, settings.cross_account_role_name, home_region=REGION, home_client=home_client)
+    secrets = SecretReader(boto3.client("secretsmanager"), settings.qualys_secret_arn)
+    scanner = Scanner(
+        settings,
+        access,
+        secrets,
+        runner or FakeRunner(),
+        SCANNER_ARN,
+        str(tmp_path),
+        metrics=lambda values: emitted.append(dict(values)),
+    )
+    return scanner, emitted, paged
+
+
+def queued(queue_url: str) -> list[dict[str, Any]]:
+    sqs, bodies = boto3.client("sqs"), []
+    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        bodies += [json.loads(m["Body"]) for m in batch]
+        sqs.delete_message_batch(
+            QueueUrl=queue_url, Entries=[{"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in batch]
+        )
+    return bodies
+
+
+def scan_from_queue(scanner: Scanner, bodies: list[dict[str, Any]]) -> dict[str, Any]:
+    records = [{"messageId": str(i), "eventSource": "aws:sqs", "body": json.dumps(b)} for i, b in enumerate(bodies)]
+    return handle({"Records": records}, FakeContext(), scanner)
+
+
+def test_inventory_enqueues_1200_functions_across_pages_once(resources: Resources, queue: str, tmp_path: Path) -> None:
+    lambda_client = boto3.client("lambda")
+    for index in range(1200):
+        create_function(name=f"fn-{index:04d}", files={"app.py": "x = 1\n"}, client=lambda_client)
+    scanner, emitted, paged = make_scanner(resources, queue, tmp_path)
+    # Bodies are read where they are sent: draining 1,200 messages from moto's SQS is quadratic.
+    sent: list[dict[str, Any]] = []
+    aws.client("sqs").meta.events.register(
+        "provide-client-params.sqs.SendMessageBatch",
+        lambda params, **_: sent.extend(json.loads(e["MessageBody"]) for e in params["Entries"]),
+    )
+
+    first = handle(SCHEDULE, FakeContext(), scanner)
+    second = handle(SCHEDULE, FakeContext(), scanner)
+
+    depth = boto3.client("sqs").get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])
+    assert paged.pages == 2 * 1200 // PAGE_SIZE
+    assert first["enqueued"] == 1200 and second["enqueued"] == 0
+    assert depth["Attributes"]["ApproximateNumberOfMessages"] == "1200"
+    assert len({b["detail"]["functionArn"] for b in sent}) == len(sent) == 1200
+    assert {(b["source"], b["detail-type"], b["detail"]["force"]) for b in sent} == {
+        ("qualys-lambda.inventory", "Scan Request", False)
+    }
+    assert emitted[0] == {
+        "FunctionsCovered": 0,
+        "FunctionsUncovered": 1200,
+        "FunctionsExcluded": 0,
+        "ScansEnqueued": 1200,
+    }
+
+
+def test_inventory_requests_are_scanned_and_then_covered(resources: Resources, queue: str, tmp_path: Path) -> None:
+    create_function()
+    create_function(name="billing")
+    runner = FakeRunner()
+    scanner, _emitted, _paged = make_scanner(resources, queue, tmp_path, runner)
+    handle(SCHEDULE, FakeContext(), scanner)
+    assert scan_from_queue(scanner, queued(queue)) == {"batchItemFailures": []}
+    assert len(runner.calls) == 2
+    assert handle(SCHEDULE, FakeContext(), scanner)["enqueued"] == 0
+
+
+def test_inventory_skips_excluded_and_requeues_stale_forced(resources: Resources, queue: str, tmp_path: Path) -> None:
+    create_function()
+    create_function(name="legacy", tags={"QualysScanExclude": "true"})
+    scanner, _emitted, _paged = make_scanner(resources, queue, tmp_path)
+    eight_days_ago = datetime.now(UTC) - timedelta(days=8)
+    scanner.clock = lambda: eight_days_ago
+    handle(event_for("orders-api"), FakeContext(), scanner)  # a successful scan, 8 days old
+    scanner.clock = lambda: datetime.now(UTC)
+
+    result = handle(SCHEDULE, FakeContext(), scanner)
+    (body,) = queued(queue)
+
+    assert body["detail"] == {"functionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orders-api", "force": True}
+    assert result["totals"]["STALE"] == 1 and result["totals"]["EXCLUDED_BY_TAG"] == 1
+    assert scan_from_queue(scanner, [body]) == {"batchItemFailures": []}
+    assert len(scanner.runner.calls) == 2  # type: ignore[attr-defined]  # the forced rescan bypassed the cache
+
+
+def test_coverage_reason_codes_for_prepared_functions(resources: Resources, queue: str, tmp_path: Path) -> None:
+    for name in ("scanned", "never", "stale", "broken"):
+        create_function(name=name, files={"app.py": f"name = {name!r}\n"})
+    create_function(name="excluded", tags={"QualysScanExclude": "true"})
+    sts = boto3.client("sts")
+    stubber = Stubber(sts)
+    stubber.add_client_error("assume_role", "AccessDenied", "not authorized", 403)
+
+    def home_client(service: str, region: str | None = None) -> Any:
+        return sts if service == "sts" else aws.client(service, region)
+
+    scanner, _emitted, _paged = make_scanner(
+        resources, queue, tmp_path, CROSS_ACCOUNT_ROLE_NAME="QualysSpoke", ALLOWED_ACCOUNT_IDS=f"{ACCOUNT},444444444444"
+    )
+    scanner.aws.home_client = home_client
+    handle(event_for("scanned"), FakeContext(), scanner)
+    scanner.clock = lambda: datetime.now(UTC) - timedelta(days=30)
+    handle(event_for("stale"), FakeContext(), scanner)
+    scanner.clock = lambda: datetime.now(UTC)
+    scanner.runner = FakeRunner(exit_code=1)
+    with pytest.raises(Exception, match="exited with code 1"):
+        handle(event_for("broken"), FakeContext(), scanner)
+
+    with stubber:
+        report = collect(scanner.settings, scanner.aws, scanner.cache, datetime.now(UTC))
+    rows = {r.function_name: r.as_json() for r in report}
+
+    assert {name: row["reason"] for name, row in rows.items()} == {
+        "scanned": "SCANNED",
+        "never": "PENDING",
+        "stale": "STALE",
+        "broken": "FAILED",
+        "excluded": "EXCLUDED_BY_TAG",
+        "*": "ACCESS_DENIED",
+    }
+    assert rows["*"]["account"] == "444444444444"
+    assert rows["scanned"]["vulnerabilities"] == {
+        "critical": 1,
+        "high": 2,
+        "medium": 0,
+        "low": 1,
+        "info": 0,
+        "total": 4,
+    }
+    assert rows["scanned"]["secrets"] == 1 and rows["scanned"]["last_scan"].endswith("Z")
+
+
+def test_coverage_cli_json_reads_deployed_configuration(resources: Resources, queue: str, tmp_path: Path) -> None:
+    settings_env = {
+        "QUALYS_SECRET_ARN": resources.secret_arn,
+        "SCAN_CACHE_TABLE": resources.table,
+        "SCAN_QUEUE_URL": queue,
+        "RESULTS_S3_BUCKET": resources.bucket,
+    }
+    boto3.client("lambda").create_function(
+        FunctionName="qscanner-scanner",
+        Runtime="python3.12",
+        Role=resources.role_arn,
+        Handler="lambda_function.h",
+        Code={"ZipFile": b"PK\x05\x06" + b"\0" * 18},
+        Environment={"Variables": settings_env},
+    )
+    create_function()
+    scanner, _emitted, _paged = make_scanner(resources, queue, tmp_path)
+    handle(event_for("orders-api"), FakeContext(), scanner)
+    out = io.StringIO()
+
+    assert cli_main(["coverage", "--function-name", "qscanner-scanner", "--json"], out) == 0
+    report = json.loads(out.getvalue())
+    reasons = {r["function_name"]: r["reason"] for r in report["functions"]}
+    assert reasons == {"orders-api": "SCANNED", "qscanner-scanner": "PENDING"}
+    assert report["totals"]["covered"] == 1 and report["totals"]["uncovered"] == 1
+
+    table = io.StringIO()
+    cli_main(["coverage", "--function-name", "qscanner-scanner"], table)
+    assert "orders-api" in table.getvalue() and "1 covered, 1 uncovered" in table.getvalue()
+
+
+def test_scan_metrics_are_emf_totals_without_function_dimension(
+    resources: Resources, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    create_function()
+    settings = settings_for(resources)
+    scanner = Scanner(
+        settings,
+        AwsAccess(ACCOUNT),
+        SecretReader(boto3.client("secretsmanager"), settings.qualys_secret_arn),
+        FakeRunner(),
+        SCANNER_ARN,
+        str(tmp_path),
+    )
+    handle(event_for("orders-api"), FakeContext(), scanner)
+    handle(event_for("orders-api", "update_function_configuration"), FakeContext(), scanner)
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+
+    assert [d.get("ScansRun", 0) for d in documents] == [1, 0] and documents[1]["CacheHits"] == 1
+    for document in documents:
+        (directive,) = document["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == NAMESPACE and directive["Dimensions"] == [["Service"]]
+        assert "function_arn" not in document and "FunctionName" not in json.dumps(directive)
