@@ -27,6 +27,12 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 VENV_STAMP := $(VENV)/.installed
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+TERRAFORM ?= terraform
+# e.g. TF_INIT_FLAGS=-plugin-dir=/opt/tf-plugins where the registry is unreachable
+TF_INIT_FLAGS ?=
+TF_EXAMPLES := terraform/examples/single-region-native terraform/examples/single-account-multi-region
 PY := $(VENV)/bin/python
 LAYER_ZIP := $(BUILD)/qscanner-layer.zip
 CODE_ZIP := $(BUILD)/scanner-lambda.zip
@@ -43,7 +49,7 @@ $(error QUALYS_ACCESS_TOKEN must come from the environment (export QUALYS_ACCESS
 endif
 
 .PHONY: help test lint venv layer package check check-aws deploy outputs deploy-multi-region update-function \
-	delete clean demo
+	delete clean demo coverage scan-all bench tf-validate
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -53,15 +59,37 @@ $(VENV_STAMP): requirements-dev.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-venv: $(VENV_STAMP) ## create the local environment from pinned requirements
+$(CHECKOV_STAMP): requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
 
-test: $(VENV_STAMP) ## run the whole test suite (lint included)
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest
+venv: $(VENV_STAMP) $(CHECKOV_STAMP) ## create the local environments from pinned requirements (.venv, .venv-checkov)
 
-lint: $(VENV_STAMP) ## ruff, mypy and cfn-lint
+test: $(VENV_STAMP) $(CHECKOV_STAMP) ## run the whole test suite: ruff, mypy, unit, moto, templates (cfn-lint, checkov), Makefile, demo
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy scanner-lambda/qualys_lambda
+	$(VENV)/bin/pytest
+
+lint: $(VENV_STAMP) $(CHECKOV_STAMP) ## ruff, mypy, cfn-lint and checkov
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy scanner-lambda/qualys_lambda
+	$(VENV)/bin/cfn-lint cloudformation/*.yaml
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download -d cloudformation
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download -d terraform/modules/scanner-native
+
+bench: $(VENV_STAMP) ## benchmarks (on demand, not part of the tests)
+	$(PY) bench/bench_scanner.py
+	$(PY) bench/bench_coverage.py
+
+tf-validate: ## terraform fmt -check, then init and validate both examples (needs terraform on PATH)
+	@command -v $(TERRAFORM) >/dev/null || { echo "tf-validate: terraform not found: install it (https://developer.hashicorp.com/terraform/install)" >&2; exit 1; }
+	$(TERRAFORM) fmt -check -recursive terraform
+	for dir in $(TF_EXAMPLES); do
+	  echo "==> $$dir"
+	  $(TERRAFORM) -chdir="$$dir" init -backend=false -input=false $(TF_INIT_FLAGS) >/dev/null
+	  $(TERRAFORM) -chdir="$$dir" validate
+	done
 
 demo: $(VENV_STAMP) ## deploy and run the scanner on a local AWS emulator (QScanner SIMULATED; no AWS account)
 	@$(PY) -m local.demo --make "$(MAKE)"
@@ -169,6 +197,25 @@ deploy: check layer package ## build, publish the layer, upload the code, store 
 	fi
 	$(MAKE) --no-print-directory outputs
 
+coverage: $(VENV_STAMP) check-aws ## coverage report of every function in AWS_REGION (JSON=1 for machines)
+	@name=$$($(MAKE) --no-print-directory -s scanner-name)
+	PYTHONPATH=$(SCANNER_SRC) AWS_DEFAULT_REGION=$(AWS_REGION) $(PY) -m qualys_lambda.cli coverage \
+	  --function-name "$$name" $(if $(JSON),--json,)
+
+scan-all: $(VENV_STAMP) check-aws ## enqueue a scan of every function without a valid scan in AWS_REGION (the backfill, now)
+	@name=$$($(MAKE) --no-print-directory -s scanner-name)
+	PYTHONPATH=$(SCANNER_SRC) AWS_DEFAULT_REGION=$(AWS_REGION) $(PY) -m qualys_lambda.cli scan-all --function-name "$$name"
+
+scanner-name: check-aws
+	@name=$$($(AWSR) cloudformation describe-stacks --stack-name "$(STACK_NAME)" \
+	  --query "Stacks[0].Outputs[?OutputKey=='ScannerFunctionName'].OutputValue | [0]" --output text)
+	if [ -z "$$name" ] || [ "$$name" = None ]; then
+	  # Same function, found by its logical id (for emulators that do not compute outputs).
+	  name=$$($(AWSR) cloudformation describe-stack-resource --stack-name "$(STACK_NAME)" \
+	    --logical-resource-id ScannerFunction --query StackResourceDetail.PhysicalResourceId --output text)
+	fi
+	echo "$$name"
+
 outputs: check-aws ## print the stack's outputs
 	@status=$$($(AWSR) cloudformation describe-stacks --stack-name "$(STACK_NAME)" --query 'Stacks[0].StackStatus' --output text)
 	echo "==> outputs of stack $(STACK_NAME) in $(AWS_REGION) ($$status)"
@@ -191,13 +238,7 @@ deploy-multi-region: ## make deploy in each region of REGIONS
 	done
 
 update-function: check-aws package ## ship new handler code to the stack's scanner function in AWS_REGION
-	@name=$$($(AWSR) cloudformation describe-stacks --stack-name "$(STACK_NAME)" \
-	  --query "Stacks[0].Outputs[?OutputKey=='ScannerFunctionName'].OutputValue | [0]" --output text)
-	if [ -z "$$name" ] || [ "$$name" = None ]; then
-	  # Same function, found by its logical id (for emulators that do not compute outputs).
-	  name=$$($(AWSR) cloudformation describe-stack-resource --stack-name "$(STACK_NAME)" \
-	    --logical-resource-id ScannerFunction --query StackResourceDetail.PhysicalResourceId --output text)
-	fi
+	@name=$$($(MAKE) --no-print-directory -s scanner-name)
 	account=$$($(AWSR) sts get-caller-identity --query Account --output text)
 	bucket="$(STACK_NAME)-artifacts-$$account-$(AWS_REGION)"
 	read -r code_sha code_key < <($(PYTHON) local/build.py sha256 "$(CODE_ZIP)" --prefix scanner-lambda)

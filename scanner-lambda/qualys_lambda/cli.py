@@ -49,12 +49,12 @@ def cache_of(settings: Settings) -> ScanCache | None:
 def render_table(rows: list[CoverageRow], out: TextIO) -> None:
     """The report as an aligned text table with totals."""
     header = ("FUNCTION", "ACCOUNT", "REGION", "REASON", "STATUS", "LAST SCAN", "CRIT", "HIGH", "MED", "LOW", "SECRETS")
-    lines = [header]
+    lines: list[tuple[str, ...]] = [header]
     for row in sorted(rows, key=lambda r: (r.account, r.region, r.function_name)):
-        counts = [str(row.vulnerabilities.get(s, "")) for s in SEVERITY_COLUMNS]
+        cells = [str(row.vulnerabilities.get(s, "")) for s in SEVERITY_COLUMNS]
         secrets = "" if row.secrets is None else str(row.secrets)
         lines.append(
-            (row.function_name, row.account, row.region, row.reason, row.status, row.last_scan, *counts, secrets)
+            (row.function_name, row.account, row.region, row.reason, row.status, row.last_scan, *cells, secrets)
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for line in lines:

@@ -626,7 +626,7 @@ def _checkov(path: Path) -> subprocess.CompletedProcess[str]:
 
 def test_checkov_finds_nothing_unsuppressed() -> None:
     if not CHECKOV.exists():
-        pytest.skip("checkov not installed: `make lint` creates .venv-checkov")
+        pytest.skip("checkov not installed: `make test` creates .venv-checkov")
 
     result = _checkov(TEMPLATE)
 
@@ -638,7 +638,7 @@ def test_checkov_finds_nothing_unsuppressed_with_every_feature_on(tmp_path: Path
     # checkov evaluates conditions with the parameters' defaults, so CreateCloudTrail=false hides the
     # trail resources; scan a copy whose default turns them on.
     if not CHECKOV.exists():
-        pytest.skip("checkov not installed: `make lint` creates .venv-checkov")
+        pytest.skip("checkov not installed: `make test` creates .venv-checkov")
     text, count = re.subn(
         r'(  CreateCloudTrail:\n    Type: String\n    Default: )"false"', r'\1"true"', TEMPLATE.read_text()
     )

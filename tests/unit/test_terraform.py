@@ -658,7 +658,7 @@ def test_checkov_suppressions_state_a_reason() -> None:
 
 def test_checkov_finds_nothing_unsuppressed(tmp_path: Path) -> None:
     if not CHECKOV.exists():
-        pytest.skip("checkov not installed: `make lint` creates .venv-checkov")
+        pytest.skip("checkov not installed: `make test` creates .venv-checkov")
     # The module as is, and a copy whose defaults turn every optional resource on (checkov evaluates
     # count with the defaults, so the trail is only checked when create_cloudtrail defaults to true).
     shutil.copytree(MODULE, tmp_path / "module")

@@ -1,0 +1,111 @@
+"""Benchmark of coverage: inventory of 1,000 functions, and QScanner runs for a burst of duplicate events.
+
+Run on demand: `make bench` (or `.venv/bin/python bench/bench_coverage.py`). moto in-process; never real AWS.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "scanner-lambda"), str(ROOT)]
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }
+)
+
+import boto3  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+from bench.bench_scanner import CallCounter  # noqa: E402
+from qualys_lambda import aws  # noqa: E402
+from qualys_lambda.aws import AwsAccess  # noqa: E402
+from qualys_lambda.credentials import SecretReader  # noqa: E402
+from qualys_lambda.handler import handle  # noqa: E402
+from qualys_lambda.scanner import Scanner  # noqa: E402
+from tests.support import (  # noqa: E402
+    ACCOUNT,
+    SCANNER_ARN,
+    FakeContext,
+    FakeRunner,
+    create_function,
+    event_for,
+    make_resources,
+    settings_for,
+)
+
+FUNCTIONS = 1000
+BURST_EVENTS = 1000
+BURST_FUNCTIONS = 100
+CONCURRENCY = 20  # scans the queue feeds at once
+
+
+def scanner_for(runner: FakeRunner, work: str, **overrides: Any) -> Scanner:
+    resources = make_resources()
+    settings = settings_for(resources, **overrides)
+    secrets = SecretReader(aws.client("secretsmanager"), settings.qualys_secret_arn)
+    return Scanner(settings, AwsAccess(ACCOUNT), secrets, runner, SCANNER_ARN, work, metrics=lambda values: None)
+
+
+def inventory(work: str, counter: CallCounter) -> None:
+    queue = boto3.client("sqs").create_queue(QueueName="scan-requests")["QueueUrl"]
+    scanner = scanner_for(FakeRunner(), work, SCAN_QUEUE_URL=queue)
+    lambda_client = boto3.client("lambda")
+    for index in range(FUNCTIONS):
+        create_function(name=f"inv-{index:04d}", files={"app.py": "x = 1\n"}, client=lambda_client)
+    schedule = {"source": "aws.events", "detail-type": "Scheduled Event", "account": ACCOUNT, "region": "us-east-1"}
+    for label in ("first run (all pending)", "second run (all queued)"):
+        counter.take()
+        started = time.perf_counter()
+        result = handle(schedule, FakeContext(), scanner)
+        elapsed = time.perf_counter() - started
+        calls = counter.take()
+        print(
+            f"inventory {label}: {FUNCTIONS} functions in {elapsed:.2f} s "
+            f"({elapsed / FUNCTIONS * 1000:.2f} ms/function), {sum(calls.values()) / FUNCTIONS:.3f} AWS calls/function "
+            f"({', '.join(f'{k} {v}' for k, v in sorted(calls.items()))}); enqueued {result['enqueued']}"
+        )
+
+
+def burst(work: str) -> None:
+    runner = FakeRunner(delay=0.05)
+    scanner = scanner_for(runner, work)
+    lambda_client = boto3.client("lambda")
+    names = [f"burst-{index:03d}" for index in range(BURST_FUNCTIONS)]
+    for name in names:
+        create_function(name=name, files={"app.py": f"x = {name!r}\n"}, client=lambda_client)
+    events = [event_for(names[i % BURST_FUNCTIONS]) for i in range(BURST_EVENTS)]
+    random.Random(7).shuffle(events)  # noqa: S311 - an arrival order, not a secret
+    started = time.perf_counter()
+    with ThreadPoolExecutor(CONCURRENCY) as pool:
+        outcomes = Counter(o["outcome"] for o in pool.map(lambda e: handle(e, FakeContext(), scanner), events))
+    elapsed = time.perf_counter() - started
+    print(
+        f"burst: {BURST_EVENTS} events for {BURST_FUNCTIONS} functions, {CONCURRENCY} at a time -> "
+        f"{len(runner.calls)} QScanner runs in {elapsed:.1f} s; outcomes {dict(outcomes)}"
+    )
+
+
+def main() -> None:
+    with mock_aws(), tempfile.TemporaryDirectory() as work:
+        counter = CallCounter()
+        inventory(work, counter)
+    aws.clear_clients()
+    with mock_aws(), tempfile.TemporaryDirectory() as work:
+        burst(work)
+
+
+if __name__ == "__main__":
+    main()
