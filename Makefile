@@ -49,7 +49,7 @@ $(error QUALYS_ACCESS_TOKEN must come from the environment (export QUALYS_ACCESS
 endif
 
 .PHONY: help test lint venv layer package check check-aws deploy outputs deploy-multi-region update-function \
-	delete clean demo coverage scan-all bench tf-validate
+	delete clean demo coverage scan-all bench tf-validate stack-env scanner-name
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -216,6 +216,11 @@ scanner-name: check-aws
 	fi
 	echo "$$name"
 
+stack-env: check-aws ## print export lines for the stack's resources, for eval "$$(make -s stack-env AWS_REGION=...)"
+	@$(AWSR) cloudformation list-stack-resources --stack-name "$(STACK_NAME)" \
+	  --query 'StackResourceSummaries[].[LogicalResourceId,PhysicalResourceId]' --output text \
+	| awk -F'\t' 'BEGIN { split("ScannerFunction=SCANNER_FUNCTION ResultsBucket=RESULTS_BUCKET ScanCacheTable=CACHE_TABLE NotificationTopic=TOPIC_ARN ScanQueue=SCAN_QUEUE_URL DeadLetterQueue=DLQ_URL ScannerLogGroup=LOG_GROUP", pairs, " "); for (i in pairs) { split(pairs[i], kv, "="); names[kv[1]] = kv[2] } } ($$1 in names) { print "export " names[$$1] "=" $$2 }'
+
 outputs: check-aws ## print the stack's outputs
 	@status=$$($(AWSR) cloudformation describe-stacks --stack-name "$(STACK_NAME)" --query 'Stacks[0].StackStatus' --output text)
 	echo "==> outputs of stack $(STACK_NAME) in $(AWS_REGION) ($$status)"
@@ -258,3 +263,6 @@ clean: ## remove build/ and caches (no AWS access needed)
 	@rm -rf "$(BUILD)" .pytest_cache .ruff_cache .mypy_cache
 	find . \( -path ./.git -o -path './.venv*' \) -prune -o -type d -name __pycache__ -exec rm -rf {} +
 	echo "removed $(BUILD)/ and caches"
+
+# Multi-account targets: deploy-stackset, deploy-hub, deploy-spoke.
+include mk/multi-account.mk

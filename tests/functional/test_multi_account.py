@@ -1,0 +1,592 @@
+"""Both multi-account models deployed to moto with several accounts, then scanned with the real scanner code.
+
+Centralized: the hub stack in one account, the spoke stack in two others; each spoke's event reaches the
+hub bus, the hub rule delivers it (an SQS target added by the test captures what it delivers), and the
+hub's scanner code, configured from the deployed hub function's environment, scans the spoke's function
+with the spoke role's credentials. StackSet: instances in two accounts of an OU and two regions, each
+with its own scanner configuration.
+
+What moto cannot do, and how the tests get around it:
+- it rewrites `account` to the bus owner on cross-account put_events and cannot invoke Lambda
+  targets, so `deliver_to_bus` applies the hub's deployed rules to the event the way EventBridge does;
+- it ignores the bus policy, trust policies and IAM conditions: those are checked on the deployed
+  documents (and in tests/unit/test_multi_account_templates.py), a wrong ExternalId with botocore's
+  Stubber;
+- it keeps each account's secrets apart without resource policies, so the StackSet member reads the
+  administrator's shared secret through an administrator-account client.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import json
+import logging
+import uuid
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+from moto.events.models import events_backends
+
+from qualys_lambda import aws as aws_module
+from qualys_lambda.aws import AwsAccess
+from qualys_lambda.config import Settings
+from qualys_lambda.credentials import SecretReader
+from qualys_lambda.errors import TargetAccessError
+from qualys_lambda.handler import handle
+from qualys_lambda.scanner import Scanner
+from tests.support import TOKEN, FakeContext, FakeRunner, code_zip, event_for
+
+pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse .* not supported by moto")
+
+CLOUDFORMATION = Path(__file__).resolve().parents[2] / "cloudformation"
+REGION = "us-east-1"
+HUB = "123456789012"
+SPOKES = ("111111111111", "222222222222")
+OUTSIDER = "333333333333"
+ORG_ID = "o-exampleorg01"
+EXTERNAL_ID = "test-external-id-4f1c9a7e2b"
+SPOKE_ROLE = "QualysScannerSpokeRole"
+FAKE_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+
+
+def account_session(account: str, region: str = REGION) -> boto3.Session:
+    """A session acting in `account` (moto files assumed-role keys under the role's account)."""
+    creds = boto3.client("sts", region_name=region).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="test-setup"
+    )["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=region,
+    )
+
+
+def handler_zip() -> bytes:
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("lambda_function.py", "def lambda_handler(event, context):\n    return {}\n")
+    return archive.getvalue()
+
+
+def admin_artifacts(session: boto3.Session, region: str, stack: str) -> dict[str, str]:
+    """What `make deploy-hub` / `make deploy-stackset` put in a region first: code, secret, layer."""
+    bucket = f"{stack}-artifacts-{session.client('sts').get_caller_identity()['Account']}-{region}"
+    s3 = session.client("s3", region_name=region)
+    if region == "us-east-1":
+        s3.create_bucket(Bucket=bucket)
+    else:
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    s3.put_object(Bucket=bucket, Key="scanner-lambda/abc.zip", Body=handler_zip())
+    secret = session.client("secretsmanager", region_name=region).create_secret(
+        Name=f"{stack}/qualys", SecretString=json.dumps({"qualys_pod": "US2", "qualys_access_token": TOKEN})
+    )
+    layer = session.client("lambda", region_name=region).publish_layer_version(
+        LayerName=f"{stack}-qscanner", Content={"ZipFile": handler_zip()}
+    )
+    return {
+        "QualysSecretArn": secret["ARN"],
+        "QScannerLayerArn": layer["LayerVersionArn"],
+        "CodeS3Bucket": bucket,
+        "CodeS3Key": "scanner-lambda/abc.zip",
+    }
+
+
+def create_stack(session: boto3.Session, name: str, template: str, parameters: dict[str, str]) -> dict[str, str]:
+    """Create a stack from cloudformation/<template>; returns its outputs."""
+    cloudformation = session.client("cloudformation")
+    cloudformation.create_stack(
+        StackName=name,
+        TemplateBody=(CLOUDFORMATION / template).read_text(),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
+    )
+    (stack,) = cloudformation.describe_stacks(StackName=name)["Stacks"]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def deliver_to_bus(account: str, region: str, bus_name: str, event: dict[str, Any]) -> list[str]:
+    """What EventBridge does with an event that reached a bus: every matching rule sends it to its targets.
+
+    Returns the Lambda functions it would invoke (moto cannot invoke Lambda targets, so they are
+    listed instead); the other targets (the test's SQS queue) receive the event through moto.
+    """
+    bus = events_backends[account][region].describe_event_bus(bus_name)
+    # moto holds `time` as epoch seconds and renders it as ISO 8601 on delivery, as EventBridge sends it.
+    event = {**event, "time": datetime.fromisoformat(event["time"].replace("Z", "+00:00")).timestamp()}
+    invoked: list[str] = []
+    for rule in bus.rules.values():
+        if not rule.event_pattern.matches_event(event):
+            continue
+        functions = [t for t in rule.targets if ":lambda:" in t["Arn"]]
+        invoked += [t["Arn"] for t in functions]
+        with mock.patch.object(rule, "targets", [t for t in rule.targets if t not in functions]):
+            # No input transformer on these targets: EventBridge delivers the event as it is.
+            rule.send_to_targets(event, transform_input=False)
+    return invoked
+
+
+@contextlib.contextmanager
+def without_lambda_targets(account: str, region: str, bus_name: str) -> Iterator[None]:
+    """Hide a bus's Lambda targets, which moto's own event delivery cannot invoke."""
+    bus = events_backends[account][region].describe_event_bus(bus_name)
+    with contextlib.ExitStack() as stack:
+        for rule in bus.rules.values():
+            kept = [t for t in rule.targets if ":lambda:" not in t["Arn"]]
+            stack.enter_context(mock.patch.object(rule, "targets", kept))
+        yield
+
+
+def receive_all(queue_url: str) -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs", region_name=REGION)
+    bodies: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        bodies += [json.loads(m["Body"]) for m in batch]
+        for message in batch:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return bodies
+
+
+def inline_statements(iam: Any, role_name: str) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = []
+    for policy_name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=role_name, PolicyName=policy_name)["PolicyDocument"]
+        # moto stores a CloudFormation inline policy as the repr of its dict, with None for AWS::NoValue.
+        parsed = ast.literal_eval(document) if isinstance(document, str) else document
+        statements += [s for s in parsed["Statement"] if s is not None]
+    return statements
+
+
+@dataclass
+class Organisation:
+    """The hub and two spokes, deployed."""
+
+    hub: dict[str, str]
+    spokes: dict[str, dict[str, str]]
+    capture_queue_url: str
+    hub_function_arn: str
+    hub_env: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def moto_module() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in FAKE_ENV.items():
+            mp.setenv(name, value)
+        mp.delenv("AWS_PROFILE", raising=False)
+        mp.delenv("AWS_ENDPOINT_URL", raising=False)
+        aws_module.clear_clients()
+        with mock_aws():
+            yield
+        aws_module.clear_clients()
+
+
+@pytest.fixture(scope="module")
+def organisation(moto_module: None) -> Organisation:
+    """`make deploy-hub` in HUB, `make deploy-spoke` in each spoke, and an SQS target on the hub rule."""
+    hub_session = boto3.Session(region_name=REGION)
+    hub = create_stack(
+        hub_session,
+        "qscanner-hub",
+        "centralized-hub.yaml",
+        {
+            **admin_artifacts(hub_session, REGION, "qscanner-hub"),
+            "OrganizationId": ORG_ID,
+            "AllowedAccountIds": ",".join(SPOKES),
+            "ExternalId": EXTERNAL_ID,
+            "SpokeRoleName": SPOKE_ROLE,
+        },
+    )
+    spokes = {
+        account: create_stack(
+            account_session(account),
+            "qscanner-spoke",
+            "centralized-spoke.yaml",
+            {
+                "HubEventBusArn": hub["HubEventBusArn"],
+                "HubScannerRoleArn": hub["ScannerRoleArn"],
+                "ExternalId": EXTERNAL_ID,
+                "SpokeRoleName": SPOKE_ROLE,
+                "SpokeRoleRegion": REGION,
+            },
+        )
+        for account in SPOKES
+    }
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue_url = sqs.create_queue(QueueName="hub-rule-capture")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    boto3.client("events", region_name=REGION).put_targets(
+        Rule=hub["HubRuleName"], EventBusName=hub["HubEventBusName"], Targets=[{"Id": "capture", "Arn": queue_arn}]
+    )
+    configuration = boto3.client("lambda", region_name=REGION).get_function_configuration(
+        FunctionName=hub["ScannerFunctionName"]
+    )
+    env = {k: str(v) for k, v in configuration["Environment"]["Variables"].items()}
+    return Organisation(hub, spokes, queue_url, configuration["FunctionArn"], env)
+
+
+def hub_scanner(org: Organisation, runner: FakeRunner, work: Path, **env: str) -> Scanner:
+    """The hub's scanner code with the deployed hub function's settings (what Lambda would build)."""
+    settings = Settings.from_env({**org.hub_env, **env})
+    access = AwsAccess(HUB, settings.cross_account_role_name, settings.cross_account_external_id)
+    secrets = SecretReader(boto3.client("secretsmanager", region_name=REGION), settings.qualys_secret_arn)
+    return Scanner(settings, access, secrets, runner, org.hub_function_arn, str(work))
+
+
+def spoke_function(account: str) -> tuple[str, str]:
+    """A new function in a spoke account: (name, arn)."""
+    session = account_session(account)
+    role = session.client("iam").create_role(RoleName=f"fn-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument="{}")
+    name = f"payments-{uuid.uuid4().hex[:8]}"
+    arn = session.client("lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role["Role"]["Arn"],
+        Handler="app.handler",
+        Code={"ZipFile": code_zip({"app.py": "print('hi')\n", "requirements.txt": "requests==2.19.1\n"})},
+    )["FunctionArn"]
+    return name, arn
+
+
+def delivered_event(org: Organisation, account: str, function_name: str) -> tuple[dict[str, Any], list[str]]:
+    """The spoke's CreateFunction event sent to the hub bus as EventBridge would; what the hub rule delivers."""
+    event = event_for(function_name, account=account)
+    invoked = deliver_to_bus(HUB, REGION, org.hub["HubEventBusName"], event)
+    (delivered,) = receive_all(org.capture_queue_url)
+    return delivered, invoked
+
+
+# ---------------------------------------------------------------- centralized: events
+
+
+def test_hub_rule_spoke_event_delivered_to_scanner_with_spoke_account(organisation: Organisation) -> None:
+    name, _arn = spoke_function(SPOKES[0])
+
+    delivered, invoked = delivered_event(organisation, SPOKES[0], name)
+
+    assert invoked == [organisation.hub_function_arn]
+    assert delivered["account"] == SPOKES[0]
+    assert delivered["detail"]["requestParameters"]["functionName"] == name
+
+
+def test_hub_rule_failed_call_not_delivered(organisation: Organisation) -> None:
+    event = event_for("payments", account=SPOKES[0])
+    event["detail"]["errorCode"] = "AccessDeniedException"
+
+    invoked = deliver_to_bus(HUB, REGION, organisation.hub["HubEventBusName"], event)
+
+    assert invoked == []
+    assert receive_all(organisation.capture_queue_url) == []
+
+
+def test_spoke_forward_rule_puts_lambda_event_on_hub_bus(organisation: Organisation) -> None:
+    # moto's own cross-account bus target: proves the spoke rule's pattern and target (moto sets the
+    # delivered event's account to the hub; EventBridge keeps the spoke's).
+    events = account_session(SPOKES[1]).client("events")
+    detail = event_for("orders-api", account=SPOKES[1])["detail"]
+    entry = {"Source": "aws.lambda", "DetailType": "AWS API Call via CloudTrail", "EventBusName": "default"}
+
+    with without_lambda_targets(HUB, REGION, organisation.hub["HubEventBusName"]):
+        events.put_events(Entries=[{**entry, "Detail": json.dumps(detail)}])
+        events.put_events(Entries=[{**entry, "Detail": json.dumps({**detail, "errorCode": "ValidationException"})}])
+
+    (forwarded,) = receive_all(organisation.capture_queue_url)
+    assert forwarded["detail"]["requestParameters"] == {"functionName": "orders-api"}
+    assert "errorCode" not in forwarded["detail"]
+
+
+def test_spoke_forward_rule_targets_hub_bus_with_put_events_only_role(organisation: Organisation) -> None:
+    session = account_session(SPOKES[0])
+    spoke = organisation.spokes[SPOKES[0]]
+    (target,) = session.client("events").list_targets_by_rule(Rule=spoke["ForwardRuleName"])["Targets"]
+    role_name = spoke["ForwardRoleArn"].rsplit("/", 1)[1]
+
+    statements = inline_statements(session.client("iam"), role_name)
+
+    assert target["Arn"] == organisation.hub["HubEventBusArn"]
+    assert target["RoleArn"] == spoke["ForwardRoleArn"]
+    assert [(s["Action"], s["Resource"]) for s in statements] == [
+        ("events:PutEvents", organisation.hub["HubEventBusArn"])
+    ]
+
+
+# ---------------------------------------------------------------- centralized: scans
+
+
+@pytest.mark.parametrize("spoke", SPOKES)
+def test_hub_scanner_scans_spoke_function_with_spoke_credentials(
+    organisation: Organisation, spoke: str, tmp_path: Path
+) -> None:
+    name, arn = spoke_function(spoke)
+    delivered, _invoked = delivered_event(organisation, spoke, name)
+    runner = FakeRunner()
+
+    outcome = handle(
+        delivered,
+        FakeContext(invoked_function_arn=organisation.hub_function_arn),
+        hub_scanner(organisation, runner, tmp_path),
+    )
+
+    assert outcome["outcome"] == "scanned" and outcome["function_arn"] == arn
+    (call,) = runner.calls
+    env = call["env"]
+    child = boto3.client(
+        "sts",
+        region_name=REGION,
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=env["AWS_SESSION_TOKEN"],
+    )
+    assert child.get_caller_identity()["Account"] == spoke
+    assert env["AWS_REGION"] == REGION
+    assert call["argv"][-2:] == ["lambda", arn]
+
+
+@pytest.mark.parametrize("spoke", SPOKES)
+def test_hub_scanner_tags_spoke_function_and_stores_result_in_hub_bucket(
+    organisation: Organisation, spoke: str, tmp_path: Path
+) -> None:
+    name, arn = spoke_function(spoke)
+    delivered, _invoked = delivered_event(organisation, spoke, name)
+
+    handle(
+        delivered,
+        FakeContext(invoked_function_arn=organisation.hub_function_arn),
+        hub_scanner(organisation, FakeRunner(), tmp_path),
+    )
+
+    tags = account_session(spoke).client("lambda").list_tags(Resource=arn)["Tags"]
+    assert tags["QualysScanStatus"] == "success"
+    assert {"QualysScanTimestamp", "QualysScanTag"} <= set(tags)
+    bucket = organisation.hub_env["RESULTS_S3_BUCKET"]
+    listing = boto3.client("s3", region_name=REGION).list_objects_v2(Bucket=bucket, Prefix=f"scans/{spoke}/")
+    keys = [o["Key"] for o in listing.get("Contents", [])]
+    assert f"scans/{spoke}/{REGION}/{name}/" in {k.rsplit("/", 2)[0] + "/" for k in keys}
+    assert any(k.startswith(f"scans/{spoke}/{REGION}/{name}/") and k.endswith("/summary.json") for k in keys)
+
+
+def test_hub_scanner_refuses_account_outside_allowed_list(
+    organisation: Organisation, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    runner = FakeRunner()
+    event = event_for("payments", account=OUTSIDER)
+
+    with caplog.at_level(logging.WARNING, logger="qualys_lambda.handler"):
+        outcome = handle(
+            event,
+            FakeContext(invoked_function_arn=organisation.hub_function_arn),
+            hub_scanner(organisation, runner, tmp_path),
+        )
+
+    assert outcome == {
+        "outcome": "rejected",
+        "reason": "event account is not in ALLOWED_ACCOUNT_IDS",
+        "function_arn": f"arn:aws:lambda:{REGION}:{OUTSIDER}:function:payments",
+    }
+    assert runner.calls == []
+    (record,) = [r for r in caplog.records if r.getMessage() == "event rejected"]
+    assert record.reason == "event account is not in ALLOWED_ACCOUNT_IDS"  # type: ignore[attr-defined]
+
+
+def test_hub_function_environment_names_spoke_role_external_id_and_accounts(organisation: Organisation) -> None:
+    env = organisation.hub_env
+
+    assert env["CROSS_ACCOUNT_ROLE_NAME"] == SPOKE_ROLE
+    assert env["CROSS_ACCOUNT_EXTERNAL_ID"] == EXTERNAL_ID
+    assert env["ALLOWED_ACCOUNT_IDS"] == ",".join(SPOKES)
+    assert env["RESULTS_S3_BUCKET"] == organisation.hub["ResultsBucketName"]
+    assert env["SCAN_CACHE_TABLE"] == organisation.hub["ScanCacheTableName"]
+
+
+# ---------------------------------------------------------------- centralized: trust
+
+
+def test_spoke_role_trusts_only_hub_scanner_role_with_external_id(organisation: Organisation) -> None:
+    iam = account_session(SPOKES[0]).client("iam")
+
+    role = iam.get_role(RoleName=SPOKE_ROLE)["Role"]
+
+    (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"AWS": organisation.hub["ScannerRoleArn"]}
+    assert statement["Action"] == "sts:AssumeRole"
+    assert statement["Condition"] == {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}
+
+
+def test_spoke_role_may_only_read_functions_and_images_and_tag(organisation: Organisation) -> None:
+    iam = account_session(SPOKES[1]).client("iam")
+
+    statements = inline_statements(iam, SPOKE_ROLE)
+
+    assert {s["Sid"] for s in statements} == {
+        "ReadFunctionsToScan",
+        "ReadLayersToScan",
+        "TagScannedFunctions",
+        "PullFunctionImages",
+        "GetEcrAuthorizationToken",
+    }
+    assert all(s["Effect"] == "Allow" for s in statements)
+
+
+def test_hub_scanner_wrong_external_id_fails_clearly(organisation: Organisation, tmp_path: Path) -> None:
+    # moto does not evaluate trust policies: the spoke role's ExternalId condition (checked above) is
+    # what makes STS answer AccessDenied, stubbed here.
+    sts = boto3.client("sts", region_name=REGION)
+    stubber = Stubber(sts)
+    stubber.add_client_error(
+        "assume_role",
+        service_error_code="AccessDenied",
+        service_message="User is not authorized to perform: sts:AssumeRole",
+        http_status_code=403,
+        expected_params={
+            "RoleArn": f"arn:aws:iam::{SPOKES[0]}:role/{SPOKE_ROLE}",
+            "RoleSessionName": "qualys-lambda-scanner",
+            "ExternalId": "not-the-spoke-external-id",
+        },
+    )
+    scanner = hub_scanner(organisation, FakeRunner(), tmp_path, CROSS_ACCOUNT_EXTERNAL_ID="not-the-spoke-external-id")
+    scanner.aws = AwsAccess(
+        HUB,
+        scanner.settings.cross_account_role_name,
+        scanner.settings.cross_account_external_id,
+        home_client=lambda service, region=None: sts if service == "sts" else aws_module.client(service, region),
+    )
+
+    with (
+        stubber,
+        pytest.raises(
+            TargetAccessError, match=f"cannot assume arn:aws:iam::{SPOKES[0]}:role/{SPOKE_ROLE}: AccessDenied"
+        ),
+    ):
+        handle(event_for("payments", account=SPOKES[0]), FakeContext(), scanner)
+    assert scanner.runner.calls == []  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- StackSet
+
+STACKSET_REGIONS = ("us-east-1", "eu-west-1")
+
+
+@dataclass
+class StackSetDeployment:
+    members: list[str]
+    artifacts: dict[str, dict[str, str]]
+
+
+@pytest.fixture(scope="module")
+def stackset(moto_module: None) -> StackSetDeployment:
+    """`make deploy-stackset`: artifacts per region, a service-managed StackSet, instances in one OU."""
+    admin = boto3.Session(region_name=REGION)
+    organizations = admin.client("organizations")
+    organizations.create_organization(FeatureSet="ALL")
+    root = organizations.list_roots()["Roots"][0]["Id"]
+    ou = organizations.create_organizational_unit(ParentId=root, Name="workloads")["OrganizationalUnit"]["Id"]
+    members = []
+    for name in ("team-a", "team-b"):
+        status = organizations.create_account(AccountName=name, Email=f"{name}@example.com")["CreateAccountStatus"]
+        organizations.move_account(AccountId=status["AccountId"], SourceParentId=root, DestinationParentId=ou)
+        members.append(status["AccountId"])
+    artifacts = {region: admin_artifacts(admin, region, "qscanner-org") for region in STACKSET_REGIONS}
+    cloudformation = admin.client("cloudformation")
+    first = artifacts[STACKSET_REGIONS[0]]
+    cloudformation.create_stack_set(
+        StackSetName="qscanner",
+        TemplateBody=(CLOUDFORMATION / "stackset.yaml").read_text(),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in first.items()],
+        Capabilities=["CAPABILITY_IAM"],
+        PermissionModel="SERVICE_MANAGED",
+        AutoDeployment={"Enabled": True, "RetainStacksOnAccountRemoval": False},
+    )
+    for region in STACKSET_REGIONS:
+        # The per-region values (layer, code bucket, secret) as instance overrides, like make deploy-stackset.
+        cloudformation.create_stack_instances(
+            StackSetName="qscanner",
+            DeploymentTargets={"OrganizationalUnitIds": [ou]},
+            Regions=[region],
+            ParameterOverrides=[{"ParameterKey": k, "ParameterValue": v} for k, v in artifacts[region].items()],
+        )
+    return StackSetDeployment(members, artifacts)
+
+
+def member_scanner_env(account: str, region: str) -> tuple[str, dict[str, str]]:
+    """(function ARN, environment) of the StackSet's scanner in `account` and `region`."""
+    functions = account_session(account, region).client("lambda").list_functions()["Functions"]
+    (function,) = [f for f in functions if "QUALYS_SECRET_ARN" in f.get("Environment", {}).get("Variables", {})]
+    return function["FunctionArn"], {k: str(v) for k, v in function["Environment"]["Variables"].items()}
+
+
+@pytest.mark.parametrize("region", STACKSET_REGIONS)
+def test_stackset_each_member_scanner_points_at_own_account_resources(
+    stackset: StackSetDeployment, region: str
+) -> None:
+    for account in stackset.members:
+        session = account_session(account, region)
+        function_arn, env = member_scanner_env(account, region)
+
+        settings = Settings.from_env(env)
+
+        assert function_arn.startswith(f"arn:aws:lambda:{region}:{account}:function:")
+        assert settings.qualys_secret_arn == stackset.artifacts[region]["QualysSecretArn"]
+        assert settings.results_bucket in {b["Name"] for b in session.client("s3").list_buckets()["Buckets"]}
+        assert settings.cache_table in session.client("dynamodb").list_tables()["TableNames"]
+        assert settings.sns_topic_arn.startswith(f"arn:aws:sns:{region}:{account}:")
+        assert settings.cross_account_role_name == ""
+
+
+def test_stackset_member_names_never_collide_across_regions(stackset: StackSetDeployment) -> None:
+    account = stackset.members[0]
+    names = [member_scanner_env(account, region)[0].rsplit(":", 1)[1] for region in STACKSET_REGIONS]
+    buckets = [member_scanner_env(account, region)[1]["RESULTS_S3_BUCKET"] for region in STACKSET_REGIONS]
+
+    assert len(set(buckets)) == len(STACKSET_REGIONS)
+    assert all(names)
+
+
+def test_stackset_member_scanner_scans_own_function(stackset: StackSetDeployment, tmp_path: Path) -> None:
+    account, region = stackset.members[1], STACKSET_REGIONS[1]
+    session = account_session(account, region)
+    function_arn, env = member_scanner_env(account, region)
+    settings = Settings.from_env(env)
+    role = session.client("iam").create_role(RoleName="fn-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    target_arn = session.client("lambda").create_function(
+        FunctionName="billing",
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": code_zip({"app.py": "print('hi')\n"})},
+    )["FunctionArn"]
+    event = {**event_for("billing", account=account), "region": region}
+    # The member reads the administrator's shared secret (org resource policy; moto has no cross-account
+    # secrets, so through an administrator-account client).
+    secrets = SecretReader(boto3.client("secretsmanager", region_name=region), settings.qualys_secret_arn)
+    access = AwsAccess(
+        account,
+        home_region=region,
+        home_client=lambda service, r=None: session.client(service, region_name=r or region),
+    )
+    scanner = Scanner(settings, access, secrets, FakeRunner(), function_arn, str(tmp_path))
+
+    outcome = handle(event, FakeContext(invoked_function_arn=function_arn), scanner)
+
+    assert outcome["outcome"] == "scanned" and outcome["function_arn"] == target_arn
+    keys = [o["Key"] for o in session.client("s3").list_objects_v2(Bucket=settings.results_bucket)["Contents"]]
+    assert any(k.startswith(f"scans/{account}/{region}/billing/") for k in keys)
+    assert session.client("lambda").list_tags(Resource=target_arn)["Tags"]["QualysScanStatus"] == "success"
