@@ -216,7 +216,7 @@ scanner-name: check-aws
 	fi
 	echo "$$name"
 
-stack-env: check-aws ## print export lines for the stack's resources, for eval "$$(make -s stack-env AWS_REGION=...)"
+stack-env: check-aws ## print export lines for the stack's resources, for eval "$(make -s stack-env AWS_REGION=...)"
 	@$(AWSR) cloudformation list-stack-resources --stack-name "$(STACK_NAME)" \
 	  --query 'StackResourceSummaries[].[LogicalResourceId,PhysicalResourceId]' --output text \
 	| awk -F'\t' 'BEGIN { split("ScannerFunction=SCANNER_FUNCTION ResultsBucket=RESULTS_BUCKET ScanCacheTable=CACHE_TABLE NotificationTopic=TOPIC_ARN ScanQueue=SCAN_QUEUE_URL DeadLetterQueue=DLQ_URL ScannerLogGroup=LOG_GROUP", pairs, " "); for (i in pairs) { split(pairs[i], kv, "="); names[kv[1]] = kv[2] } } ($$1 in names) { print "export " names[$$1] "=" $$2 }'

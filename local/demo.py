@@ -61,6 +61,20 @@ SAMPLE_CODE = {
     ),
     "requirements.txt": "requests==2.19.1\n",
 }
+# The code change of step 9: requests upgraded past the advisory's fixed version (2.20.0).
+FIXED_REQUIREMENTS = "requests==2.32.3\n"
+# Step 10's functions: one that predates the scanner (no CloudTrail event ever reached it) and one
+# its owner opted out with the exclusion tag.
+LEGACY_FUNCTION = "legacy-report"
+LEGACY_CODE = {
+    "report.py": "import yaml\n\n\ndef handler(event, context):\n    return yaml.safe_dump(event)\n",
+    "requirements.txt": "pyyaml==5.3.1\n",
+}
+EXCLUDED_FUNCTION = "payments-sandbox"
+EXCLUDE_TAG = "QualysScanExclude"
+# The deploy's extra stack parameters (the Makefile's PARAMETERS variable).
+STACK_PARAMETERS = "EnableSecurityHub=true"
+SCAN_EVENT_PATTERN = {"source": ["qualys-lambda"], "detail-type": ["Lambda Scan Completed"]}
 INVOCATION_BUDGET_MS = 900_000
 EVENT_WAIT_S = 10
 SERVER_START_S = 30
@@ -244,6 +258,9 @@ class Demo:
     scanner_arn: str = ""
     capture_queue: str = ""
     notification_queue: str = ""
+    scan_event_queue: str = ""
+    role_arn: str = ""
+    noted_findings_filter: bool = False
     poller_queues: set[str] = field(default_factory=set)
     noted_account: bool = False
     code_dir: Path | None = None
@@ -265,6 +282,7 @@ class Demo:
             "QSCANNER=local/qscanner",
             f"AWS={Path(sys.executable).parent / 'aws'}",
             f"BUILD={self.work / 'build'}",
+            f"PARAMETERS={STACK_PARAMETERS}",
         ]
         print("$ " + " ".join(argv[:1] + argv[2:]) + "   # QUALYS_ACCESS_TOKEN=<demo token> in the environment")
         started = time.monotonic()
@@ -289,6 +307,8 @@ class Demo:
             "ResultsBucketName": "ResultsBucket",
             "ScanCacheTableName": "ScanCacheTable",
             "SNSTopicArn": "NotificationTopic",
+            "ScanQueueUrl": "ScanQueue",
+            "InventoryScheduleRuleName": "InventoryScheduleRule",
         }
         if not outputs:
             print("note: moto computes no stack outputs for change-set deploys; the same values are read from the")
@@ -307,6 +327,10 @@ class Demo:
         self.checks.check("stack deployed", stack["StackStatus"].endswith("_COMPLETE"))
         self.checks.check("secret holds the demo token", stored.get("qualys_access_token") == DEMO_TOKEN)
         self.checks.check("scanner function exists", bool(self.scanner_arn))
+        self.checks.check(
+            "scanner deployed with ENABLE_SECURITY_HUB=true (PARAMETERS=EnableSecurityHub=true)",
+            config["Environment"]["Variables"].get("ENABLE_SECURITY_HUB") == "true",
+        )
 
     def fetch_deployed_code(self) -> None:
         section("3. the deployed handler code and the published QScanner layer")
@@ -347,7 +371,7 @@ class Demo:
 
     # ------------------------------------------------------------ plumbing for events
     def listen(self) -> None:
-        section("4. listeners: SNS subscription and a capture queue on the scanner's rules")
+        section("4. listeners: SNS, a capture queue on the scanner's rules, a scan-event rule, Security Hub")
         sqs, sns, events = self.client("sqs"), self.client("sns"), self.client("events")
         self.notification_queue = sqs.create_queue(QueueName="demo-scan-notifications")["QueueUrl"]
         sns.subscribe(
@@ -371,6 +395,19 @@ class Demo:
             print(f"note: moto cannot run Lambda: the scanner's event source mapping on {mapping['EventSourceArn']}")
             print("      is disabled and the demo polls that queue and invokes the handler as Lambda's poller would")
         print("note: moto does not invoke Lambda functions; the demo runs the deployed handler with what was routed")
+        # A user's own rule on the scanner's `Lambda Scan Completed` events (moto delivers PutEvents to
+        # SQS targets synchronously, so the handler's event lands in this queue during the scan).
+        self.scan_event_queue = sqs.create_queue(QueueName="demo-scan-completed")["QueueUrl"]
+        events.put_rule(Name="demo-scan-completed", EventBusName="default", EventPattern=json.dumps(SCAN_EVENT_PATTERN))
+        events.put_targets(
+            Rule="demo-scan-completed",
+            EventBusName="default",
+            Targets=[{"Id": "demo-scan-completed", "Arn": self._queue_arn(self.scan_event_queue)}],
+        )
+        print(f"created rule demo-scan-completed on the default bus: {json.dumps(SCAN_EVENT_PATTERN)} -> SQS")
+        securityhub = self.client("securityhub")
+        securityhub.enable_security_hub(EnableDefaultStandards=False)
+        print(f"enabled Security Hub: {securityhub.describe_hub()['HubArn']}")
         # moto's PutEvents fails (NotImplementedError) when any rule it evaluates has a Lambda target, and
         # it evaluates schedule rules for every event: the demo's events and the scanner's own result
         # events would fail. Those targets are set aside for the demo (the emulator is discarded after).
@@ -445,6 +482,13 @@ class Demo:
             raise DemoError(f"the rule's queue {queue_arn} did not receive the {event_name} event")
         queue_name = queue_arn.rsplit(":", 1)[-1]
         print(f"the rule's target queue {queue_name} holds it; Lambda's poller hands it over as a batch")
+        return self._poller_batch(queue_arn, queue_url, message)
+
+    def _poller_batch(
+        self, queue_arn: str, queue_url: str, message: dict[str, Any]
+    ) -> tuple[dict[str, Any], Callable[[dict[str, Any]], None]]:
+        """The SQS batch Lambda's poller would invoke the scanner with (BatchSize 1), and its ack."""
+        sqs = self.client("sqs")
         batch = {
             "Records": [
                 {
@@ -527,7 +571,12 @@ class Demo:
         result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
         print(f"handler returned: {json.dumps(result)}")
         acknowledge(result)
-        reported = [r for r in logs if "outcome" in r]
+        # A rejected request is logged without an `outcome` field: its warning stands for one.
+        reported = [
+            r if "outcome" in r else {"outcome": "rejected", **r}
+            for r in logs
+            if "outcome" in r or r.get("message") == "event rejected"
+        ]
         outcome = result if "outcome" in result else (reported[-1] if reported else result)
         print(f"scan outcome: {outcome.get('outcome')} (scan id {outcome.get('scan_id', '-')})")
         return outcome
@@ -542,20 +591,28 @@ class Demo:
                 {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
             ],
         }
-        role = iam.create_role(RoleName="orders-api-role", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        self.role_arn = iam.create_role(RoleName="demo-functions-role", AssumeRolePolicyDocument=json.dumps(trust))[
+            "Role"
+        ]["Arn"]
         code = zip_bytes(SAMPLE_CODE)
-        lambda_client = self.client("lambda")
-        arn = lambda_client.create_function(
-            FunctionName=SAMPLE_FUNCTION,
-            Runtime="python3.12",
-            Role=role,
-            Handler="app.handler",
-            Code={"ZipFile": code},
-            MemorySize=128,
-        )["FunctionArn"]
-        store_function_code(lambda_client, self.client("s3"), SAMPLE_FUNCTION, code)
+        arn = self._create_function(SAMPLE_FUNCTION, "app.handler", code)
         print(f"created {arn}: requirements.txt pins requests==2.19.1; app.py holds the fake key {FAKE_KEY_ID}")
         return arn, code
+
+    def _create_function(self, name: str, handler: str, code: bytes, tags: Mapping[str, str] | None = None) -> str:
+        """Create a function and put its zip where the simulated QScanner downloads it from."""
+        lambda_client = self.client("lambda")
+        arn = lambda_client.create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=self.role_arn,
+            Handler=handler,
+            Code={"ZipFile": code},
+            MemorySize=128,
+            Tags=dict(tags or {}),
+        )["FunctionArn"]
+        store_function_code(lambda_client, self.client("s3"), name, code)
+        return str(arn)
 
     def first_scan(self, arn: str) -> str:
         section("6. CreateFunction -> EventBridge rule -> scanner (QScanner SIMULATED)")
@@ -586,6 +643,14 @@ class Demo:
             total = findings["vulnerabilities"]["total"]
             self.checks.check("summary reports the vulnerable requests package", total > 0)
             self.checks.check("summary reports the planted key", findings["secrets"] > 0)
+            sboms = summary.get("sbom") or {}
+            print("SBOMs (summary.json `sbom`):")
+            for fmt, key in sorted(sboms.items()):
+                print(f"  {fmt:9} {key}")
+            self.checks.check(
+                "SPDX and CycloneDX SBOMs listed in summary.json and stored in the bucket",
+                set(sboms) == {"spdx", "cyclonedx"} and all(key in keys for key in sboms.values()),
+            )
 
         notifications = self._notifications()
         for message in notifications:
@@ -595,6 +660,35 @@ class Demo:
             print(f"SNS message: subject {subject!r}, attributes {json.dumps(attributes, sort_keys=True)}")
             print(f"  body: status={body['scan']['status']} findings={json.dumps(body['findings'], sort_keys=True)}")
         self.checks.check("SNS notification received", bool(notifications))
+
+        scan_events = self._scan_events()
+        for event in scan_events:
+            detail = event.get("detail", {})
+            print(
+                f"scan event via rule demo-scan-completed: detail-type {event.get('detail-type')!r}, "
+                f"source {event.get('source')}, function {detail['function']['name']}, "
+                f"max_severity {detail['findings']['max_severity']}"
+            )
+        self.checks.check(
+            "`Lambda Scan Completed` event reached the demo's rule",
+            any(
+                e.get("detail-type") == "Lambda Scan Completed" and e["detail"]["function"]["arn"] == arn
+                for e in scan_events
+            ),
+        )
+
+        hub_findings = self._findings(arn)
+        print(f"Security Hub findings for {SAMPLE_FUNCTION} (get_findings):")
+        self._print_findings(hub_findings)
+        requests_finding = [f for f in hub_findings if self._finding_ref(f).startswith("CVE-2018-18074")]
+        self.checks.check(
+            "Security Hub lists the requests CVE as an ACTIVE HIGH finding",
+            any(f["RecordState"] == "ACTIVE" and f["Severity"]["Label"] == "HIGH" for f in requests_finding),
+        )
+        self.checks.check(
+            "Security Hub lists the planted key as an ACTIVE finding",
+            any(f["RecordState"] == "ACTIVE" and "Secret" in f["Title"] for f in hub_findings),
+        )
 
         item = self._cache_item(arn)
         print(f"DynamoDB cache entry: {json.dumps(item, sort_keys=True, default=str)}")
@@ -614,9 +708,10 @@ class Demo:
         )
 
     def code_change(self, arn: str, first_scan_id: str) -> None:
-        section("9. UpdateFunctionCode (a changed file): new CodeSha256, rescan expected")
-        files = {**SAMPLE_CODE, "app.py": SAMPLE_CODE["app.py"] + "\n# v2: retry on timeouts\n"}
+        section("9. UpdateFunctionCode (requests 2.19.1 -> 2.32.3): new CodeSha256, rescan expected")
+        files = {**SAMPLE_CODE, "requirements.txt": FIXED_REQUIREMENTS}
         code = zip_bytes(files)
+        print(f"requirements.txt: {SAMPLE_CODE['requirements.txt'].strip()} -> {FIXED_REQUIREMENTS.strip()}")
         lambda_client = self.client("lambda")
         lambda_client.update_function_code(FunctionName=SAMPLE_FUNCTION, ZipFile=code)
         store_function_code(lambda_client, self.client("s3"), SAMPLE_FUNCTION, code)
@@ -627,6 +722,194 @@ class Demo:
             "code change rescanned (a new scan id)",
             result.get("outcome") == "scanned" and bool(new_id) and new_id != first_scan_id,
         )
+        hub_findings = self._findings(arn)
+        for state in ("ACTIVE", "ARCHIVED"):
+            print(f"Security Hub findings for {SAMPLE_FUNCTION} after the rescan, {state}:")
+            self._print_findings([f for f in hub_findings if f.get("RecordState") == state])
+        states = {self._finding_ref(f): f.get("RecordState") for f in hub_findings}
+        self.checks.check(
+            "the fixed requests CVE is ARCHIVED after the rescan",
+            any(ref.startswith("CVE-2018-18074") and state == "ARCHIVED" for ref, state in states.items()),
+        )
+        self.checks.check(
+            "the planted key (not fixed) stays ACTIVE",
+            any(f.get("RecordState") == "ACTIVE" and "Secret" in f["Title"] for f in hub_findings),
+        )
+
+    # ------------------------------------------------------------ coverage
+    def coverage_setup(self) -> None:
+        section("10. coverage: a function the scanner never saw, one opted out by tag")
+        self._create_function(LEGACY_FUNCTION, "report.handler", zip_bytes(LEGACY_CODE))
+        print(f"created {LEGACY_FUNCTION} (pins pyyaml==5.3.1); no CloudTrail event is delivered for it: it stands")
+        print("      for a function created before the stack, which the event rules never saw")
+        self._create_function(EXCLUDED_FUNCTION, "app.handler", zip_bytes(SAMPLE_CODE), {EXCLUDE_TAG: "true"})
+        print(f"created {EXCLUDED_FUNCTION} tagged {EXCLUDE_TAG}=true")
+        self._stringify_scanner_environment()
+        reasons = self.coverage_report()
+        self.checks.check(f"coverage: {SAMPLE_FUNCTION} SCANNED", reasons.get(SAMPLE_FUNCTION) == "SCANNED")
+        self.checks.check(f"coverage: {LEGACY_FUNCTION} PENDING", reasons.get(LEGACY_FUNCTION) == "PENDING")
+        self.checks.check(
+            f"coverage: {EXCLUDED_FUNCTION} EXCLUDED_BY_TAG", reasons.get(EXCLUDED_FUNCTION) == "EXCLUDED_BY_TAG"
+        )
+
+    def inventory(self) -> None:
+        section("11. the scheduled inventory enqueues what is not covered; the scanner works the queue")
+        events = self.client("events")
+        rule = events.describe_rule(Name=self.resources["InventoryScheduleRuleName"])
+        print(f"note: moto does not fire schedules; the demo delivers the event rule {rule['Name']}")
+        print(f"      ({rule.get('ScheduleExpression')}) sends its Lambda target, straight to the handler")
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": self.account,
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": REGION,
+            "resources": [rule["Arn"]],
+            "detail": {},
+        }
+        result = self.invoke((event, lambda result: None))
+        self.checks.check("inventory ran and enqueued scans", result.get("outcome") == "inventory")
+
+        queue_url = self.resources["ScanQueueUrl"]
+        queue_arn = self._queue_arn(queue_url)
+        messages = self._drain(queue_url, int(result.get("enqueued", 0)))
+        print(f"scan queue {queue_arn.rsplit(':', 1)[-1]} holds {len(messages)} scan request(s):")
+        requested: dict[str, dict[str, Any]] = {}
+        for message in messages:
+            body = json.loads(message["Body"])
+            name = str(body["detail"]["functionArn"]).rsplit(":", 1)[-1]
+            requested[name] = message
+            print(f"  {body['source']} / {body['detail-type']}: {name} (force={str(body['detail']['force']).lower()})")
+        self.checks.check(f"inventory enqueued {LEGACY_FUNCTION}", LEGACY_FUNCTION in requested)
+        self.checks.check(
+            f"inventory left {SAMPLE_FUNCTION} (covered) and {EXCLUDED_FUNCTION} (excluded) alone",
+            SAMPLE_FUNCTION not in requested and EXCLUDED_FUNCTION not in requested,
+        )
+        scanner_name = self.resources["ScannerFunctionName"]
+        for name, message in sorted(requested.items()):
+            print(f"-- Lambda's poller hands the {name} request to the scanner")
+            outcome = self.invoke(self._poller_batch(queue_arn, queue_url, message))
+            if name == LEGACY_FUNCTION:
+                self.checks.check(f"{LEGACY_FUNCTION} scanned from the queue", outcome.get("outcome") == "scanned")
+            elif name == scanner_name:
+                reason = outcome.get("reason", "?")
+                print(f"note: the inventory lists the scanner's own function too; the handler rejects it ({reason})")
+
+        print("the coverage report again:")
+        reasons = self.coverage_report()
+        self.checks.check(
+            f"coverage after the inventory: {LEGACY_FUNCTION} SCANNED", reasons.get(LEGACY_FUNCTION) == "SCANNED"
+        )
+        self.checks.check(
+            f"coverage after the inventory: {EXCLUDED_FUNCTION} still EXCLUDED_BY_TAG",
+            reasons.get(EXCLUDED_FUNCTION) == "EXCLUDED_BY_TAG",
+        )
+
+    def _stringify_scanner_environment(self) -> None:
+        """Store the scanner's environment values as strings, as Lambda itself always does."""
+        lambda_client = self.client("lambda")
+        variables = lambda_client.get_function_configuration(FunctionName=self.scanner_arn)["Environment"]["Variables"]
+        numbers = sorted(k for k, v in variables.items() if not isinstance(v, str))
+        if numbers:
+            print(f"note: moto keeps the template's numeric environment values as JSON numbers ({', '.join(numbers)});")
+            print("      Lambda stores every value as a string, so the demo rewrites them as strings for the CLI")
+            lambda_client.update_function_configuration(
+                FunctionName=self.scanner_arn, Environment={"Variables": {k: str(v) for k, v in variables.items()}}
+            )
+
+    def coverage_report(self) -> dict[str, str]:
+        """Run the real coverage CLI against the emulator; prints its table, returns {function: reason}."""
+        name = self.resources["ScannerFunctionName"]
+        argv = [sys.executable, "-m", "qualys_lambda.cli", "coverage", "--function-name", name]
+        env = {
+            **FAKE_CREDENTIALS,
+            "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
+            "PYTHONPATH": str(ROOT / "scanner-lambda"),
+            "PATH": os.environ.get("PATH", ""),
+            "LANG": "C.UTF-8",
+        }
+        print(f"$ python -m qualys_lambda.cli coverage --function-name {name}   # PYTHONPATH=scanner-lambda, emulator")
+        completed = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT, timeout=60, check=False)
+        if completed.returncode != 0:
+            raise DemoError(f"the coverage report failed: {completed.stderr.strip()[-300:]}")
+        lines = completed.stdout.rstrip().splitlines()
+        for line in lines:
+            print(f"  {line}" if line else "")
+        reasons: dict[str, str] = {}
+        header = lines[0].split() if lines else []
+        if header[:4] == ["FUNCTION", "ACCOUNT", "REGION", "REASON"]:
+            for line in lines[1:]:
+                if not line.strip():
+                    break
+                cells = line.split()
+                reasons[cells[0]] = cells[3]
+        return reasons
+
+    # ------------------------------------------------------------ reading results back
+    def _scan_events(self) -> list[dict[str, Any]]:
+        """The `Lambda Scan Completed` events the demo's rule delivered so far (the queue is emptied)."""
+        return [json.loads(m["Body"]) for m in self._drain(self.scan_event_queue, 1, delete=True)]
+
+    def _drain(self, queue_url: str, expected: int, delete: bool = False) -> list[dict[str, Any]]:
+        """Receive until `expected` messages arrived (or the wait ends); deleted only when `delete`."""
+        sqs = self.client("sqs")
+        received: list[dict[str, Any]] = []
+        deadline = time.monotonic() + EVENT_WAIT_S
+        while time.monotonic() < deadline:
+            batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            for message in batch.get("Messages", []):
+                if delete:
+                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+                received.append(message)
+            if len(received) >= expected and not batch.get("Messages"):
+                break
+        return received
+
+    def _findings(self, function_arn: str) -> list[dict[str, Any]]:
+        """The scanner's Security Hub findings on `function_arn`, as get_findings returns them."""
+        product = f"arn:aws:securityhub:{REGION}:{self.account}:product/{self.account}/default"
+        filters = {
+            "ProductArn": [{"Value": product, "Comparison": "EQUALS"}],
+            "ResourceId": [{"Value": function_arn, "Comparison": "EQUALS"}],
+        }
+        if not self.noted_findings_filter:
+            print("note: moto's get_findings ignores Filters; the demo applies the same filter to what it returns")
+            self.noted_findings_filter = True
+        found = []
+        for page in self.client("securityhub").get_paginator("get_findings").paginate(Filters=filters):
+            for finding in page["Findings"]:
+                resources = {r.get("Id") for r in finding.get("Resources", [])}
+                if finding.get("ProductArn") == product and function_arn in resources:
+                    found.append(finding)
+        return found
+
+    @staticmethod
+    def _finding_ref(finding: Mapping[str, Any]) -> str:
+        """`CVE (QID n)` of a vulnerability finding; empty for a secret."""
+        vulnerabilities = finding.get("Vulnerabilities") or []
+        if not vulnerabilities:
+            return ""
+        qid = finding.get("ProductFields", {}).get("qualys-lambda/Qid", "?")
+        return f"{vulnerabilities[0]['Id']} (QID {qid})"
+
+    def _print_findings(self, findings: list[dict[str, Any]]) -> None:
+        if not findings:
+            print("  (none)")
+        ranks = {"CRITICAL": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3, "INFORMATIONAL": 4}
+        for finding in sorted(findings, key=lambda f: (ranks.get(f["Severity"]["Label"], 9), f["Title"])):
+            print(f"  {finding['Severity']['Label']:<8} {finding.get('RecordState', '?'):<8} {finding['Title']}")
+            vulnerabilities = finding.get("Vulnerabilities") or []
+            if vulnerabilities:
+                packages = "; ".join(
+                    f"{p.get('Name')} {p.get('Version')}, fixed in {p.get('FixedInVersion') or '-'}"
+                    for p in vulnerabilities[0].get("VulnerablePackages", [])
+                )
+                print(f"{'':20}{self._finding_ref(finding)}; package {packages or '-'}")
+            else:
+                print(f"{'':20}no CVE/QID (a secret): {finding.get('Description', '')}")
+            print(f"{'':20}resource {', '.join(r['Id'] for r in finding.get('Resources', []))}")
 
     def _notifications(self) -> list[dict[str, Any]]:
         sqs = self.client("sqs")
@@ -663,6 +946,8 @@ def run(demo: Demo) -> None:
     first = demo.first_scan(arn)
     demo.configuration_change(arn)
     demo.code_change(arn, first)
+    demo.coverage_setup()
+    demo.inventory()
 
 
 def main(argv: Sequence[str]) -> int:

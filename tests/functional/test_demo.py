@@ -57,6 +57,85 @@ def test_demo_shows_cache_skip_then_rescan(demo_run: subprocess.CompletedProcess
     assert ids and ids.group(1) != ids.group(2)
 
 
+def block(out: str, heading: str) -> list[str]:
+    """The indented lines printed right after the line `heading`."""
+    lines = out.splitlines()
+    start = lines.index(heading) + 1
+    end = start
+    while end < len(lines) and lines[end].startswith("  "):
+        end += 1
+    return lines[start:end]
+
+
+def coverage_tables(out: str) -> list[dict[str, str]]:
+    """Each coverage table the demo printed, as {function: reason code}."""
+    tables = []
+    for heading in [line for line in out.splitlines() if line.startswith("$ python -m qualys_lambda.cli coverage")]:
+        rows = block(out[out.index(heading) :], heading)
+        assert rows[0].split()[:4] == ["FUNCTION", "ACCOUNT", "REGION", "REASON"]
+        tables.append({cells[0]: cells[3] for cells in (row.split() for row in rows[1:]) if len(cells) > 3})
+    return tables
+
+
+def test_demo_lists_security_hub_findings_with_severities(demo_run: subprocess.CompletedProcess[str]) -> None:
+    findings = "\n".join(block(demo_run.stdout, "Security Hub findings for orders-api (get_findings):"))
+
+    assert re.search(r"^  HIGH +ACTIVE +\[SIMULATED\] requests ", findings, re.M)
+    assert re.search(r"^ +CVE-2018-18074 \(QID 900001\); package requests 2\.19\.1, fixed in 2\.20\.0$", findings, re.M)
+    assert re.search(r"^  CRITICAL +ACTIVE +Secret in Lambda code: AWS Access Key ID$", findings, re.M)
+    assert re.search(r"^ +resource arn:aws:lambda:us-east-2:\d{12}:function:orders-api$", findings, re.M)
+
+
+def test_demo_archives_the_fixed_finding_after_the_rescan(demo_run: subprocess.CompletedProcess[str]) -> None:
+    out = demo_run.stdout
+    active = "\n".join(block(out, "Security Hub findings for orders-api after the rescan, ACTIVE:"))
+    archived = "\n".join(block(out, "Security Hub findings for orders-api after the rescan, ARCHIVED:"))
+
+    assert "requirements.txt: requests==2.19.1 -> requests==2.32.3" in out
+    assert re.search(r"^  HIGH +ARCHIVED +\[SIMULATED\] requests ", archived, re.M)
+    assert "CVE-2018-18074" not in active
+    assert re.search(r"^  CRITICAL +ACTIVE +Secret in Lambda code", active, re.M)
+
+
+def test_demo_lists_sbom_keys_among_the_results(demo_run: subprocess.CompletedProcess[str]) -> None:
+    out = demo_run.stdout
+    sboms = dict(line.split() for line in block(out, "SBOMs (summary.json `sbom`):"))
+    stored = {line.strip() for line in block(out, next(x for x in out.splitlines() if x.startswith("S3 results in")))}
+
+    assert sorted(sboms) == ["cyclonedx", "spdx"]
+    assert sboms["spdx"].endswith(".spdx.json") and sboms["cyclonedx"].endswith(".cdx.json")
+    assert set(sboms.values()) <= stored
+
+
+def test_demo_shows_the_scan_completed_event_on_a_rule(demo_run: subprocess.CompletedProcess[str]) -> None:
+    assert (
+        "scan event via rule demo-scan-completed: detail-type 'Lambda Scan Completed', source qualys-lambda, "
+        "function orders-api, max_severity high"
+    ) in demo_run.stdout.splitlines()
+
+
+def test_demo_coverage_reports_scanned_pending_and_excluded(demo_run: subprocess.CompletedProcess[str]) -> None:
+    before = coverage_tables(demo_run.stdout)[0]
+
+    assert before["orders-api"] == "SCANNED"
+    assert before["legacy-report"] == "PENDING"
+    assert before["payments-sandbox"] == "EXCLUDED_BY_TAG"
+
+
+def test_demo_inventory_enqueues_the_pending_function_then_it_is_scanned(
+    demo_run: subprocess.CompletedProcess[str],
+) -> None:
+    out = demo_run.stdout
+    tables = coverage_tables(out)
+
+    assert "  qualys-lambda.inventory / Scan Request: legacy-report (force=false)" in out.splitlines()
+    assert "Scan Request: orders-api" not in out and "Scan Request: payments-sandbox" not in out
+    assert len(tables) == 2
+    assert tables[1]["legacy-report"] == "SCANNED"
+    assert tables[1]["orders-api"] == "SCANNED"
+    assert tables[1]["payments-sandbox"] == "EXCLUDED_BY_TAG"
+
+
 def test_demo_leaves_no_emulator_listening(demo_run: subprocess.CompletedProcess[str]) -> None:
     match = re.search(r"listening on http://127\.0\.0\.1:(\d+) \(pid (\d+)\)", demo_run.stdout)
     assert match
