@@ -55,7 +55,7 @@ class Settings:
         problems: list[str] = []
 
         def text(name: str, default: str = "") -> str:
-            return env.get(name, default).strip()
+            return str(env.get(name, default)).strip()
 
         def positive_int(name: str, default: int | None) -> int | None:
             raw = text(name)
