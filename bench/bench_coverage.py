@@ -5,37 +5,25 @@ Run on demand: `make bench` (or `.venv/bin/python bench/bench_coverage.py`). mot
 
 from __future__ import annotations
 
-import os
 import random
-import sys
 import tempfile
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "scanner-lambda"), str(ROOT)]
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-    }
-)
+import boto3
 
-import boto3  # noqa: E402
-from moto import mock_aws  # noqa: E402
+# bench_scanner (imported before qualys_lambda) puts the repository on sys.path and sets fake credentials.
+from bench_scanner import CallCounter
+from moto import mock_aws
 
-from bench.bench_scanner import CallCounter  # noqa: E402
-from qualys_lambda import aws  # noqa: E402
-from qualys_lambda.aws import AwsAccess  # noqa: E402
-from qualys_lambda.credentials import SecretReader  # noqa: E402
-from qualys_lambda.handler import handle  # noqa: E402
-from qualys_lambda.scanner import Scanner  # noqa: E402
-from tests.support import (  # noqa: E402
+from qualys_lambda import aws
+from qualys_lambda.aws import AwsAccess
+from qualys_lambda.credentials import SecretReader
+from qualys_lambda.handler import handle
+from qualys_lambda.scanner import Scanner
+from tests.support import (
     ACCOUNT,
     SCANNER_ARN,
     FakeContext,

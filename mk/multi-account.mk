@@ -3,7 +3,8 @@
 # check_token, check_credentials and the layer / package targets). docs/multi-account.md explains both models.
 #
 #   export QUALYS_ACCESS_TOKEN EXTERNAL_ID     # environment only: never on the make command line
-#   make deploy-hub      AWS_REGION=us-east-1 ORG_ID=o-abc123def4 [SPOKE_ACCOUNT_IDS=111111111111,222222222222]
+#   make deploy-hub      AWS_REGION=us-east-1 ORG_ID=o-abc123def4 [SPOKE_ACCOUNT_IDS=111111111111,222222222222] \
+#                        [INVENTORY_REGIONS=us-east-1,eu-west-1]
 #   make deploy-spoke    AWS_REGION=us-east-1 HUB_BUS_ARN=arn:... HUB_ROLE_ARN=arn:...
 #   make deploy-stackset ORG_ID=o-abc123def4 OU_IDS="ou-ab12-cdef3456" REGIONS="us-east-1 eu-west-1"
 
@@ -15,6 +16,9 @@ HUB_ACCOUNT_ID ?=
 ORG_ID ?=
 # Comma-separated spoke accounts (the hub's AllowedAccountIds); empty = every account of ORG_ID.
 SPOKE_ACCOUNT_IDS ?=
+# Comma-separated regions the hub's inventory lists in every spoke (the regions the spokes forward
+# from); empty = the hub's region only.
+INVENTORY_REGIONS ?=
 SPOKE_ROLE_NAME ?= QualysScannerSpokeRole
 # IAM is global: the spoke role is created by the spoke stack in this region only.
 SPOKE_ROLE_REGION ?= $(AWS_REGION)
@@ -49,6 +53,9 @@ define check_external_id
 endef
 define check_org_or_accounts
 [ -n "$(ORG_ID)$(SPOKE_ACCOUNT_IDS)" ] || { echo "error: set ORG_ID=o-... (every account of the organisation) and/or SPOKE_ACCOUNT_IDS=111111111111,... (only those)" >&2; exit 1; }
+endef
+define check_inventory_regions
+[[ "$(INVENTORY_REGIONS)" =~ ^([a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}(,[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2})*)?$$ ]] || { echo "error: INVENTORY_REGIONS must be comma-separated regions without spaces, e.g. INVENTORY_REGIONS=us-east-1,eu-west-1" >&2; exit 1; }
 endef
 define check_org
 [[ "$(ORG_ID)" =~ ^o-[a-z0-9]{10,32}$$ ]] || { echo "error: ORG_ID is not set or not an organisation id: run make $@ ORG_ID=o-... (aws organizations describe-organization --query Organization.Id)" >&2; exit 1; }
@@ -158,10 +165,11 @@ check-hub:
 	$(check_token)
 	$(check_external_id)
 	$(check_org_or_accounts)
+	$(check_inventory_regions)
 	$(check_credentials)
 	$(check_hub_account)
 
-deploy-hub: check-hub layer package ## centralized: the hub (central bus, scanner, results) in this security account; needs ORG_ID and/or SPOKE_ACCOUNT_IDS, EXTERNAL_ID
+deploy-hub: check-hub layer package ## centralized: the hub (central bus, scan queue, scanner, results) in this security account; needs ORG_ID and/or SPOKE_ACCOUNT_IDS, EXTERNAL_ID
 	@echo "==> hub artifacts in $(AWS_REGION)"
 	$(call ensure_artifacts_bucket,$(AWS_REGION))
 	$(call publish_layer,$(AWS_REGION))
@@ -170,7 +178,7 @@ deploy-hub: check-hub layer package ## centralized: the hub (central bus, scanne
 	echo "==> stack $(HUB_STACK_NAME) in $(AWS_REGION)"
 	params=$$(mktemp)
 	trap 'rm -f "$$params"' EXIT
-	HUB_PARAMS="QualysPod=$(QUALYS_POD) QualysSecretArn=$$secret_arn QScannerLayerArn=$$layer_arn CodeS3Bucket=$$bucket CodeS3Key=$$code_key OrganizationId=$(ORG_ID) AllowedAccountIds=$(SPOKE_ACCOUNT_IDS) SpokeRoleName=$(SPOKE_ROLE_NAME) $(PARAMETERS)" \
+	HUB_PARAMS="QualysPod=$(QUALYS_POD) QualysSecretArn=$$secret_arn QScannerLayerArn=$$layer_arn CodeS3Bucket=$$bucket CodeS3Key=$$code_key OrganizationId=$(ORG_ID) AllowedAccountIds=$(SPOKE_ACCOUNT_IDS) SpokeRoleName=$(SPOKE_ROLE_NAME) InventoryRegions=$(INVENTORY_REGIONS) $(PARAMETERS)" \
 	  $(PYTHON) -c 'import json, os; print(json.dumps(os.environ["HUB_PARAMS"].split() + ["ExternalId=" + os.environ["EXTERNAL_ID"]]))' >"$$params"
 	$(call deploy_stack,cloudformation/centralized-hub.yaml,$(HUB_STACK_NAME),$$params)
 	bus=$$($(call stack_output,$(HUB_STACK_NAME),HubEventBusArn))

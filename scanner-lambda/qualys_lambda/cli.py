@@ -24,8 +24,8 @@ from qualys_lambda.inventory import collect, run_inventory
 SEVERITY_COLUMNS = ("critical", "high", "medium", "low")
 
 
-def deployed_settings(function_name: str) -> tuple[Settings, AwsAccess]:
-    """The scanner's settings from its function's environment, and AWS access as the caller."""
+def deployed_settings(function_name: str) -> tuple[Settings, AwsAccess, str]:
+    """The scanner's settings from its function's environment, AWS access as the caller, the scanner's ARN."""
     configuration = aws.client("lambda").get_function_configuration(FunctionName=function_name)
     settings = Settings.from_env(configuration.get("Environment", {}).get("Variables", {}))
     parts = configuration["FunctionArn"].split(":")
@@ -36,7 +36,7 @@ def deployed_settings(function_name: str) -> tuple[Settings, AwsAccess]:
         partition=parts[1],
         home_region=parts[3],
     )
-    return settings, access
+    return settings, access, configuration["FunctionArn"]
 
 
 def cache_of(settings: Settings) -> ScanCache | None:
@@ -76,17 +76,17 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     parser.add_argument("--function-name", required=True, help="the scanner function (stack output)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
-    settings, access = deployed_settings(args.function_name)
+    settings, access, scanner_arn = deployed_settings(args.function_name)
     now = datetime.now(UTC)
     if args.command == "scan-all":
         # Metrics are the scheduled inventory's job (its EMF lines reach CloudWatch); a local run only reports.
-        result = run_inventory(settings, access, cache_of(settings), now, lambda values: None, aws.client)
+        result = run_inventory(settings, access, cache_of(settings), now, lambda values: None, aws.client, scanner_arn)
         print(
             json.dumps(result) if args.json else f"enqueued {result['enqueued']} of {result['functions']} functions",
             file=out,
         )
         return 0
-    rows = collect(settings, access, cache_of(settings), now)
+    rows = collect(settings, access, cache_of(settings), now, scanner_arn)
     if args.json:
         print(json.dumps({"functions": [r.as_json() for r in rows], "totals": totals(rows)}, indent=2), file=out)
     else:

@@ -179,12 +179,17 @@ def _row_from_tags(function: dict[str, Any], target: Target, now: datetime, resc
 
 
 def assess(
-    target: Target, cache: ScanCache | None, exclude_tag: str, now: datetime, rescan_after_days: int
+    target: Target,
+    cache: ScanCache | None,
+    exclude_tag: str,
+    now: datetime,
+    rescan_after_days: int,
+    skip: frozenset[str] = frozenset(),
 ) -> list[CoverageRow]:
-    """A row per function in the target's account and region; ACCESS_DENIED when it cannot be listed."""
+    """A row per function in the target's account and region (but `skip`); ACCESS_DENIED when it cannot be listed."""
     rescan_after = timedelta(days=rescan_after_days)
     try:
-        functions = list(list_functions(target.client("lambda")))
+        functions = [f for f in list_functions(target.client("lambda")) if f["FunctionArn"] not in skip]
         excluded = excluded_functions(target.client("resourcegroupstaggingapi"), exclude_tag)
     except ClientError as exc:
         if is_transient(exc):

@@ -129,6 +129,11 @@ def _from_scan_request(event: Mapping[str, Any], detail: Mapping[str, Any]) -> S
     force = detail.get("force", event.get("source") == MANUAL_SOURCE)
     if not isinstance(force, bool):
         raise InvalidEventError("scan request's force must be true or false")
+    # A request names its function by full ARN when the function lives elsewhere (a hub scanning a
+    # spoke): the ARN, not the account the request was sent from, says where to scan. The scanner
+    # still checks ALLOWED_ACCOUNT_IDS and whether it can reach that account.
+    if match := FULL_ARN.match(reference):
+        event = {**event, "account": match["account"], "region": match["region"]}
     return _request(reference, event, REQUEST_EVENT_NAMES[str(event.get("source"))], force=force)
 
 

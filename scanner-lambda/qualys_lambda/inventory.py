@@ -35,8 +35,10 @@ def inventory_targets(settings: Settings, aws: AwsAccess) -> list[tuple[str, str
     return [(account, region) for account in accounts for region in regions]
 
 
-def collect(settings: Settings, aws: AwsAccess, cache: ScanCache | None, now: datetime) -> list[CoverageRow]:
-    """Coverage rows of every inventoried account and region."""
+def collect(
+    settings: Settings, aws: AwsAccess, cache: ScanCache | None, now: datetime, scanner_arn: str = ""
+) -> list[CoverageRow]:
+    """Coverage rows of every inventoried account and region; the scanner itself is never one of them."""
     rows: list[CoverageRow] = []
     for account, region in inventory_targets(settings, aws):
         try:
@@ -45,7 +47,7 @@ def collect(settings: Settings, aws: AwsAccess, cache: ScanCache | None, now: da
             logger.error("inventory cannot reach account", extra={"account": account, "error": str(exc)})
             rows.append(access_denied(account, region))
             continue
-        rows += assess(target, cache, settings.exclude_tag, now, settings.rescan_after_days)
+        rows += assess(target, cache, settings.exclude_tag, now, settings.rescan_after_days, frozenset({scanner_arn}))
     return rows
 
 
@@ -100,11 +102,12 @@ def run_inventory(
     now: datetime,
     metrics: MetricsSink,
     home_client: Callable[[str], Any],
+    scanner_arn: str = "",
 ) -> dict[str, Any]:
     """List, enqueue what needs a scan, publish coverage totals; returns the totals."""
     if not settings.scan_queue_url:
         raise TransientError("SCAN_QUEUE_URL is not set: the inventory has nowhere to enqueue scans")
-    rows = collect(settings, aws, cache, now)
+    rows = collect(settings, aws, cache, now, scanner_arn)
     wanted = [r for r in rows if r.reason in UNCOVERED and r.function_arn and not r.queued]
     sent = enqueue(home_client("sqs"), settings.scan_queue_url, wanted)
     if cache is not None:

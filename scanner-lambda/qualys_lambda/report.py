@@ -10,6 +10,8 @@ from typing import Any, TypedDict
 
 SEVERITY_NAMES = {5: "critical", 4: "high", 3: "medium", 2: "low", 1: "info"}
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
+# Secret rules carry words, not numbers; a secret of unknown severity counts as high.
+SECRET_SEVERITY_NAMES = {"CRITICAL": "critical", "HIGH": "high", "MEDIUM": "medium", "LOW": "low", "INFO": "info"}
 SARIF_SUFFIX = "-Report.sarif.json"
 SCAN_RESULT_SUFFIX = "-ScanResult.json"
 SBOM_SUFFIXES = {"spdx": "-ScanResult.spdx.json", "cyclonedx": "-ScanResult.cdx.json"}
@@ -88,16 +90,6 @@ def vulnerability_counts(sarif: Any) -> dict[str, int]:
     return counts
 
 
-def secret_count(scan_result: Any) -> int:
-    """Secrets found, from ScanResult.json's SecretResults."""
-    entries = scan_result.get("SecretResults") if isinstance(scan_result, dict) else None
-    total = 0
-    for entry in entries if isinstance(entries, list) else []:
-        secrets = entry.get("Secrets") if isinstance(entry, dict) else None
-        total += len(secrets) if isinstance(secrets, list) else 1
-    return total
-
-
 @dataclass
 class Vulnerability:
     """One QID found in a function, with every package it affects."""
@@ -161,7 +153,10 @@ def secrets(files: Mapping[str, bytes]) -> list[Secret]:
     for entry in entries if isinstance(entries, list) else []:
         if not isinstance(entry, dict):
             continue
-        for item in entry.get("Secrets") or []:
+        # An entry without a Secrets list is itself one finding.
+        listed = entry.get("Secrets")
+        items: list[Any] = listed if isinstance(listed, list) else [entry]
+        for item in items:
             if isinstance(item, dict):
                 found.append(
                     Secret(
@@ -181,13 +176,14 @@ def max_severity(counts: Mapping[str, int]) -> str:
 
 
 def findings_from(files: Mapping[str, bytes]) -> Findings:
-    """Counts of vulnerabilities and secrets in QScanner's output files."""
+    """Counts of vulnerabilities and secrets; the highest severity counts a leaked secret too."""
     counts = vulnerability_counts(_load(files, SARIF_SUFFIX))
-    return Findings(
-        vulnerabilities=counts,
-        max_severity=max_severity(counts),
-        secrets=secret_count(_load(files, SCAN_RESULT_SUFFIX)),
-    )
+    found = secrets(files)
+    secret_severities = dict.fromkeys(SEVERITY_ORDER, 0)
+    for secret in found:
+        secret_severities[SECRET_SEVERITY_NAMES.get(secret.severity, "high")] += 1
+    combined = {name: counts[name] + secret_severities[name] for name in SEVERITY_ORDER}
+    return Findings(vulnerabilities=counts, max_severity=max_severity(combined), secrets=len(found))
 
 
 def is_simulated(files: Mapping[str, bytes]) -> bool:

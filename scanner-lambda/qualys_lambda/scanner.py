@@ -129,7 +129,13 @@ class Scanner:
     def run_inventory(self) -> dict[str, Any]:
         """List every function (every inventoried account and region) and enqueue those needing a scan."""
         return inventory.run_inventory(
-            self.settings, self.aws, self.cache, self.clock(), self.metrics, self.aws.home_client
+            self.settings,
+            self.aws,
+            self.cache,
+            self.clock(),
+            self.metrics,
+            self.aws.home_client,
+            self.own_function_arn,
         )
 
     def _run(self, request: ScanRequest, target: Target, remaining_s: float) -> ScanRun:
@@ -200,12 +206,15 @@ class Scanner:
         )
         # Only a complete scan says which vulnerabilities are gone; a partial or failed one must not archive.
         if settings.security_hub and run.status == "success":
-            product = securityhub.product_arn(self.aws.partition, self.aws.home_region, self.aws.own_account)
+            # Findings are imported in the function's own account (the hub uses the spoke role):
+            # BatchImportFindings through an account's default product accepts only that account's
+            # findings, and Security Hub's administrator account aggregates its members' findings.
+            product = securityhub.product_arn(self.aws.partition, target.region, target.account)
             steps.append(
                 (
                     "securityhub",
                     lambda: securityhub.import_findings(
-                        self.aws.home_client("securityhub"),
+                        target.client("securityhub"),
                         summary,
                         vulnerabilities(run.files),
                         secrets(run.files),

@@ -125,3 +125,17 @@ def test_wrong_external_id_fails_clearly(tmp_path: Path, aws_credentials: None) 
         pytest.raises(TargetAccessError, match=f"cannot assume arn:aws:iam::{SPOKE}:role/{ROLE_NAME}: AccessDenied"),
     ):
         access.target(SPOKE, REGION)
+
+
+def test_hub_imports_findings_in_spoke_security_hub_as_spoke_account(
+    resources: Resources, runner: FakeRunner, tmp_path: Path, spoke_function: str
+) -> None:
+    scanner = hub_scanner(resources, runner, tmp_path, ENABLE_SECURITY_HUB="true")
+    handle(event_for("payments", account=SPOKE), FakeContext(), scanner)
+    spoke_findings = spoke_session().client("securityhub").get_findings()["Findings"]
+    hub_findings = boto3.client("securityhub").get_findings()["Findings"]
+    assert spoke_findings and hub_findings == []
+    assert {f["AwsAccountId"] for f in spoke_findings} == {SPOKE}
+    assert {f["ProductArn"] for f in spoke_findings} == {
+        f"arn:aws:securityhub:{REGION}:{SPOKE}:product/{SPOKE}/default"
+    }

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+CHECK_LINE = re.compile(r"^  \[(ok|MISSING)\] ")
 
 
 @pytest.fixture(scope="module")
@@ -57,21 +58,29 @@ def test_demo_shows_cache_skip_then_rescan(demo_run: subprocess.CompletedProcess
     assert ids and ids.group(1) != ids.group(2)
 
 
-def block(out: str, heading: str) -> list[str]:
-    """The indented lines printed right after the line `heading`."""
+def blocks(out: str, heading: str) -> list[list[str]]:
+    """The indented lines printed right after each line that equals `heading` (up to the next check line)."""
     lines = out.splitlines()
-    start = lines.index(heading) + 1
-    end = start
-    while end < len(lines) and lines[end].startswith("  "):
-        end += 1
-    return lines[start:end]
+    found = []
+    for start in [i + 1 for i, line in enumerate(lines) if line == heading]:
+        end = start
+        while end < len(lines) and lines[end].startswith("  ") and not CHECK_LINE.match(lines[end]):
+            end += 1
+        found.append(lines[start:end])
+    return found
+
+
+def block(out: str, heading: str) -> list[str]:
+    """The indented lines printed right after the one line `heading`."""
+    (found,) = blocks(out, heading)
+    return found
 
 
 def coverage_tables(out: str) -> list[dict[str, str]]:
     """Each coverage table the demo printed, as {function: reason code}."""
+    command = next(line for line in out.splitlines() if line.startswith("$ python -m qualys_lambda.cli coverage"))
     tables = []
-    for heading in [line for line in out.splitlines() if line.startswith("$ python -m qualys_lambda.cli coverage")]:
-        rows = block(out[out.index(heading) :], heading)
+    for rows in blocks(out, command):
         assert rows[0].split()[:4] == ["FUNCTION", "ACCOUNT", "REGION", "REASON"]
         tables.append({cells[0]: cells[3] for cells in (row.split() for row in rows[1:]) if len(cells) > 3})
     return tables
@@ -110,7 +119,7 @@ def test_demo_lists_sbom_keys_among_the_results(demo_run: subprocess.CompletedPr
 def test_demo_shows_the_scan_completed_event_on_a_rule(demo_run: subprocess.CompletedProcess[str]) -> None:
     assert (
         "scan event via rule demo-scan-completed: detail-type 'Lambda Scan Completed', source qualys-lambda, "
-        "function orders-api, max_severity high"
+        "function orders-api, max_severity critical"
     ) in demo_run.stdout.splitlines()
 
 

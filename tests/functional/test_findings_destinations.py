@@ -171,7 +171,7 @@ def test_scan_event_reaches_rule_matching_critical_findings(scanner: Scanner, re
     create_function()
     create_function(name="billing")
     handle(load_event("create_function"), FakeContext(), scanner)
-    scanner.runner = FakeRunner(severities=[2])
+    scanner.runner = FakeRunner(severities=[2], secrets=0)
     handle(event_for("billing"), FakeContext(), scanner)
     (event,) = drain(url)
     assert event["detail"]["function"]["arn"] == FUNCTION_ARN
@@ -189,7 +189,7 @@ def test_sns_filter_policy_delivers_only_high_and_critical(scanner: Scanner, res
     create_function()
     create_function(name="billing")
     handle(load_event("create_function"), FakeContext(), scanner)  # critical
-    scanner.runner = FakeRunner(severities=[2])
+    scanner.runner = FakeRunner(severities=[2], secrets=0)
     handle(event_for("billing"), FakeContext(), scanner)  # low
     received = [json.loads(m["Message"]) for m in drain(url)]
     assert [m["function"]["name"] for m in received] == ["orders-api"]

@@ -1,14 +1,21 @@
 """Both multi-account models deployed to moto with several accounts, then scanned with the real scanner code.
 
 Centralized: the hub stack in one account, the spoke stack in two others; each spoke's event reaches the
-hub bus, the hub rule delivers it (an SQS target added by the test captures what it delivers), and the
-hub's scanner code, configured from the deployed hub function's environment, scans the spoke's function
-with the spoke role's credentials. StackSet: instances in two accounts of an OU and two regions, each
-with its own scanner configuration.
+hub bus, the hub rule puts it on the hub's scan queue, and the hub's scanner code, configured from the
+deployed hub function's environment, handles the SQS batch and scans the spoke's function with the
+spoke role's credentials. The scheduled inventory lists the spokes through the same role and fills the
+scan queue; a manual request on the hub's default bus reaches the queue too. StackSet: instances in
+two accounts of an OU and two regions, each with its own scanner configuration.
 
 What moto cannot do, and how the tests get around it:
-- it rewrites `account` to the bus owner on cross-account put_events and cannot invoke Lambda
-  targets, so `deliver_to_bus` applies the hub's deployed rules to the event the way EventBridge does;
+- it rewrites `account` to the bus owner on cross-account put_events, so `deliver_to_bus` applies the
+  hub's deployed rules to the event the way EventBridge does;
+- it matches a schedule rule (no event pattern) against every event put on its bus, such as the scan
+  events the scanner puts on the default bus, and then fails on the rule's Lambda target; on AWS a
+  schedule rule matches no put events, so the fixtures give the inventory rules a pattern that none match;
+- it would run the scanner in Docker for every message on the scan queue (the event source mapping),
+  so the fixture disables the mapping and the tests play Lambda's poller: `sqs_batch` turns the
+  queue's messages into the SQS event Lambda would pass to the handler;
 - it ignores the bus policy, trust policies and IAM conditions: those are checked on the deployed
   documents (and in tests/unit/test_multi_account_templates.py), a wrong ExternalId with botocore's
   Stubber;
@@ -36,7 +43,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
-from moto.events.models import events_backends
+from moto.events.models import EventPattern, events_backends
 
 from qualys_lambda import aws as aws_module
 from qualys_lambda.aws import AwsAccess
@@ -128,7 +135,7 @@ def deliver_to_bus(account: str, region: str, bus_name: str, event: dict[str, An
     """What EventBridge does with an event that reached a bus: every matching rule sends it to its targets.
 
     Returns the Lambda functions it would invoke (moto cannot invoke Lambda targets, so they are
-    listed instead); the other targets (the test's SQS queue) receive the event through moto.
+    listed instead); the other targets (the hub's scan queue) receive the event through moto.
     """
     bus = events_backends[account][region].describe_event_bus(bus_name)
     # moto holds `time` as epoch seconds and renders it as ISO 8601 on delivery, as EventBridge sends it.
@@ -145,25 +152,50 @@ def deliver_to_bus(account: str, region: str, bus_name: str, event: dict[str, An
     return invoked
 
 
-@contextlib.contextmanager
-def without_lambda_targets(account: str, region: str, bus_name: str) -> Iterator[None]:
-    """Hide a bus's Lambda targets, which moto's own event delivery cannot invoke."""
-    bus = events_backends[account][region].describe_event_bus(bus_name)
-    with contextlib.ExitStack() as stack:
-        for rule in bus.rules.values():
-            kept = [t for t in rule.targets if ":lambda:" not in t["Arn"]]
-            stack.enter_context(mock.patch.object(rule, "targets", kept))
-        yield
+# Rule pattern that no event put on a bus matches (only the schedule's own events carry this source).
+SCHEDULE_ONLY = EventPattern.load(json.dumps({"source": ["aws.events"], "detail-type": ["Scheduled Event"]}))
+
+
+def schedule_rules_match_no_events(stack: contextlib.ExitStack, account: str, region: str) -> None:
+    """Until `stack` closes, the default bus's schedule rules ignore put events, as on AWS (moto matches
+    them to every event, then fails on their Lambda target)."""
+    for rule in events_backends[account][region].describe_event_bus("default").rules.values():
+        if rule.scheduled_expression:
+            stack.enter_context(mock.patch.object(rule, "event_pattern", SCHEDULE_ONLY))
 
 
 def receive_all(queue_url: str) -> list[dict[str, Any]]:
+    """Every message on the queue, received and deleted (what Lambda's poller does after a success)."""
     sqs = boto3.client("sqs", region_name=REGION)
-    bodies: list[dict[str, Any]] = []
+    messages: list[dict[str, Any]] = []
     while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
-        bodies += [json.loads(m["Body"]) for m in batch]
+        messages += batch
         for message in batch:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-    return bodies
+    return messages
+
+
+def bodies(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [json.loads(m["Body"]) for m in messages]
+
+
+def sqs_batch(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+    """The event Lambda passes to the scanner for these scan-queue messages (BatchSize 1 sends one)."""
+    records = [
+        {
+            "messageId": m["MessageId"],
+            "receiptHandle": m["ReceiptHandle"],
+            "body": m["Body"],
+            "attributes": {"ApproximateReceiveCount": "1"},
+            "messageAttributes": {},
+            "md5OfBody": m["MD5OfBody"],
+            "eventSource": "aws:sqs",
+            "eventSourceARN": queue_arn,
+            "awsRegion": REGION,
+        }
+        for m in messages
+    ]
+    return {"Records": records}
 
 
 def inline_statements(iam: Any, role_name: str) -> list[dict[str, Any]]:
@@ -182,7 +214,6 @@ class Organisation:
 
     hub: dict[str, str]
     spokes: dict[str, dict[str, str]]
-    capture_queue_url: str
     hub_function_arn: str
     hub_env: dict[str, str]
 
@@ -201,8 +232,8 @@ def moto_module() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def organisation(moto_module: None) -> Organisation:
-    """`make deploy-hub` in HUB, `make deploy-spoke` in each spoke, and an SQS target on the hub rule."""
+def organisation(moto_module: None) -> Iterator[Organisation]:
+    """`make deploy-hub` in HUB, `make deploy-spoke` in each spoke; the scan queue's mapping disabled."""
     hub_session = boto3.Session(region_name=REGION)
     hub = create_stack(
         hub_session,
@@ -231,17 +262,16 @@ def organisation(moto_module: None) -> Organisation:
         )
         for account in SPOKES
     }
-    sqs = boto3.client("sqs", region_name=REGION)
-    queue_url = sqs.create_queue(QueueName="hub-rule-capture")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    boto3.client("events", region_name=REGION).put_targets(
-        Rule=hub["HubRuleName"], EventBusName=hub["HubEventBusName"], Targets=[{"Id": "capture", "Arn": queue_arn}]
-    )
-    configuration = boto3.client("lambda", region_name=REGION).get_function_configuration(
-        FunctionName=hub["ScannerFunctionName"]
-    )
+    lambda_ = boto3.client("lambda", region_name=REGION)
+    (mapping,) = lambda_.list_event_source_mappings(FunctionName=hub["ScannerFunctionName"])["EventSourceMappings"]
+    assert mapping["EventSourceArn"] == hub["ScanQueueArn"]
+    # The tests play Lambda's poller (see the module docstring).
+    lambda_.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+    configuration = lambda_.get_function_configuration(FunctionName=hub["ScannerFunctionName"])
     env = {k: str(v) for k, v in configuration["Environment"]["Variables"].items()}
-    return Organisation(hub, spokes, queue_url, configuration["FunctionArn"], env)
+    with contextlib.ExitStack() as stack:
+        schedule_rules_match_no_events(stack, HUB, REGION)
+        yield Organisation(hub, spokes, configuration["FunctionArn"], env)
 
 
 def hub_scanner(org: Organisation, runner: FakeRunner, work: Path, **env: str) -> Scanner:
@@ -267,23 +297,30 @@ def spoke_function(account: str) -> tuple[str, str]:
     return name, arn
 
 
-def delivered_event(org: Organisation, account: str, function_name: str) -> tuple[dict[str, Any], list[str]]:
-    """The spoke's CreateFunction event sent to the hub bus as EventBridge would; what the hub rule delivers."""
+def queued_event(org: Organisation, account: str, function_name: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """The spoke's CreateFunction event sent to the hub bus as EventBridge would: the scan-queue messages
+    the hub rule produced, and the functions it invoked directly."""
     event = event_for(function_name, account=account)
     invoked = deliver_to_bus(HUB, REGION, org.hub["HubEventBusName"], event)
-    (delivered,) = receive_all(org.capture_queue_url)
-    return delivered, invoked
+    return receive_all(org.hub["ScanQueueUrl"]), invoked
+
+
+def handle_queued(org: Organisation, messages: list[dict[str, Any]], scanner: Scanner) -> dict[str, Any]:
+    """The hub scanner invoked by the scan queue's event source mapping with these messages."""
+    context = FakeContext(invoked_function_arn=org.hub_function_arn)
+    return handle(sqs_batch(messages, org.hub["ScanQueueArn"]), context, scanner)
 
 
 # ---------------------------------------------------------------- centralized: events
 
 
-def test_hub_rule_spoke_event_delivered_to_scanner_with_spoke_account(organisation: Organisation) -> None:
+def test_hub_rule_spoke_event_queued_for_scanner_with_spoke_account(organisation: Organisation) -> None:
     name, _arn = spoke_function(SPOKES[0])
 
-    delivered, invoked = delivered_event(organisation, SPOKES[0], name)
+    messages, invoked = queued_event(organisation, SPOKES[0], name)
 
-    assert invoked == [organisation.hub_function_arn]
+    (delivered,) = bodies(messages)
+    assert invoked == []  # the scan queue, not the rule, invokes the scanner
     assert delivered["account"] == SPOKES[0]
     assert delivered["detail"]["requestParameters"]["functionName"] == name
 
@@ -295,7 +332,7 @@ def test_hub_rule_failed_call_not_delivered(organisation: Organisation) -> None:
     invoked = deliver_to_bus(HUB, REGION, organisation.hub["HubEventBusName"], event)
 
     assert invoked == []
-    assert receive_all(organisation.capture_queue_url) == []
+    assert receive_all(organisation.hub["ScanQueueUrl"]) == []
 
 
 def test_spoke_forward_rule_puts_lambda_event_on_hub_bus(organisation: Organisation) -> None:
@@ -305,11 +342,10 @@ def test_spoke_forward_rule_puts_lambda_event_on_hub_bus(organisation: Organisat
     detail = event_for("orders-api", account=SPOKES[1])["detail"]
     entry = {"Source": "aws.lambda", "DetailType": "AWS API Call via CloudTrail", "EventBusName": "default"}
 
-    with without_lambda_targets(HUB, REGION, organisation.hub["HubEventBusName"]):
-        events.put_events(Entries=[{**entry, "Detail": json.dumps(detail)}])
-        events.put_events(Entries=[{**entry, "Detail": json.dumps({**detail, "errorCode": "ValidationException"})}])
+    events.put_events(Entries=[{**entry, "Detail": json.dumps(detail)}])
+    events.put_events(Entries=[{**entry, "Detail": json.dumps({**detail, "errorCode": "ValidationException"})}])
 
-    (forwarded,) = receive_all(organisation.capture_queue_url)
+    (forwarded,) = bodies(receive_all(organisation.hub["ScanQueueUrl"]))
     assert forwarded["detail"]["requestParameters"] == {"functionName": "orders-api"}
     assert "errorCode" not in forwarded["detail"]
 
@@ -337,16 +373,12 @@ def test_hub_scanner_scans_spoke_function_with_spoke_credentials(
     organisation: Organisation, spoke: str, tmp_path: Path
 ) -> None:
     name, arn = spoke_function(spoke)
-    delivered, _invoked = delivered_event(organisation, spoke, name)
+    messages, _invoked = queued_event(organisation, spoke, name)
     runner = FakeRunner()
 
-    outcome = handle(
-        delivered,
-        FakeContext(invoked_function_arn=organisation.hub_function_arn),
-        hub_scanner(organisation, runner, tmp_path),
-    )
+    outcome = handle_queued(organisation, messages, hub_scanner(organisation, runner, tmp_path))
 
-    assert outcome["outcome"] == "scanned" and outcome["function_arn"] == arn
+    assert outcome == {"batchItemFailures": []}
     (call,) = runner.calls
     env = call["env"]
     child = boto3.client(
@@ -366,13 +398,9 @@ def test_hub_scanner_tags_spoke_function_and_stores_result_in_hub_bucket(
     organisation: Organisation, spoke: str, tmp_path: Path
 ) -> None:
     name, arn = spoke_function(spoke)
-    delivered, _invoked = delivered_event(organisation, spoke, name)
+    messages, _invoked = queued_event(organisation, spoke, name)
 
-    handle(
-        delivered,
-        FakeContext(invoked_function_arn=organisation.hub_function_arn),
-        hub_scanner(organisation, FakeRunner(), tmp_path),
-    )
+    handle_queued(organisation, messages, hub_scanner(organisation, FakeRunner(), tmp_path))
 
     tags = account_session(spoke).client("lambda").list_tags(Resource=arn)["Tags"]
     assert tags["QualysScanStatus"] == "success"
@@ -415,6 +443,99 @@ def test_hub_function_environment_names_spoke_role_external_id_and_accounts(orga
     assert env["ALLOWED_ACCOUNT_IDS"] == ",".join(SPOKES)
     assert env["RESULTS_S3_BUCKET"] == organisation.hub["ResultsBucketName"]
     assert env["SCAN_CACHE_TABLE"] == organisation.hub["ScanCacheTableName"]
+    assert env["SCAN_QUEUE_URL"] == organisation.hub["ScanQueueUrl"]
+    assert (env["INVENTORY_REGIONS"], env["RESCAN_AFTER_DAYS"]) == ("", "7")
+
+
+# ---------------------------------------------------------------- centralized: inventory and manual scans
+
+
+def test_hub_inventory_lists_spoke_functions_and_queues_their_scans(organisation: Organisation, tmp_path: Path) -> None:
+    fresh = {account: spoke_function(account)[1] for account in SPOKES}
+    schedule = {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "source": "aws.events",
+        "detail-type": "Scheduled Event",
+        "account": HUB,
+        "region": REGION,
+        "time": "2026-11-26T21:00:00Z",
+        "resources": [f"arn:aws:events:{REGION}:{HUB}:rule/{organisation.hub['InventoryScheduleRuleName']}"],
+        "detail": {},
+    }
+
+    outcome = handle(
+        schedule,
+        FakeContext(invoked_function_arn=organisation.hub_function_arn),
+        hub_scanner(organisation, FakeRunner(), tmp_path),
+    )
+
+    requests = {b["detail"]["functionArn"]: b for b in bodies(receive_all(organisation.hub["ScanQueueUrl"]))}
+    assert outcome["outcome"] == "inventory" and outcome["totals"]["ACCESS_DENIED"] == 0
+    for account, arn in fresh.items():
+        assert requests[arn]["account"] == account
+        assert (requests[arn]["source"], requests[arn]["detail-type"]) == ("qualys-lambda.inventory", "Scan Request")
+
+
+def test_hub_inventory_request_scanned_with_spoke_credentials(organisation: Organisation, tmp_path: Path) -> None:
+    _name, arn = spoke_function(SPOKES[1])
+    schedule = {"source": "aws.events", "detail-type": "Scheduled Event", "account": HUB, "region": REGION}
+    context = FakeContext(invoked_function_arn=organisation.hub_function_arn)
+    handle(schedule, context, hub_scanner(organisation, FakeRunner(), tmp_path))
+    messages = [
+        m
+        for m in receive_all(organisation.hub["ScanQueueUrl"])
+        if json.loads(m["Body"])["detail"]["functionArn"] == arn
+    ]
+    runner = FakeRunner()
+
+    outcome = handle_queued(organisation, messages, hub_scanner(organisation, runner, tmp_path))
+
+    assert outcome == {"batchItemFailures": []}
+    (call,) = runner.calls
+    assert call["argv"][-2:] == ["lambda", arn]
+    assert account_session(SPOKES[1]).client("lambda").list_tags(Resource=arn)["Tags"]["QualysScanStatus"] == "success"
+
+
+def put_manual_request(function_arn: str) -> list[str]:
+    """`aws events put-events` of a manual scan (README) in the hub account, naming a spoke function by ARN.
+
+    Delivered with `deliver_to_bus` (moto's own delivery drops `account`); returns the functions invoked.
+    """
+    event = {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scan Request",
+        "source": "qualys-lambda.manual",
+        "account": HUB,
+        "time": "2026-11-26T21:37:30Z",
+        "region": REGION,
+        "resources": [],
+        "detail": {"functionArn": function_arn},
+    }
+    return deliver_to_bus(HUB, REGION, "default", event)
+
+
+def test_hub_manual_request_on_default_bus_reaches_scan_queue(organisation: Organisation) -> None:
+    _name, arn = spoke_function(SPOKES[0])
+
+    invoked = put_manual_request(arn)
+
+    (queued,) = bodies(receive_all(organisation.hub["ScanQueueUrl"]))
+    assert invoked == []
+    assert (queued["source"], queued["detail-type"], queued["account"]) == ("qualys-lambda.manual", "Scan Request", HUB)
+    assert queued["detail"] == {"functionArn": arn}
+
+
+def test_hub_manual_request_for_spoke_function_scanned_in_spoke(organisation: Organisation, tmp_path: Path) -> None:
+    _name, arn = spoke_function(SPOKES[0])
+    put_manual_request(arn)
+    messages = receive_all(organisation.hub["ScanQueueUrl"])
+    runner = FakeRunner()
+
+    handle_queued(organisation, messages, hub_scanner(organisation, runner, tmp_path))
+
+    assert [call["argv"][-1] for call in runner.calls] == [arn]
 
 
 # ---------------------------------------------------------------- centralized: trust
@@ -431,7 +552,7 @@ def test_spoke_role_trusts_only_hub_scanner_role_with_external_id(organisation: 
     assert statement["Condition"] == {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}
 
 
-def test_spoke_role_may_only_read_functions_and_images_and_tag(organisation: Organisation) -> None:
+def test_spoke_role_may_only_read_and_list_functions_and_images_and_tag(organisation: Organisation) -> None:
     iam = account_session(SPOKES[1]).client("iam")
 
     statements = inline_statements(iam, SPOKE_ROLE)
@@ -442,6 +563,9 @@ def test_spoke_role_may_only_read_functions_and_images_and_tag(organisation: Org
         "TagScannedFunctions",
         "PullFunctionImages",
         "GetEcrAuthorizationToken",
+        "ListFunctionsForInventory",
+        "ImportSecurityHubFindings",
+        "ReadSecurityHubFindings",
     }
     assert all(s["Effect"] == "Allow" for s in statements)
 
@@ -492,7 +616,7 @@ class StackSetDeployment:
 
 
 @pytest.fixture(scope="module")
-def stackset(moto_module: None) -> StackSetDeployment:
+def stackset(moto_module: None) -> Iterator[StackSetDeployment]:
     """`make deploy-stackset`: artifacts per region, a service-managed StackSet, instances in one OU."""
     admin = boto3.Session(region_name=REGION)
     organizations = admin.client("organizations")
@@ -523,7 +647,11 @@ def stackset(moto_module: None) -> StackSetDeployment:
             Regions=[region],
             ParameterOverrides=[{"ParameterKey": k, "ParameterValue": v} for k, v in artifacts[region].items()],
         )
-    return StackSetDeployment(members, artifacts)
+    with contextlib.ExitStack() as stack:
+        for account in members:
+            for region in STACKSET_REGIONS:
+                schedule_rules_match_no_events(stack, account, region)
+        yield StackSetDeployment(members, artifacts)
 
 
 def member_scanner_env(account: str, region: str) -> tuple[str, dict[str, str]]:
@@ -549,6 +677,10 @@ def test_stackset_each_member_scanner_points_at_own_account_resources(
         assert settings.cache_table in session.client("dynamodb").list_tables()["TableNames"]
         assert settings.sns_topic_arn.startswith(f"arn:aws:sns:{region}:{account}:")
         assert settings.cross_account_role_name == ""
+        queue = session.client("sqs").get_queue_attributes(
+            QueueUrl=settings.scan_queue_url, AttributeNames=["QueueArn"]
+        )
+        assert queue["Attributes"]["QueueArn"].startswith(f"arn:aws:sqs:{region}:{account}:")
 
 
 def test_stackset_member_names_never_collide_across_regions(stackset: StackSetDeployment) -> None:

@@ -119,3 +119,16 @@ def test_sqs_records_parses_bodies_and_ignores_other_events() -> None:
     }
     assert sqs_records(batch) == [("1", {"a": 1}), ("2", None)]
     assert sqs_records(load_event("create_function")) is None
+
+
+def test_parse_event_manual_request_for_function_in_another_account_targets_that_account() -> None:
+    spoke_arn = "arn:aws:lambda:eu-west-1:222222222222:function:payments"
+    request = parse_event(load_event("manual_scan", functionName=None, functionArn=spoke_arn))
+    assert (request.function_arn, request.account, request.region) == (spoke_arn, "222222222222", "eu-west-1")
+
+
+def test_parse_event_cloudtrail_arn_in_other_account_still_rejected() -> None:
+    event = load_event("create_function")
+    event["detail"]["responseElements"]["functionArn"] = ARN.replace(ACCOUNT, "222222222222")
+    with pytest.raises(InvalidEventError, match="outside the event's account"):
+        parse_event(event)

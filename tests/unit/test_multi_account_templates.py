@@ -18,38 +18,28 @@ CLOUDFORMATION = ROOT / "cloudformation"
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 TEMPLATES = ("stackset.yaml", "centralized-hub.yaml", "centralized-spoke.yaml")
 EVENT_NAMES = ["CreateFunction20150331", "UpdateFunctionCode20150331v2", "UpdateFunctionConfiguration20150331v2"]
-HUB_ONLY_ENV = {"CROSS_ACCOUNT_ROLE_NAME", "CROSS_ACCOUNT_EXTERNAL_ID", "ALLOWED_ACCOUNT_IDS"}
-# The single-account stack's parameters a StackSet user sets the same way.
-SINGLE_ACCOUNT_PARAMETERS = {
-    "QualysPod",
-    "QualysSecretArn",
-    "QScannerLayerArn",
-    "CodeS3Bucket",
-    "CodeS3Key",
-    "EnableS3Results",
-    "ResultsRetentionDays",
-    "EnableSNSNotifications",
-    "NotificationEmail",
-    "EnableScanCache",
-    "CacheTTLDays",
-    "CreateCloudTrail",
-    "ScannerMemorySize",
-    "ScannerTimeout",
-    "EphemeralStorageSize",
-    "ReservedConcurrency",
-    "ScanTypes",
-    "ExcludeTag",
-    "EnableSecurityHub",
-    "EnableScanEvents",
-    "SbomFormats",
-}
+# What the hub adds to the single-account scanner's environment, parameters and role.
+HUB_ONLY_ENV = {"CROSS_ACCOUNT_ROLE_NAME", "CROSS_ACCOUNT_EXTERNAL_ID", "ALLOWED_ACCOUNT_IDS", "INVENTORY_REGIONS"}
+HUB_ONLY_PARAMETERS = {"OrganizationId", "AllowedAccountIds", "SpokeRoleName", "ExternalId", "InventoryRegions"}
+# The hub creates no trail: the spokes do (CreateCloudTrail of centralized-spoke.yaml).
+NOT_ON_HUB_PARAMETERS = {"CreateCloudTrail"}
+EXTRA_SIDS = {"stackset": {"DecryptQualysSecret"}, "hub": {"AssumeSpokeRole"}}
+# The single-account scanner's own-account access, which the spoke role grants the hub instead.
 SPOKE_SIDS = {
     "ReadFunctionsToScan",
     "ReadLayersToScan",
     "TagScannedFunctions",
     "PullFunctionImages",
     "GetEcrAuthorizationToken",
+    "ListFunctionsForInventory",
+    "ImportSecurityHubFindings",
+    "ReadSecurityHubFindings",
 }
+# Security Hub statements the spoke scopes to every region of its account (its role is global and the
+# hub imports each function's findings in that function's region).
+SPOKE_ALL_REGION_SIDS = {"ImportSecurityHubFindings", "ReadSecurityHubFindings"}
+# The single-account stack's outputs for its scan queue, manual-scan rule and inventory schedule.
+QUEUE_OUTPUTS = ("ScanQueueUrl", "ScanQueueArn", "ManualScanRuleName", "InventoryScheduleRuleName")
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +62,16 @@ def stackset() -> dict[str, Any]:
     return load_template("stackset.yaml")
 
 
+def role_items(role: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Sid -> item of a role's inline policies as written (a conditional one still in its Fn::If)."""
+    items: dict[str, dict[str, Any]] = {}
+    for policy in role["Properties"]["Policies"]:
+        for item in policy["PolicyDocument"]["Statement"]:
+            statement = item["Fn::If"][1] if "Fn::If" in item else item
+            items[statement["Sid"]] = item
+    return items
+
+
 def role_statements(role: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Sid -> statement of a role's inline policies, conditional statements unwrapped."""
     statements: dict[str, dict[str, Any]] = {}
@@ -82,8 +82,24 @@ def role_statements(role: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return statements
 
 
-def function_environment(template: dict[str, Any]) -> set[str]:
-    return set(template["Resources"]["ScannerFunction"]["Properties"]["Environment"]["Variables"])
+def function_environment(template: dict[str, Any]) -> dict[str, Any]:
+    return dict(template["Resources"]["ScannerFunction"]["Properties"]["Environment"]["Variables"])
+
+
+def of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {name: res for name, res in template["Resources"].items() if res["Type"] == resource_type}
+
+
+def without_description(definition: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in definition.items() if k != "Description"}
+
+
+def allowed_sources(policy: dict[str, Any]) -> list[Any]:
+    """aws:SourceArn values of a queue policy's one Allow statement."""
+    (allow,) = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+    assert allow["Action"] == "sqs:SendMessage"
+    return list(allow["Condition"]["ArnEquals"]["aws:SourceArn"])
 
 
 # ---------------------------------------------------------------- consistency with the single-account stack
@@ -102,15 +118,16 @@ def test_scanner_runtime_and_handler_as_single_account(
     assert properties["Code"] == {"S3Bucket": {"Ref": "CodeS3Bucket"}, "S3Key": {"Ref": "CodeS3Key"}}
 
 
-def test_stackset_environment_names_from_single_account(single: dict[str, Any], stackset: dict[str, Any]) -> None:
-    assert function_environment(stackset) <= function_environment(single)
-    assert {"QUALYS_SECRET_ARN", "RESULTS_S3_BUCKET", "SNS_TOPIC_ARN", "SCAN_CACHE_TABLE"} <= function_environment(
-        stackset
-    )
+def test_stackset_environment_is_single_account_environment(single: dict[str, Any], stackset: dict[str, Any]) -> None:
+    assert function_environment(stackset) == function_environment(single)
 
 
-def test_hub_environment_is_stackset_plus_cross_account_names(hub: dict[str, Any], stackset: dict[str, Any]) -> None:
-    assert function_environment(hub) == function_environment(stackset) | HUB_ONLY_ENV
+def test_hub_environment_is_single_account_plus_hub_names(single: dict[str, Any], hub: dict[str, Any]) -> None:
+    environment = function_environment(hub)
+    expected = function_environment(single)
+
+    assert set(environment) == set(expected) | HUB_ONLY_ENV
+    assert {name: environment[name] for name in expected} == expected
 
 
 def test_hub_environment_cross_account_values(hub: dict[str, Any]) -> None:
@@ -119,25 +136,175 @@ def test_hub_environment_cross_account_values(hub: dict[str, Any]) -> None:
     assert variables["CROSS_ACCOUNT_ROLE_NAME"] == {"Ref": "SpokeRoleName"}
     assert variables["CROSS_ACCOUNT_EXTERNAL_ID"] == {"Ref": "ExternalId"}
     assert variables["ALLOWED_ACCOUNT_IDS"] == {"Fn::Join": [",", {"Ref": "AllowedAccountIds"}]}
+    assert variables["INVENTORY_REGIONS"] == {"Ref": "InventoryRegions"}
 
 
-@pytest.mark.parametrize(("name", "extra"), [("stackset", {"DecryptQualysSecret"}), ("hub", {"AssumeSpokeRole"})])
-def test_scanner_role_sids_as_single_account(
-    single: dict[str, Any], request: pytest.FixtureRequest, name: str, extra: set[str]
+def test_hub_inventory_regions_comma_separated_empty_by_default(hub: dict[str, Any]) -> None:
+    parameter = hub["Parameters"]["InventoryRegions"]
+    pattern = re.compile(parameter["AllowedPattern"])
+
+    assert parameter["Default"] == ""
+    assert all(pattern.fullmatch(v) for v in ("", "us-east-1", "us-east-1,eu-west-1,us-gov-west-1"))
+    assert not any(pattern.fullmatch(v) for v in ("us-east-1, eu-west-1", "us-east-1,", "US-EAST-1", "*"))
+
+
+@pytest.mark.parametrize("name", ["stackset", "hub"])
+def test_scanner_role_sids_are_single_account_sids_plus_model_ones(
+    single: dict[str, Any], request: pytest.FixtureRequest, name: str
 ) -> None:
     template = request.getfixturevalue(name)
     sids = set(role_statements(template["Resources"]["ScannerRole"]))
 
-    assert extra <= sids
-    assert sids - extra <= set(role_statements(single["Resources"]["ScannerRole"]))
-    assert {"ReadQualysSecret", "ReadFunctionsToScan", "TagScannedFunctions", "WriteScanResults"} <= sids
+    assert sids == set(role_statements(single["Resources"]["ScannerRole"])) | EXTRA_SIDS[name]
 
 
-def test_stackset_parameters_keep_single_account_names(single: dict[str, Any], stackset: dict[str, Any]) -> None:
-    shared = {name for name in SINGLE_ACCOUNT_PARAMETERS if name in single["Parameters"]}
+@pytest.mark.parametrize("name", ["stackset", "hub"])
+def test_scanner_role_statements_and_conditions_as_single_account(
+    single: dict[str, Any], request: pytest.FixtureRequest, name: str
+) -> None:
+    # Includes Security Hub: the hub imports through its own account's default product, like a single account.
+    template = request.getfixturevalue(name)
+    expected = role_items(single["Resources"]["ScannerRole"])
+    items = role_items(template["Resources"]["ScannerRole"])
 
-    assert shared == SINGLE_ACCOUNT_PARAMETERS
-    assert shared <= set(stackset["Parameters"])
+    assert {sid: items[sid] for sid in expected} == expected
+
+
+def test_stackset_parameters_are_single_account_plus_secret_key(
+    single: dict[str, Any], stackset: dict[str, Any]
+) -> None:
+    parameters = stackset["Parameters"]
+
+    assert set(parameters) == set(single["Parameters"]) | {"QualysSecretKmsKeyArn"}
+    for name, definition in single["Parameters"].items():
+        assert without_description(parameters[name]) == without_description(definition), name
+
+
+def test_hub_parameters_are_single_account_plus_hub_ones(single: dict[str, Any], hub: dict[str, Any]) -> None:
+    parameters = hub["Parameters"]
+    shared = set(single["Parameters"]) - NOT_ON_HUB_PARAMETERS
+
+    assert set(parameters) == shared | HUB_ONLY_PARAMETERS
+    for name in shared:
+        assert without_description(parameters[name]) == without_description(single["Parameters"][name]), name
+
+
+# ---------------------------------------------------------------- scan queue, manual scans, inventory (both models)
+
+
+@pytest.mark.parametrize("name", ["stackset", "hub"])
+@pytest.mark.parametrize("resource", ["ScanQueue", "ScanQueueEventSource", "DeadLetterQueue"])
+def test_queues_and_event_source_mapping_as_single_account(
+    single: dict[str, Any], request: pytest.FixtureRequest, name: str, resource: str
+) -> None:
+    template = request.getfixturevalue(name)
+
+    assert template["Resources"][resource] == single["Resources"][resource]
+
+
+@pytest.mark.parametrize("name", ["stackset", "hub"])
+def test_scan_queue_feeds_scanner_one_message_at_a_time_with_bounded_concurrency(
+    request: pytest.FixtureRequest, name: str
+) -> None:
+    template = request.getfixturevalue(name)
+    queue = template["Resources"]["ScanQueue"]["Properties"]
+    (mapping,) = of_type(template, "AWS::Lambda::EventSourceMapping").values()
+
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["VisibilityTimeout"] == 5400
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
+        "maxReceiveCount": 3,
+    }
+    assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["ScanQueue", "Arn"]}
+    assert mapping["Properties"]["BatchSize"] == 1
+    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "ScanQueueMaxConcurrency"}}
+
+
+@pytest.mark.parametrize("name", ["stackset", "hub"])
+def test_only_the_inventory_schedule_invokes_scanner(
+    single: dict[str, Any], request: pytest.FixtureRequest, name: str
+) -> None:
+    template = request.getfixturevalue(name)
+    rule = template["Resources"]["InventoryScheduleRule"]
+    expected = single["Resources"]["InventoryScheduleRule"]
+    invoking = [
+        n
+        for n, r in of_type(template, "AWS::Events::Rule").items()
+        if any(t["Arn"] == {"Fn::GetAtt": ["ScannerFunction", "Arn"]} for t in r["Properties"]["Targets"])
+    ]
+
+    assert invoking == ["InventoryScheduleRule"]
+    assert rule["Condition"] == expected["Condition"] == "InventoryEnabled"
+    assert without_description(rule["Properties"]) == without_description(expected["Properties"])
+    assert of_type(template, "AWS::Lambda::Permission") == of_type(single, "AWS::Lambda::Permission")
+    assert template["Conditions"]["InventoryEnabled"] == single["Conditions"]["InventoryEnabled"]
+
+
+@pytest.mark.parametrize("name", ["stackset", "hub"])
+def test_manual_scan_rule_queues_manual_requests_only(
+    single: dict[str, Any], request: pytest.FixtureRequest, name: str
+) -> None:
+    rule = request.getfixturevalue(name)["Resources"]["ManualScanRule"]["Properties"]
+    expected = single["Resources"]["ManualScanRule"]["Properties"]
+
+    assert (
+        rule["EventPattern"]
+        == expected["EventPattern"]
+        == {
+            "source": ["qualys-lambda.manual"],
+            "detail-type": ["Scan Request"],
+        }
+    )
+    assert rule["Targets"] == expected["Targets"]
+    # The hub's manual requests come from its own account's default bus, not the central bus.
+    assert rule.get("EventBusName", "default") == "default"
+
+
+@pytest.mark.parametrize("name", ["stackset", "hub"])
+def test_queue_outputs_as_single_account(single: dict[str, Any], request: pytest.FixtureRequest, name: str) -> None:
+    outputs = request.getfixturevalue(name)["Outputs"]
+
+    for output in QUEUE_OUTPUTS:
+        expected = single["Outputs"][output]
+        assert outputs[output]["Value"] == expected["Value"]
+        assert outputs[output].get("Condition") == expected.get("Condition")
+        assert outputs[output]["Export"] == expected["Export"]
+
+
+def test_stackset_rules_queue_and_policies_identical_to_single_account(
+    single: dict[str, Any], stackset: dict[str, Any]
+) -> None:
+    for resource_type in ("AWS::Events::Rule", "AWS::SQS::QueuePolicy", "AWS::Lambda::EventSourceMapping"):
+        assert of_type(stackset, resource_type) == of_type(single, resource_type), resource_type
+
+
+def test_stackset_outputs_are_single_account_outputs(single: dict[str, Any], stackset: dict[str, Any]) -> None:
+    assert stackset["Outputs"] == single["Outputs"]
+
+
+def test_hub_scan_queue_admits_only_hub_rule_and_manual_rule(hub: dict[str, Any]) -> None:
+    sources = allowed_sources(hub["Resources"]["ScanQueuePolicy"])
+
+    assert sources == [{"Fn::GetAtt": ["HubRule", "Arn"]}, {"Fn::GetAtt": ["ManualScanRule", "Arn"]}]
+
+
+def test_hub_dead_letter_queue_admits_only_hub_rules(hub: dict[str, Any]) -> None:
+    sources = allowed_sources(hub["Resources"]["DeadLetterQueuePolicy"])
+
+    assert sources == [
+        {"Fn::GetAtt": ["HubRule", "Arn"]},
+        {"Fn::GetAtt": ["ManualScanRule", "Arn"]},
+        {"Fn::If": ["InventoryEnabled", {"Fn::GetAtt": ["InventoryScheduleRule", "Arn"]}, {"Ref": "AWS::NoValue"}]},
+    ]
+
+
+@pytest.mark.parametrize("name", ["stackset", "hub"])
+def test_queue_policies_deny_insecure_transport(request: pytest.FixtureRequest, name: str) -> None:
+    for policy in of_type(request.getfixturevalue(name), "AWS::SQS::QueuePolicy").values():
+        (deny,) = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+        assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
 # ---------------------------------------------------------------- StackSet
@@ -234,9 +401,20 @@ def test_hub_assumes_only_spoke_role_in_organisation_or_listed_accounts(hub: dic
     assert list_only == {"StringEquals": {"aws:ResourceAccount": {"Ref": "AllowedAccountIds"}}}
 
 
-def test_hub_one_rule_on_hub_bus_for_three_successful_event_names(hub: dict[str, Any]) -> None:
-    rules = [r for r in hub["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
-    (rule,) = rules
+def test_hub_rules_one_on_hub_bus_manual_and_schedule_on_default_bus(hub: dict[str, Any]) -> None:
+    rules = of_type(hub, "AWS::Events::Rule")
+
+    buses = {name: rule["Properties"].get("EventBusName", "default") for name, rule in rules.items()}
+
+    assert buses == {
+        "HubRule": {"Fn::GetAtt": ["HubEventBus", "Name"]},
+        "ManualScanRule": "default",
+        "InventoryScheduleRule": "default",
+    }
+
+
+def test_hub_rule_queues_three_successful_event_names(hub: dict[str, Any]) -> None:
+    rule = hub["Resources"]["HubRule"]
     pattern = rule["Properties"]["EventPattern"]
     (target,) = rule["Properties"]["Targets"]
 
@@ -244,7 +422,8 @@ def test_hub_one_rule_on_hub_bus_for_three_successful_event_names(hub: dict[str,
     assert pattern["source"] == ["aws.lambda"]
     assert pattern["detail"]["eventName"] == EVENT_NAMES
     assert pattern["detail"]["errorCode"] == [{"exists": False}]
-    assert target["Arn"] == {"Fn::GetAtt": ["ScannerFunction", "Arn"]}
+    assert target["Arn"] == {"Fn::GetAtt": ["ScanQueue", "Arn"]}
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 4, "MaximumEventAgeInSeconds": 3600}
     assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}
 
 
@@ -277,7 +456,7 @@ def test_spoke_external_id_required_hidden_no_default(spoke: dict[str, Any]) -> 
     assert parameter["MinLength"] >= 16
 
 
-def test_spoke_role_reads_and_tags_only(spoke: dict[str, Any]) -> None:
+def test_spoke_role_reads_lists_and_tags_only(spoke: dict[str, Any]) -> None:
     statements = role_statements(spoke["Resources"]["SpokeRole"])
     actions = sorted(
         a for s in statements.values() for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
@@ -295,6 +474,10 @@ def test_spoke_role_reads_and_tags_only(spoke: dict[str, Any]) -> None:
             "ecr:GetDownloadUrlForLayer",
             "ecr:BatchCheckLayerAvailability",
             "ecr:GetAuthorizationToken",
+            "lambda:ListFunctions",
+            "tag:GetResources",
+            "securityhub:BatchImportFindings",
+            "securityhub:GetFindings",
         ]
     )
     assert statements["TagScannedFunctions"]["Condition"] == {
@@ -302,11 +485,24 @@ def test_spoke_role_reads_and_tags_only(spoke: dict[str, Any]) -> None:
     }
 
 
+def test_spoke_role_wildcard_resource_only_for_actions_without_resource_level_permission(spoke: dict[str, Any]) -> None:
+    statements = role_statements(spoke["Resources"]["SpokeRole"])
+
+    wildcard = sorted(sid for sid, s in statements.items() if s["Resource"] == "*")
+
+    assert wildcard == ["GetEcrAuthorizationToken", "ListFunctionsForInventory"]
+    assert statements["ListFunctionsForInventory"]["Action"] == ["lambda:ListFunctions", "tag:GetResources"]
+
+
 def test_spoke_role_statements_match_single_account_scanner(single: dict[str, Any], spoke: dict[str, Any]) -> None:
     own = role_statements(single["Resources"]["ScannerRole"])
 
     for sid, statement in role_statements(spoke["Resources"]["SpokeRole"]).items():
-        assert statement == own[sid]
+        if sid in SPOKE_ALL_REGION_SIDS:
+            expected = own[sid]["Resource"]["Fn::Sub"].replace("${AWS::Region}", "*")
+            assert (statement["Action"], statement["Resource"]) == (own[sid]["Action"], {"Fn::Sub": expected})
+        else:
+            assert statement == own[sid]
 
 
 def test_spoke_role_created_once_per_account(spoke: dict[str, Any]) -> None:

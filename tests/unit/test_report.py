@@ -23,12 +23,22 @@ def test_vulnerability_counts_tolerates_malformed_report() -> None:
 
 
 def test_findings_from_files_counts_secrets_and_max_severity() -> None:
+    low = {"Severity": "LOW"}
     files = {
         "id-Report.sarif.json": json.dumps(sarif([3, 2])).encode(),
-        "id-ScanResult.json": json.dumps({"SecretResults": [{"Secrets": [{}, {}]}, {"Secrets": [{}]}]}).encode(),
+        "id-ScanResult.json": json.dumps({"SecretResults": [{"Secrets": [low, low]}, {"Secrets": [low]}]}).encode(),
     }
     findings = findings_from(files)
     assert findings["secrets"] == 3 and findings["max_severity"] == "medium"
+
+
+def test_findings_from_files_leaked_critical_secret_raises_max_severity() -> None:
+    files = {
+        "id-Report.sarif.json": json.dumps(sarif([2])).encode(),
+        "id-ScanResult.json": json.dumps({"SecretResults": [{"Secrets": [{"Severity": "CRITICAL"}]}]}).encode(),
+    }
+    findings = findings_from(files)
+    assert findings["vulnerabilities"]["critical"] == 0 and findings["max_severity"] == "critical"
 
 
 def test_max_severity_none_without_findings() -> None:
