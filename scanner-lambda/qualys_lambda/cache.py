@@ -24,6 +24,14 @@ class ScanIdentity:
     code_sha256: str
     layers: tuple[str, ...]
 
+    @classmethod
+    def of(cls, configuration: Mapping[str, Any]) -> ScanIdentity:
+        """The identity of a function configuration (GetFunction's or ListFunctions')."""
+        return cls(
+            code_sha256=str(configuration.get("CodeSha256", "")),
+            layers=tuple(sorted(layer["Arn"] for layer in configuration.get("Layers", []))),
+        )
+
     @property
     def key(self) -> str:
         """A short stable digest of the identity, compared in conditional writes."""

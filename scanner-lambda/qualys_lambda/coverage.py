@@ -111,14 +111,6 @@ def cache_items(
     return items
 
 
-def identity_of(function: dict[str, Any]) -> ScanIdentity:
-    """A listed function's scan identity (ListFunctions carries CodeSha256 and layers)."""
-    return ScanIdentity(
-        code_sha256=str(function.get("CodeSha256", "")),
-        layers=tuple(sorted(layer["Arn"] for layer in function.get("Layers", []))),
-    )
-
-
 def classify(item: dict[str, Any] | None, identity: ScanIdentity, now: datetime, rescan_after: timedelta) -> str:
     """The reason code of a function whose cache item is `item`."""
     if not item or item.get("scan_identity") != identity.key:
@@ -135,7 +127,7 @@ def classify(item: dict[str, Any] | None, identity: ScanIdentity, now: datetime,
 def _row_from_cache(
     function: dict[str, Any], target: Target, item: dict[str, Any] | None, now: datetime, rescan_after: timedelta
 ) -> CoverageRow:
-    identity = identity_of(function)
+    identity = ScanIdentity.of(function)
     reason = classify(item, identity, now, rescan_after)
     item = item or {}
     findings = item.get("findings") if item.get("scan_identity") == identity.key else None
@@ -174,7 +166,7 @@ def _row_from_tags(function: dict[str, Any], target: Target, now: datetime, resc
         reason,
         status,
         last_scan,
-        identity_key=identity_of(function).key,
+        identity_key=ScanIdentity.of(function).key,
     )
 
 

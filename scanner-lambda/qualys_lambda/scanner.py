@@ -85,10 +85,7 @@ class Scanner:
             logger.info("scan skipped", extra={**log, "outcome": "excluded"})
             self.metrics({"ScansExcluded": 1})
             return {"outcome": "excluded", "function_arn": request.function_arn}
-        identity = ScanIdentity(
-            code_sha256=str(configuration.get("CodeSha256", "")),
-            layers=tuple(sorted(layer["Arn"] for layer in configuration.get("Layers", []))),
-        )
+        identity = ScanIdentity.of(configuration)
         cache = self.cache
         failures: list[str] = []
         if cache is not None:
