@@ -444,3 +444,36 @@ def test_sqs_batch_reports_only_failing_record(scanner: Scanner, runner: FakeRun
     ]
     result = handle({"Records": records}, FakeContext(), scanner)
     assert result == {"batchItemFailures": [{"itemIdentifier": "m-2"}]}
+
+
+class NoAws:
+    """An AwsAccess that fails the test if the scanner touches AWS at all."""
+
+    def target(self, account: str, region: str) -> Any:
+        raise AssertionError("AWS was called for rejected input")
+
+    def home_client(self, service: str, region: str | None = None) -> Any:
+        raise AssertionError("AWS was called for rejected input")
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        load_event("create_function", eventName="DeleteFunction20150331"),
+        load_event("create_function", responseElements=None, requestParameters={"functionName": "x;rm -rf /"}),
+        load_event("create_function", responseElements={"functionArn": "arn:aws:s3:::orders-api"}),
+        load_event("create_function", errorCode="ResourceConflictException"),
+        {"source": "aws.lambda"},
+    ],
+    ids=["unknown-event", "shell-metacharacters", "other-service-arn", "failed-call", "no-detail"],
+)
+def test_rejected_input_logs_one_line_and_calls_no_aws(
+    scanner: Scanner, runner: FakeRunner, caplog: pytest.LogCaptureFixture, event: dict[str, Any]
+) -> None:
+    scanner.aws = NoAws()  # type: ignore[assignment]
+    caplog.set_level(logging.INFO, logger="qualys_lambda")
+    outcome = handle(event, FakeContext(), scanner)
+    assert outcome["outcome"] == "rejected" and runner.calls == []
+    (record,) = caplog.records
+    assert record.getMessage() == "event rejected" and record.levelname == "WARNING"
+    assert record.reason == outcome["reason"]  # type: ignore[attr-defined]
