@@ -52,6 +52,7 @@ from qualys_lambda.credentials import SecretReader
 from qualys_lambda.errors import TargetAccessError
 from qualys_lambda.handler import handle
 from qualys_lambda.scanner import Scanner
+from tests.conftest import FAKE_CREDENTIALS
 from tests.support import TOKEN, FakeContext, FakeRunner, code_zip, event_for
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse .* not supported by moto")
@@ -64,14 +65,6 @@ OUTSIDER = "333333333333"
 ORG_ID = "o-exampleorg01"
 EXTERNAL_ID = "test-external-id-4f1c9a7e2b"
 SPOKE_ROLE = "QualysScannerSpokeRole"
-FAKE_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SECURITY_TOKEN": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_REGION": REGION,
-}
 
 
 def account_session(account: str, region: str = REGION) -> boto3.Session:
@@ -221,7 +214,7 @@ class Organisation:
 @pytest.fixture(scope="module")
 def moto_module() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as mp:
-        for name, value in FAKE_ENV.items():
+        for name, value in FAKE_CREDENTIALS.items():
             mp.setenv(name, value)
         mp.delenv("AWS_PROFILE", raising=False)
         mp.delenv("AWS_ENDPOINT_URL", raising=False)
