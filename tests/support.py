@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import yaml
 
 from qualys_lambda.config import Settings
 
@@ -117,38 +118,31 @@ class FakeContext:
         return self.remaining_ms
 
 
-class _CfnLoader:
-    """Builds a PyYAML loader that keeps CloudFormation short tags (!Ref, !Sub, ...) as {Fn: value}."""
+class CloudFormationLoader(yaml.SafeLoader):
+    """SafeLoader that turns CloudFormation short tags (!Ref, !Sub, ...) into their long JSON form."""
 
-    @staticmethod
-    def loader() -> Any:
-        import yaml
 
-        class Loader(yaml.SafeLoader):
-            pass
+def _construct_short_tag(loader: yaml.Loader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if tag_suffix in ("Ref", "Condition"):
+        return {tag_suffix: value}
+    if tag_suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{tag_suffix}": value}
 
-        def construct(loader: Any, suffix: str, node: Any) -> dict[str, Any]:
-            name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-            if isinstance(node, yaml.ScalarNode):
-                value: Any = loader.construct_scalar(node)
-                if suffix == "GetAtt":
-                    value = value.split(".", 1)
-            elif isinstance(node, yaml.SequenceNode):
-                value = loader.construct_sequence(node, deep=True)
-            else:
-                value = loader.construct_mapping(node, deep=True)
-            return {name: value}
 
-        Loader.add_multi_constructor("!", construct)
-        return Loader
+CloudFormationLoader.add_multi_constructor("!", _construct_short_tag)
+TEMPLATES = Path(__file__).parent.parent / "cloudformation"
 
 
 def load_template(name: str) -> dict[str, Any]:
     """A CloudFormation template of cloudformation/ as a dict, short tags expanded."""
-    import yaml
-
-    path = Path(__file__).parent.parent / "cloudformation" / name
-    return yaml.load(path.read_text(), Loader=_CfnLoader.loader())  # noqa: S506 - SafeLoader subclass
+    return yaml.load((TEMPLATES / name).read_text(), Loader=CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
 
 
 def cache_table_definition() -> dict[str, Any]:
