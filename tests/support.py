@@ -254,3 +254,22 @@ def settings_for(resources: Resources, **overrides: Any) -> Settings:
     }
     env.update({k: str(v) for k, v in overrides.items()})
     return Settings.from_env({k: v for k, v in env.items() if v is not None})
+
+
+def sts_denying_assume_role(role_arn: str, external_id: str) -> tuple[Any, Any]:
+    """An STS client whose AssumeRole of `role_arn` with `external_id` answers AccessDenied, and its Stubber.
+
+    moto does not evaluate trust policies; on AWS the role's sts:ExternalId condition gives this answer.
+    """
+    from botocore.stub import Stubber
+
+    sts = boto3.client("sts", region_name=REGION)
+    stubber = Stubber(sts)
+    stubber.add_client_error(
+        "assume_role",
+        service_error_code="AccessDenied",
+        service_message="User is not authorized to perform: sts:AssumeRole",
+        http_status_code=403,
+        expected_params={"RoleArn": role_arn, "RoleSessionName": "qualys-lambda-scanner", "ExternalId": external_id},
+    )
+    return sts, stubber

@@ -7,7 +7,6 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.stub import Stubber
 
 from qualys_lambda.aws import AwsAccess
 from qualys_lambda.credentials import SecretReader
@@ -24,6 +23,7 @@ from tests.support import (
     create_function,
     event_for,
     settings_for,
+    sts_denying_assume_role,
 )
 
 SPOKE = "222222222222"
@@ -106,19 +106,7 @@ def test_other_account_without_role_fails_clearly(
 
 
 def test_wrong_external_id_fails_clearly(tmp_path: Path, aws_credentials: None) -> None:
-    sts = boto3.client("sts", region_name=REGION)
-    stubber = Stubber(sts)
-    stubber.add_client_error(
-        "assume_role",
-        service_error_code="AccessDenied",
-        service_message="User is not authorized to perform: sts:AssumeRole",
-        http_status_code=403,
-        expected_params={
-            "RoleArn": f"arn:aws:iam::{SPOKE}:role/{ROLE_NAME}",
-            "RoleSessionName": "qualys-lambda-scanner",
-            "ExternalId": "wrong-id",
-        },
-    )
+    sts, stubber = sts_denying_assume_role(f"arn:aws:iam::{SPOKE}:role/{ROLE_NAME}", "wrong-id")
     access = AwsAccess(ACCOUNT, ROLE_NAME, "wrong-id", home_client=lambda service, region=None: sts)
     with (
         stubber,

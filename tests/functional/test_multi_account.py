@@ -41,7 +41,6 @@ from unittest import mock
 
 import boto3
 import pytest
-from botocore.stub import Stubber
 from moto import mock_aws
 from moto.events.models import EventPattern, events_backends
 
@@ -53,7 +52,7 @@ from qualys_lambda.errors import TargetAccessError
 from qualys_lambda.handler import handle
 from qualys_lambda.scanner import Scanner
 from tests.conftest import FAKE_CREDENTIALS
-from tests.support import TOKEN, FakeContext, FakeRunner, code_zip, event_for
+from tests.support import TOKEN, FakeContext, FakeRunner, code_zip, event_for, sts_denying_assume_role
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse .* not supported by moto")
 
@@ -566,19 +565,7 @@ def test_spoke_role_may_only_read_and_list_functions_and_images_and_tag(organisa
 def test_hub_scanner_wrong_external_id_fails_clearly(organisation: Organisation, tmp_path: Path) -> None:
     # moto does not evaluate trust policies: the spoke role's ExternalId condition (checked above) is
     # what makes STS answer AccessDenied, stubbed here.
-    sts = boto3.client("sts", region_name=REGION)
-    stubber = Stubber(sts)
-    stubber.add_client_error(
-        "assume_role",
-        service_error_code="AccessDenied",
-        service_message="User is not authorized to perform: sts:AssumeRole",
-        http_status_code=403,
-        expected_params={
-            "RoleArn": f"arn:aws:iam::{SPOKES[0]}:role/{SPOKE_ROLE}",
-            "RoleSessionName": "qualys-lambda-scanner",
-            "ExternalId": "not-the-spoke-external-id",
-        },
-    )
+    sts, stubber = sts_denying_assume_role(f"arn:aws:iam::{SPOKES[0]}:role/{SPOKE_ROLE}", "not-the-spoke-external-id")
     scanner = hub_scanner(organisation, FakeRunner(), tmp_path, CROSS_ACCOUNT_EXTERNAL_ID="not-the-spoke-external-id")
     scanner.aws = AwsAccess(
         HUB,
