@@ -273,3 +273,16 @@ def sts_denying_assume_role(role_arn: str, external_id: str) -> tuple[Any, Any]:
         expected_params={"RoleArn": role_arn, "RoleSessionName": "qualys-lambda-scanner", "ExternalId": external_id},
     )
     return sts, stubber
+
+
+def account_session(account: str, role_name: str = "OrganizationAccountAccessRole", region: str = REGION) -> Any:
+    """A boto3 session acting in `account` (moto files assumed-role keys under the role's account)."""
+    creds = boto3.client("sts", region_name=region).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/{role_name}", RoleSessionName="test-setup"
+    )["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=region,
+    )

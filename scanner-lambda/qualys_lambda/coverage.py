@@ -111,17 +111,21 @@ def cache_items(
     return items
 
 
-def classify(item: dict[str, Any] | None, identity: ScanIdentity, now: datetime, rescan_after: timedelta) -> str:
-    """The reason code of a function whose cache item is `item`."""
-    if not item or item.get("scan_identity") != identity.key:
-        return PENDING
-    status = item.get("status", "")
+def reason_for(status: str, scan_timestamp: str, now: datetime, rescan_after: timedelta) -> str:
+    """The reason code of the last scan of a function's current code, from its status and time."""
     if status in ("failed", "incomplete"):
         return FAILED
     if status not in ("success", "partial"):
         return PENDING
-    scanned_at = datetime.strptime(str(item.get("scan_timestamp")), TIMESTAMP_FORMAT).replace(tzinfo=now.tzinfo)
+    scanned_at = datetime.strptime(scan_timestamp, TIMESTAMP_FORMAT).replace(tzinfo=now.tzinfo)
     return STALE if status == "success" and now - scanned_at > rescan_after else SCANNED
+
+
+def classify(item: dict[str, Any] | None, identity: ScanIdentity, now: datetime, rescan_after: timedelta) -> str:
+    """The reason code of a function whose cache item is `item`."""
+    if not item or item.get("scan_identity") != identity.key:
+        return PENDING
+    return reason_for(str(item.get("status", "")), str(item.get("scan_timestamp", "")), now, rescan_after)
 
 
 def _row_from_cache(
@@ -151,13 +155,7 @@ def _row_from_tags(function: dict[str, Any], target: Target, now: datetime, resc
     """Without a cache, the function's own tags say when it was last scanned and how that went."""
     tags = target.client("lambda").list_tags(Resource=function["FunctionArn"]).get("Tags", {})
     status, last_scan = tags.get(TAG_STATUS, ""), tags.get(TAG_TIMESTAMP, "")
-    if not status:
-        reason = PENDING
-    elif status == "failed":
-        reason = FAILED
-    else:
-        scanned_at = datetime.strptime(last_scan, TIMESTAMP_FORMAT).replace(tzinfo=now.tzinfo)
-        reason = STALE if status == "success" and now - scanned_at > rescan_after else SCANNED
+    reason = reason_for(status, last_scan, now, rescan_after)
     return CoverageRow(
         function["FunctionArn"],
         function["FunctionName"],

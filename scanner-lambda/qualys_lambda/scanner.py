@@ -174,6 +174,7 @@ class Scanner:
         settings = self.settings
         hidden = (self.secrets.loaded_token(), *target.credentials.secrets())
         prefix = s3_prefix(request.account, request.region, request.function_name, started)
+        steps: list[tuple[str, Callable[[], object]]] = []
         if settings.results_bucket:
             summary["s3"] = {
                 "bucket": settings.results_bucket,
@@ -181,8 +182,6 @@ class Scanner:
                 "summary_key": prefix + "summary.json",
             }
             summary["sbom"] = {fmt: prefix + name for fmt, name in sbom_files(run.files).items()}
-        steps: list[tuple[str, Callable[[], object]]] = []
-        if settings.results_bucket:
             steps.append(
                 (
                     "s3",

@@ -20,6 +20,7 @@ from tests.support import (
     FakeContext,
     FakeRunner,
     Resources,
+    account_session,
     create_function,
     event_for,
     settings_for,
@@ -31,16 +32,8 @@ ROLE_NAME = "QualysScannerSpokeRole"
 
 
 def spoke_session() -> boto3.Session:
-    """A session acting in the spoke account (moto files assumed-role keys under the role's account)."""
-    creds = boto3.client("sts").assume_role(
-        RoleArn=f"arn:aws:iam::{SPOKE}:role/{ROLE_NAME}", RoleSessionName="test-setup"
-    )["Credentials"]
-    return boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name=REGION,
-    )
+    """A session acting in the spoke account."""
+    return account_session(SPOKE, ROLE_NAME)
 
 
 def hub_scanner(resources: Resources, runner: FakeRunner, tmp_path: Path, **overrides: Any) -> Scanner:

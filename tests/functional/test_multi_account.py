@@ -52,7 +52,7 @@ from qualys_lambda.errors import TargetAccessError
 from qualys_lambda.handler import handle
 from qualys_lambda.scanner import Scanner
 from tests.conftest import FAKE_CREDENTIALS
-from tests.support import TOKEN, FakeContext, FakeRunner, code_zip, event_for, sts_denying_assume_role
+from tests.support import TOKEN, FakeContext, FakeRunner, account_session, code_zip, event_for, sts_denying_assume_role
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse .* not supported by moto")
 
@@ -64,19 +64,6 @@ OUTSIDER = "333333333333"
 ORG_ID = "o-exampleorg01"
 EXTERNAL_ID = "test-external-id-4f1c9a7e2b"
 SPOKE_ROLE = "QualysScannerSpokeRole"
-
-
-def account_session(account: str, region: str = REGION) -> boto3.Session:
-    """A session acting in `account` (moto files assumed-role keys under the role's account)."""
-    creds = boto3.client("sts", region_name=region).assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="test-setup"
-    )["Credentials"]
-    return boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name=region,
-    )
 
 
 def handler_zip() -> bytes:
@@ -636,7 +623,7 @@ def stackset(moto_module: None) -> Iterator[StackSetDeployment]:
 
 def member_scanner_env(account: str, region: str) -> tuple[str, dict[str, str]]:
     """(function ARN, environment) of the StackSet's scanner in `account` and `region`."""
-    functions = account_session(account, region).client("lambda").list_functions()["Functions"]
+    functions = account_session(account, region=region).client("lambda").list_functions()["Functions"]
     (function,) = [f for f in functions if "QUALYS_SECRET_ARN" in f.get("Environment", {}).get("Variables", {})]
     return function["FunctionArn"], {k: str(v) for k, v in function["Environment"]["Variables"].items()}
 
@@ -646,7 +633,7 @@ def test_stackset_each_member_scanner_points_at_own_account_resources(
     stackset: StackSetDeployment, region: str
 ) -> None:
     for account in stackset.members:
-        session = account_session(account, region)
+        session = account_session(account, region=region)
         function_arn, env = member_scanner_env(account, region)
 
         settings = Settings.from_env(env)
@@ -674,7 +661,7 @@ def test_stackset_member_names_never_collide_across_regions(stackset: StackSetDe
 
 def test_stackset_member_scanner_scans_own_function(stackset: StackSetDeployment, tmp_path: Path) -> None:
     account, region = stackset.members[1], STACKSET_REGIONS[1]
-    session = account_session(account, region)
+    session = account_session(account, region=region)
     function_arn, env = member_scanner_env(account, region)
     settings = Settings.from_env(env)
     role = session.client("iam").create_role(RoleName="fn-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
