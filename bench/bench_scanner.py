@@ -40,6 +40,7 @@ from tests.support import (  # noqa: E402
     SCANNER_ARN,
     FakeContext,
     FakeRunner,
+    atomic_dynamodb_writes,
     create_function,
     event_for,
     make_resources,
@@ -106,10 +107,11 @@ def duplicates(scanner: Scanner, runner: FakeRunner) -> None:
             outcomes[outcome] += 1
 
     threads = [threading.Thread(target=deliver) for _ in range(EVENTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with atomic_dynamodb_writes():
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     print(
         f"duplicates: {EVENTS} simultaneous events for one function -> {len(runner.calls)} QScanner run(s); "
         f"outcomes {dict(outcomes)}"

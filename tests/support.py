@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import json
+import os
+import re
 import subprocess
 import threading
 import time
 import uuid
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 import yaml
 
 from qualys_lambda.config import Settings
@@ -143,6 +147,35 @@ TEMPLATES = Path(__file__).parent.parent / "cloudformation"
 def load_template(name: str) -> dict[str, Any]:
     """A CloudFormation template of cloudformation/ as a dict, short tags expanded."""
     return yaml.load((TEMPLATES / name).read_text(), Loader=CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
+
+
+def template_with_trail_on(name: str) -> str:
+    """The template's text with CreateCloudTrail defaulting to true, for tools that only evaluate defaults."""
+    text, count = re.subn(
+        r'(  CreateCloudTrail:\n    Type: String\n    Default: )"false"', r'\1"true"', (TEMPLATES / name).read_text()
+    )
+    assert count == 1, f"{name} has no CreateCloudTrail parameter defaulting to false"
+    return text
+
+
+CHECKOV = Path(__file__).parent.parent / ".venv-checkov" / "bin" / "checkov"
+
+
+def run_checkov(workdir: Path, framework: str, targets: list[str]) -> subprocess.CompletedProcess[str]:
+    """checkov on `targets` (files, or directories for terraform) given relative to `workdir`.
+
+    Relative paths keep the result independent of where the repository is cloned: checkov's
+    hard-coded secret check (CKV_AWS_45) also reads the file path, and an absolute path such as
+    /check/work/main/cloudformation/stackset is 40 characters that look like an AWS secret key.
+    """
+    if not CHECKOV.exists():
+        pytest.skip("checkov not installed: `make test` creates .venv-checkov")
+    flag = "-d" if framework == "terraform" else "-f"
+    argv = [str(CHECKOV), *(a for target in targets for a in (flag, target)), "--framework", framework]
+    # --skip-download: no call to the Prisma Cloud API (there is no network in CI).
+    argv += ["--compact", "--quiet", "--skip-download"]
+    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE"}
+    return subprocess.run(argv, capture_output=True, text=True, check=False, cwd=workdir, env=env, timeout=300)
 
 
 def cache_table_definition() -> dict[str, Any]:
@@ -286,3 +319,30 @@ def account_session(account: str, role_name: str = "OrganizationAccountAccessRol
         aws_session_token=creds["SessionToken"],
         region_name=region,
     )
+
+
+@contextlib.contextmanager
+def atomic_dynamodb_writes() -> Iterator[None]:
+    """DynamoDB applies each conditional write atomically; moto does not, so concurrent claims can both win.
+
+    Serialising moto's item writes restores the service's guarantee for tests that race threads.
+    """
+    from moto.dynamodb.responses import DynamoHandler
+
+    lock = threading.Lock()
+    originals = {name: getattr(DynamoHandler, name) for name in ("put_item", "update_item", "delete_item")}
+
+    def serialised(original: Callable[..., Any]) -> Callable[..., Any]:
+        def write(self: Any) -> Any:
+            with lock:
+                return original(self)
+
+        return write
+
+    for name, original in originals.items():
+        setattr(DynamoHandler, name, serialised(original))
+    try:
+        yield
+    finally:
+        for name, original in originals.items():
+            setattr(DynamoHandler, name, original)

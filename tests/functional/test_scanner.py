@@ -25,6 +25,7 @@ from tests.support import (
     FakeContext,
     FakeRunner,
     Resources,
+    atomic_dynamodb_writes,
     create_function,
     event_for,
     load_event,
@@ -350,12 +351,29 @@ def test_two_concurrent_events_for_same_code_scan_once(scanner: Scanner, runner:
         outcomes.append(handle(load_event(name), FakeContext(), scanner))
 
     threads = [threading.Thread(target=deliver, args=(n,)) for n in ("create_function", "update_function_code")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with atomic_dynamodb_writes():
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     assert len(runner.calls) == 1
     assert sorted(o["outcome"] for o in outcomes) == ["in_progress", "scanned"]
+
+
+def test_event_arriving_while_the_code_is_being_scanned_does_not_start_a_second_scan(
+    scanner: Scanner, runner: FakeRunner
+) -> None:
+    create_function()
+    outcomes: list[str] = []
+
+    def second_event(argv: list[str], env: dict[str, str]) -> None:
+        if not outcomes:
+            outcomes.append(handle(load_event("update_function_code"), FakeContext(), scanner)["outcome"])
+
+    runner.on_call = second_event
+    outcomes.append(handle(load_event("create_function"), FakeContext(), scanner)["outcome"])
+    assert len(runner.calls) == 1
+    assert outcomes == ["in_progress", "scanned"]
 
 
 def test_container_image_function_is_scanned(scanner: Scanner, resources: Resources, runner: FakeRunner) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,11 +11,10 @@ from typing import Any
 
 import pytest
 
-from tests.support import load_template
+from tests.support import load_template, run_checkov, template_with_trail_on
 
 ROOT = Path(__file__).resolve().parents[2]
 CLOUDFORMATION = ROOT / "cloudformation"
-CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 TEMPLATES = ("stackset.yaml", "centralized-hub.yaml", "centralized-spoke.yaml")
 EVENT_NAMES = ["CreateFunction20150331", "UpdateFunctionCode20150331v2", "UpdateFunctionConfiguration20150331v2"]
 # What the hub adds to the single-account scanner's environment, parameters and role.
@@ -556,31 +555,14 @@ def test_cfn_lint_reports_nothing() -> None:
 def test_checkov_finds_nothing_unsuppressed(tmp_path: Path) -> None:
     # checkov evaluates conditions with the parameters' defaults: the templates with a CloudTrail
     # switch are scanned a second time with it on.
-    if not CHECKOV.exists():
-        pytest.skip("checkov not installed: `make test` creates .venv-checkov")
-    files = [CLOUDFORMATION / name for name in TEMPLATES]
-    for name in ("stackset.yaml", "centralized-spoke.yaml"):
-        text, count = re.subn(
-            r'(  CreateCloudTrail:\n    Type: String\n    Default: )"false"',
-            r'\1"true"',
-            (CLOUDFORMATION / name).read_text(),
-        )
-        assert count == 1
+    for name in TEMPLATES:
+        shutil.copy(CLOUDFORMATION / name, tmp_path / name)
+    with_trail = ("stackset.yaml", "centralized-spoke.yaml")
+    trail_on = {f"trail-on-{name}": template_with_trail_on(name) for name in with_trail}
+    for name, text in trail_on.items():
         (tmp_path / name).write_text(text)
-        files.append(tmp_path / name)
-    argv = [str(CHECKOV), *(a for f in files for a in ("-f", str(f)))]
-    # --skip-download: no call to the Prisma Cloud API.
-    argv += ["--compact", "--quiet", "--skip-download", "--framework", "cloudformation"]
 
-    result = subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-        env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
-        timeout=300,
-    )
+    result = run_checkov(tmp_path, "cloudformation", [*TEMPLATES, *trail_on])
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Failed checks: 0" in result.stdout

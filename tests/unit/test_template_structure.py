@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,11 +11,10 @@ from typing import Any
 
 import pytest
 
-from tests.support import load_template
+from tests.support import load_template, run_checkov, template_with_trail_on
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "cloudformation" / "single-account-native.yaml"
-CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 
 EVENT_NAMES = {
     "CreateFunction20150331",
@@ -595,36 +594,13 @@ def test_cfn_lint_reports_nothing() -> None:
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
 
-def _checkov(path: Path) -> subprocess.CompletedProcess[str]:
-    # --skip-download: no call to the Prisma Cloud API (there is no network in CI).
-    argv = [str(CHECKOV), "-f", str(path), "--compact", "--quiet", "--skip-download", "--framework", "cloudformation"]
-    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE"}
-    return subprocess.run(argv, capture_output=True, text=True, check=False, cwd=ROOT, env=env, timeout=300)
-
-
-def test_checkov_finds_nothing_unsuppressed() -> None:
-    if not CHECKOV.exists():
-        pytest.skip("checkov not installed: `make test` creates .venv-checkov")
-
-    result = _checkov(TEMPLATE)
-
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "Failed checks: 0" in result.stdout
-
-
-def test_checkov_finds_nothing_unsuppressed_with_every_feature_on(tmp_path: Path) -> None:
+def test_checkov_finds_nothing_unsuppressed(tmp_path: Path) -> None:
     # checkov evaluates conditions with the parameters' defaults, so CreateCloudTrail=false hides the
-    # trail resources; scan a copy whose default turns them on.
-    if not CHECKOV.exists():
-        pytest.skip("checkov not installed: `make test` creates .venv-checkov")
-    text, count = re.subn(
-        r'(  CreateCloudTrail:\n    Type: String\n    Default: )"false"', r'\1"true"', TEMPLATE.read_text()
-    )
-    assert count == 1
-    copy = tmp_path / "all-features.yaml"
-    copy.write_text(text)
+    # trail resources: a copy whose default turns them on is scanned too.
+    shutil.copy(TEMPLATE, tmp_path / TEMPLATE.name)
+    (tmp_path / "all-features.yaml").write_text(template_with_trail_on(TEMPLATE.name))
 
-    result = _checkov(copy)
+    result = run_checkov(tmp_path, "cloudformation", [TEMPLATE.name, "all-features.yaml"])
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Failed checks: 0" in result.stdout

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -14,13 +12,12 @@ from typing import Any
 import hcl2
 import pytest
 
-from tests.support import cache_table_definition, load_template
+from tests.support import cache_table_definition, load_template, run_checkov
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"
 MODULE = TERRAFORM / "modules" / "scanner-native"
 EXAMPLES = [TERRAFORM / "examples" / "single-region-native", TERRAFORM / "examples" / "single-account-multi-region"]
-CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 
 # CloudFormation parameter -> module variable (snake_case; None: replaced by what the module does itself).
 PARAMETER_VARIABLES: dict[str, str | None] = {
@@ -657,8 +654,6 @@ def test_checkov_suppressions_state_a_reason() -> None:
 
 
 def test_checkov_finds_nothing_unsuppressed(tmp_path: Path) -> None:
-    if not CHECKOV.exists():
-        pytest.skip("checkov not installed: `make test` creates .venv-checkov")
     # The module as is, and a copy whose defaults turn every optional resource on (checkov evaluates
     # count with the defaults, so the trail is only checked when create_cloudtrail defaults to true).
     shutil.copytree(MODULE, tmp_path / "module")
@@ -672,12 +667,8 @@ def test_checkov_finds_nothing_unsuppressed(tmp_path: Path) -> None:
     )
     assert count == 2
     variables.write_text(text)
-    # --skip-download: no call to the Prisma Cloud API (there is no network in CI).
-    argv = [str(CHECKOV), "-d", str(tmp_path / "module"), "-d", str(every_feature), "--framework", "terraform"]
-    argv += ["--compact", "--quiet", "--skip-download"]
-    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE"}
 
-    result = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=ROOT, env=env, timeout=300)
+    result = run_checkov(tmp_path, "terraform", ["module", "every-feature"])
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Failed checks: 0" in result.stdout
