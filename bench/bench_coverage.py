@@ -28,6 +28,7 @@ from tests.support import (
     SCANNER_ARN,
     FakeContext,
     FakeRunner,
+    atomic_dynamodb_writes,
     create_function,
     event_for,
     make_resources,
@@ -77,7 +78,7 @@ def burst(work: str) -> None:
     events = [event_for(names[i % BURST_FUNCTIONS]) for i in range(BURST_EVENTS)]
     random.Random(7).shuffle(events)  # noqa: S311 - an arrival order, not a secret
     started = time.perf_counter()
-    with ThreadPoolExecutor(CONCURRENCY) as pool:
+    with atomic_dynamodb_writes(), ThreadPoolExecutor(CONCURRENCY) as pool:
         outcomes = Counter(o["outcome"] for o in pool.map(lambda e: handle(e, FakeContext(), scanner), events))
     elapsed = time.perf_counter() - started
     print(
