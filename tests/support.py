@@ -34,6 +34,17 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJxdWFseXMtdGVzdCJ9.c2lnbmF0dXJlLXRlc3Qtb25seQ"
 SCANNER_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:qualys-scanner"
+# The single-account scanner's own-account access, which the spoke role grants the hub instead.
+SPOKE_ROLE_SIDS = {
+    "ReadFunctionsToScan",
+    "ReadLayersToScan",
+    "TagScannedFunctions",
+    "PullFunctionImages",
+    "GetEcrAuthorizationToken",
+    "ListFunctionsForInventory",
+    "ImportSecurityHubFindings",
+    "ReadSecurityHubFindings",
+}
 
 
 def load_event(name: str, **detail_overrides: Any) -> dict[str, Any]:

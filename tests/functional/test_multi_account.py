@@ -52,7 +52,16 @@ from qualys_lambda.errors import TargetAccessError
 from qualys_lambda.handler import handle
 from qualys_lambda.scanner import Scanner
 from tests.conftest import FAKE_CREDENTIALS
-from tests.support import TOKEN, FakeContext, FakeRunner, account_session, code_zip, event_for, sts_denying_assume_role
+from tests.support import (
+    SPOKE_ROLE_SIDS,
+    TOKEN,
+    FakeContext,
+    FakeRunner,
+    account_session,
+    code_zip,
+    event_for,
+    sts_denying_assume_role,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse .* not supported by moto")
 
@@ -536,16 +545,7 @@ def test_spoke_role_may_only_read_and_list_functions_and_images_and_tag(organisa
 
     statements = inline_statements(iam, SPOKE_ROLE)
 
-    assert {s["Sid"] for s in statements} == {
-        "ReadFunctionsToScan",
-        "ReadLayersToScan",
-        "TagScannedFunctions",
-        "PullFunctionImages",
-        "GetEcrAuthorizationToken",
-        "ListFunctionsForInventory",
-        "ImportSecurityHubFindings",
-        "ReadSecurityHubFindings",
-    }
+    assert {s["Sid"] for s in statements} == SPOKE_ROLE_SIDS
     assert all(s["Effect"] == "Allow" for s in statements)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import load_template, run_checkov, template_with_trail_on
+from tests.support import SPOKE_ROLE_SIDS, load_template, run_checkov, template_with_trail_on
 
 ROOT = Path(__file__).resolve().parents[2]
 CLOUDFORMATION = ROOT / "cloudformation"
@@ -23,17 +23,6 @@ HUB_ONLY_PARAMETERS = {"OrganizationId", "AllowedAccountIds", "SpokeRoleName", "
 # The hub creates no trail: the spokes do (CreateCloudTrail of centralized-spoke.yaml).
 NOT_ON_HUB_PARAMETERS = {"CreateCloudTrail"}
 EXTRA_SIDS = {"stackset": {"DecryptQualysSecret"}, "hub": {"AssumeSpokeRole"}}
-# The single-account scanner's own-account access, which the spoke role grants the hub instead.
-SPOKE_SIDS = {
-    "ReadFunctionsToScan",
-    "ReadLayersToScan",
-    "TagScannedFunctions",
-    "PullFunctionImages",
-    "GetEcrAuthorizationToken",
-    "ListFunctionsForInventory",
-    "ImportSecurityHubFindings",
-    "ReadSecurityHubFindings",
-}
 # Security Hub statements the spoke scopes to every region of its account (its role is global and the
 # hub imports each function's findings in that function's region).
 SPOKE_ALL_REGION_SIDS = {"ImportSecurityHubFindings", "ReadSecurityHubFindings"}
@@ -461,7 +450,7 @@ def test_spoke_role_reads_lists_and_tags_only(spoke: dict[str, Any]) -> None:
         a for s in statements.values() for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
     )
 
-    assert set(statements) == SPOKE_SIDS
+    assert set(statements) == SPOKE_ROLE_SIDS
     assert actions == sorted(
         [
             "lambda:GetFunction",
