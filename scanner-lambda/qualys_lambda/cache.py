@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from qualys_lambda.aws import error_code, is_transient
@@ -63,23 +66,19 @@ class ScanCache:
         if not force:
             # ...and no successful scan of this identity that is still within its TTL.
             condition += " AND NOT (scan_identity = :identity AND #status = :success AND #ttl > :now)"
-        values: dict[str, Any] = {
-            ":identity": {"S": identity.key},
-            ":now": {"N": str(epoch)},
-            ":lease": {"N": str(epoch + lease_seconds)},
-        }
+        plain_values: dict[str, Any] = {":identity": identity.key, ":now": epoch, ":lease": epoch + lease_seconds}
         if not force:
-            values[":success"] = {"S": "success"}
+            plain_values[":success"] = "success"
         names = {"#ttl": "ttl"} | ({} if force else {"#status": "status"})
         try:
             self.dynamodb.update_item(
                 TableName=self.table,
-                Key={"function_arn": {"S": function_arn}},
+                Key=key_of(function_arn),
                 UpdateExpression="SET claim_identity = :identity, claim_expires = :lease, "
                 "#ttl = if_not_exists(#ttl, :lease)",
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
+                ExpressionAttributeValues=to_item(plain_values),
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
@@ -97,7 +96,7 @@ class ScanCache:
         """The function's cache item as plain Python values, or None."""
         try:
             response = self.dynamodb.get_item(
-                TableName=self.table, Key={"function_arn": {"S": function_arn}}, ConsistentRead=True
+                TableName=self.table, Key=key_of(function_arn), ConsistentRead=True
             )
         except ClientError as exc:
             raise _translate(exc, "reading the cache") from exc
@@ -120,49 +119,36 @@ class ScanCache:
             raise _translate(exc, "recording the scan") from exc
 
 
+def key_of(function_arn: str) -> dict[str, Any]:
+    """The cache table's key of a function (the table's hash key is `function_arn`)."""
+    return to_item({"function_arn": function_arn})
+
+
 def _translate(exc: ClientError, action: str) -> Exception:
     if is_transient(exc):
         return TransientError(f"DynamoDB throttled {action}")
     return TransientError(f"DynamoDB failed {action}: {error_code(exc)}")
 
 
-def to_attribute(value: Any) -> dict[str, Any]:
-    """A JSON-like Python value as a DynamoDB attribute value."""
-    if isinstance(value, bool):
-        return {"BOOL": value}
-    if isinstance(value, int | float):
-        return {"N": str(value)}
-    if isinstance(value, str):
-        return {"S": value}
-    if isinstance(value, list | tuple):
-        return {"L": [to_attribute(v) for v in value]}
-    if isinstance(value, Mapping):
-        return {"M": to_item(value)}
-    if value is None:
-        return {"NULL": True}
-    raise TypeError(f"cannot store {type(value).__name__} in DynamoDB")
+# boto3's own converters; numbers come back as Decimal, which JSON and callers want as int or float.
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+
+
+def _plain_number(value: Any) -> int | float:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"cannot read {type(value).__name__} from DynamoDB")
 
 
 def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
-    """A dict as a DynamoDB item."""
-    return {key: to_attribute(value) for key, value in values.items()}
-
-
-def from_attribute(attribute: Mapping[str, Any]) -> Any:
-    """A DynamoDB attribute value as a plain Python value (numbers as int or float)."""
-    ((kind, value),) = attribute.items()
-    if kind == "N":
-        number = float(value)
-        return int(number) if number.is_integer() else number
-    if kind == "L":
-        return [from_attribute(v) for v in value]
-    if kind == "M":
-        return from_item(value)
-    if kind == "NULL":
-        return None
-    return value
+    """A JSON-like dict as a DynamoDB item (floats become Decimal, as the serializer requires)."""
+    decimal_ready = json.loads(json.dumps(values), parse_float=Decimal)
+    return {key: _SERIALIZER.serialize(value) for key, value in decimal_ready.items()}
 
 
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    """A DynamoDB item as a plain dict."""
-    return {key: from_attribute(value) for key, value in item.items()}
+    """A DynamoDB item as a plain dict (numbers as int or float)."""
+    values = {key: _DESERIALIZER.deserialize(value) for key, value in item.items()}
+    plain: dict[str, Any] = json.loads(json.dumps(values, default=_plain_number))
+    return plain

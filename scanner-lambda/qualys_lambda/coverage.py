@@ -11,7 +11,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from qualys_lambda.aws import Target, error_code, is_transient
-from qualys_lambda.cache import ScanCache, ScanIdentity, from_item
+from qualys_lambda.cache import ScanCache, ScanIdentity, from_item, key_of
 from qualys_lambda.errors import TransientError
 from qualys_lambda.publish import TAG_STATUS, TAG_TIMESTAMP
 
@@ -93,7 +93,7 @@ def cache_items(
     """The cache items of `arns`, 100 keys a call, unprocessed keys retried a bounded number of times."""
     items: dict[str, dict[str, Any]] = {}
     for start in range(0, len(arns), BATCH_GET_LIMIT):
-        keys: list[dict[str, Any]] = [{"function_arn": {"S": arn}} for arn in arns[start : start + BATCH_GET_LIMIT]]
+        keys: list[dict[str, Any]] = [key_of(arn) for arn in arns[start : start + BATCH_GET_LIMIT]]
         for attempt in range(BATCH_GET_ATTEMPTS):
             try:
                 response = cache.dynamodb.batch_get_item(RequestItems={cache.table: {"Keys": keys}})

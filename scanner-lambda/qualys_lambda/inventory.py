@@ -12,7 +12,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from qualys_lambda.aws import AwsAccess, error_code
-from qualys_lambda.cache import ScanCache
+from qualys_lambda.cache import ScanCache, key_of, to_item
 from qualys_lambda.config import Settings
 from qualys_lambda.coverage import STALE, UNCOVERED, CoverageRow, access_denied, assess, totals
 from qualys_lambda.errors import TargetAccessError, TransientError
@@ -85,11 +85,11 @@ def mark_queued(cache: ScanCache, rows: list[CoverageRow], now: datetime) -> Non
         try:
             cache.dynamodb.update_item(
                 TableName=cache.table,
-                Key={"function_arn": {"S": row.function_arn}},
+                Key=key_of(row.function_arn),
                 UpdateExpression="SET queued_identity = :identity, queued_until = :until, "
                 "#ttl = if_not_exists(#ttl, :until)",
                 ExpressionAttributeNames={"#ttl": "ttl"},
-                ExpressionAttributeValues={":identity": {"S": row.identity_key}, ":until": {"N": str(until)}},
+                ExpressionAttributeValues=to_item({":identity": row.identity_key, ":until": until}),
             )
         except ClientError as exc:
             raise TransientError(f"DynamoDB failed marking queued scans: {error_code(exc)}") from exc
