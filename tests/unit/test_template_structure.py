@@ -21,8 +21,8 @@ EVENT_NAMES = {
     "UpdateFunctionCode20150331v2",
     "UpdateFunctionConfiguration20150331v2",
 }
-# DESIGN.md section 2 minus what only the hub sets (CROSS_ACCOUNT_*, ALLOWED_ACCOUNT_IDS) and the
-# derived SCAN_TIMEOUT.
+# docs/DESIGN.md section 2 (the scanner's environment) minus what only the hub sets
+# (CROSS_ACCOUNT_*, ALLOWED_ACCOUNT_IDS) and the derived SCAN_TIMEOUT.
 SCANNER_ENV_NAMES = {
     "QUALYS_SECRET_ARN",
     "RESULTS_S3_BUCKET",

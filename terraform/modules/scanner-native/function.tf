@@ -41,7 +41,7 @@ resource "aws_lambda_function" "scanner" {
     target_arn = aws_sqs_queue.dead_letter.arn
   }
 
-  # DESIGN.md section 2, one for one with the template's Environment.Variables; a disabled feature
+  # docs/DESIGN.md section 2 (the scanner's environment), one for one with the template's Environment.Variables; a disabled feature
   # leaves its variable empty.
   environment {
     variables = {

@@ -39,7 +39,7 @@ data "aws_iam_policy_document" "scanner" {
     actions   = ["lambda:TagResource"]
     resources = ["arn:${local.partition}:lambda:*:${local.account_id}:function:*"]
 
-    # Only the QualysScan* tags of DESIGN.md section 4.
+    # Only the QualysScan* tags of docs/DESIGN.md section 6 (tags).
     condition {
       test     = "ForAllValues:StringLike"
       variable = "aws:TagKeys"

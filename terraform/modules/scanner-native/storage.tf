@@ -122,7 +122,7 @@ resource "aws_s3_bucket_policy" "results" {
 
 # ---------------------------------------------------------------- scan cache
 
-# ScanCacheTable (DESIGN.md section 4: partition key function_arn, TTL attribute ttl).
+# ScanCacheTable (docs/DESIGN.md section 7, the cache item: partition key function_arn, TTL attribute ttl).
 resource "aws_dynamodb_table" "scan_cache" {
   #checkov:skip=CKV_AWS_119:Encrypted with the AWS managed key (server_side_encryption enabled); the cache holds code hashes, layer ARNs and timestamps only, and is rebuilt by rescanning if lost.
   count = var.enable_scan_cache ? 1 : 0
