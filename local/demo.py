@@ -2,44 +2,36 @@
 
 QScanner is SIMULATED (local/qscanner): the Qualys binary is licensed and not in this repository.
 Everything runs against a moto server on 127.0.0.1 that this script starts and always stops; no AWS
-account is touched. moto does not emit CloudTrail events, fire schedules or run Lambda functions, so the
-demo writes the CloudTrail event itself, routes it through the stack's EventBridge rule to a capture
-queue, and runs the deployed handler code (downloaded from the artifacts bucket) in a subprocess, as
-Lambda would; the inventory's scheduled event goes to the handler the same way. Security Hub findings,
-the `Lambda Scan Completed` event and the coverage report (the real CLI) are read back from the
-emulator. Every such stand-in is printed where it happens.
+account is touched. What AWS would do around the scanner (CloudTrail's event, EventBridge's rules,
+Lambda's queue poller and runtime, the schedule) is played by local/runtime.py on the deployed stack:
+the deployed handler code runs in a child process as Lambda would. Every such stand-in is printed
+where it happens. This file is the story: deploy, create a vulnerable function, watch it scanned,
+change its configuration (cache), fix its code (rescan), then find and scan what events missed.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
-import io
 import json
 import os
 import shutil
-import socket
 import stat
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-import uuid
-import zipfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
-from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from local import runtime
 from local.emulator import store_function_code
+from local.runtime import DeployedFunction, LambdaContext, PlatformError
 
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "us-east-2"
@@ -47,13 +39,7 @@ STACK_NAME = "qscanner"
 SAMPLE_FUNCTION = "orders-api"
 DEMO_TOKEN = "demo-token-not-a-real-qualys-token"  # noqa: S105 - a placeholder the simulator accepts
 FAKE_KEY_ID = "AKIA" + "IOSFODNN7EXAMPLE"  # AWS's documented example key id, split so scanners skip this file
-FAKE_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_REGION": REGION,
-    "AWS_DEFAULT_REGION": REGION,
-}
+FAKE_CREDENTIALS = {**runtime.FAKE_CREDENTIALS, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
 SAMPLE_CODE = {
     "app.py": (
         "import requests\n\n"
@@ -78,45 +64,16 @@ EXCLUDE_TAG = "QualysScanExclude"
 STACK_PARAMETERS = "EnableSecurityHub=true"
 SCAN_EVENT_PATTERN = {"source": ["qualys-lambda"], "detail-type": ["Lambda Scan Completed"]}
 INVOCATION_BUDGET_MS = 900_000
-EVENT_WAIT_S = 10
-SERVER_START_S = 30
-
-# Runs the deployed handler the way the Lambda Python runtime would: the code directory on sys.path,
-# a context object, the event on stdin. The scanner's work root is Lambda's /tmp, mapped to a
-# directory the demo deletes afterwards.
-RUNNER = """
-import json, logging, sys, time
-code_dir, work_root, function_arn, budget_ms = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-sys.path.insert(0, code_dir)
-STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
-
-class JsonFormatter(logging.Formatter):
-    # Lambda's JSON log format: level, logger, message and the `extra` keys as fields.
-    def format(self, record):
-        fields = {k: v for k, v in vars(record).items() if k not in STANDARD}
-        return json.dumps({"level": record.levelname, "logger": record.name, "message": record.getMessage(), **fields},
-                          default=str)
-
-log_handler = logging.StreamHandler(sys.stderr)
-log_handler.setFormatter(JsonFormatter())
-logging.basicConfig(level=logging.INFO, handlers=[log_handler])
-logging.getLogger("botocore").setLevel(logging.WARNING)
-import lambda_function
-from qualys_lambda import handler
-
-class Context:
-    invoked_function_arn = function_arn
-    function_name = function_arn.rsplit(":", 1)[-1]
-    aws_request_id = "demo-request"
-    _deadline = time.monotonic() + budget_ms / 1000
-    def get_remaining_time_in_millis(self):
-        return int((self._deadline - time.monotonic()) * 1000)
-
-context = Context()
-handler.default_scanner(context).work_root = work_root
-result = lambda_function.lambda_handler(json.load(sys.stdin), context)
-print(json.dumps(result))
-"""
+STACK_OUTPUTS = {
+    "ScannerFunctionName": "ScannerFunction",
+    "ResultsBucketName": "ResultsBucket",
+    "ScanCacheTableName": "ScanCacheTable",
+    "SNSTopicArn": "NotificationTopic",
+    "ScanQueueUrl": "ScanQueue",
+    "InventoryScheduleRuleName": "InventoryScheduleRule",
+}
+# The scanner's work root is Lambda's /tmp, mapped to a directory the demo deletes afterwards.
+PREPARE_TMP = "from qualys_lambda import handler as h; h.default_scanner(context).work_root = {path!r}"
 
 
 class DemoError(Exception):
@@ -143,135 +100,28 @@ def section(title: str) -> None:
     print(f"\n===== {title} " + "=" * max(0, 72 - len(title)), flush=True)
 
 
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def port_open(port: int) -> bool:
-    """Whether something listens on 127.0.0.1:port."""
-    with socket.socket() as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-@contextmanager
-def moto_server(log_path: Path) -> Iterator[tuple[str, int]]:
-    """A moto server on 127.0.0.1 and a free port; stopped (and its port checked closed) on exit."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **FAKE_CREDENTIALS},
-        )
-    try:
-        deadline = time.monotonic() + SERVER_START_S
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/moto-api/", timeout=1)  # noqa: S310 - our own http://127.0.0.1
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise DemoError(f"the moto server did not start (log: {log_path.read_text()[-500:]})") from None
-                time.sleep(0.1)
-        print(f"moto server (AWS emulator) listening on {url} (pid {process.pid})")
-        yield url, port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        print(f"moto server stopped (pid {process.pid}); port {port} {'STILL OPEN' if port_open(port) else 'closed'}")
-
-
-def zip_bytes(files: Mapping[str, str]) -> bytes:
-    """A zip of path -> text."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, text in sorted(files.items()):
-            archive.writestr(name, text)
-    return buffer.getvalue()
-
-
-def lambda_sha256(data: bytes) -> str:
-    """Lambda's CodeSha256 of a zip."""
-    return base64.b64encode(hashlib.sha256(data).digest()).decode()
-
-
-def extract_zip(data: bytes, target: Path) -> None:
-    """Extract like Lambda does, keeping the unix modes (zipfile.extractall drops the executable bit)."""
-    target.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        for info in archive.infolist():
-            path = (target / info.filename).resolve()
-            if not path.is_relative_to(target.resolve()):
-                raise DemoError(f"zip entry escapes the target directory: {info.filename}")
-            if info.is_dir():
-                path.mkdir(parents=True, exist_ok=True)
-                continue
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(archive.read(info))
-            mode = (info.external_attr >> 16) & 0o777
-            if mode:
-                path.chmod(mode)
-
-
-def cloudtrail_event(event_name: str, function_arn: str, account: str, extra: Mapping[str, Any]) -> dict[str, Any]:
-    """The `detail` CloudTrail writes for a Lambda management call."""
-    name = function_arn.rsplit(":", 1)[-1]
-    return {
-        "eventVersion": "1.08",
-        "userIdentity": {"type": "IAMUser", "accountId": account, "userName": "demo-developer"},
-        "eventTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "eventSource": "lambda.amazonaws.com",
-        "eventName": event_name,
-        "awsRegion": REGION,
-        "sourceIPAddress": "203.0.113.10",
-        "userAgent": "aws-cli/demo",
-        "requestParameters": {"functionName": name, **extra},
-        "responseElements": {"functionName": name, "functionArn": function_arn, "runtime": "python3.12"},
-        "requestID": str(uuid.uuid4()),
-        "eventID": str(uuid.uuid4()),
-        "readOnly": False,
-        "eventType": "AwsApiCall",
-        "managementEvent": True,
-        "recipientAccountId": account,
-        "eventCategory": "Management",
-    }
-
-
 @dataclass
 class Demo:
-    """The deployed stack's pieces and the clients to look at them."""
+    """The deployed stack, the platform playing AWS around it, and what the user would look at."""
 
     work: Path
     make: str
     checks: Checks = field(default_factory=Checks)
+    session: Any = field(default_factory=lambda: boto3.Session(region_name=REGION))
     resources: dict[str, str] = field(default_factory=dict)
     parameters: dict[str, str] = field(default_factory=dict)
     account: str = ""
     scanner_arn: str = ""
-    capture_queue: str = ""
     notification_queue: str = ""
     scan_event_queue: str = ""
     role_arn: str = ""
     noted_findings_filter: bool = False
-    poller_queues: set[str] = field(default_factory=set)
-    noted_account: bool = False
-    code_dir: Path | None = None
-    layer_dir: Path | None = None
+    function: DeployedFunction | None = None
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=REGION)
+        return self.session.client(service)
 
-    # ------------------------------------------------------------ deploy
+    # ------------------------------------------------------------ the stack
     def deploy(self) -> None:
         section("1. make deploy (the real target) against the emulator")
         argv = [
@@ -301,21 +151,10 @@ class Demo:
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs") or []}
         summaries = cloudformation.list_stack_resources(StackName=STACK_NAME)["StackResourceSummaries"]
         physical = {s["LogicalResourceId"]: s.get("PhysicalResourceId", "") for s in summaries}
-        wanted = {
-            "ScannerFunctionName": "ScannerFunction",
-            "CreateFunctionRuleName": "CreateFunctionRule",
-            "UpdateFunctionCodeRuleName": "UpdateFunctionCodeRule",
-            "UpdateFunctionConfigurationRuleName": "UpdateFunctionConfigurationRule",
-            "ResultsBucketName": "ResultsBucket",
-            "ScanCacheTableName": "ScanCacheTable",
-            "SNSTopicArn": "NotificationTopic",
-            "ScanQueueUrl": "ScanQueue",
-            "InventoryScheduleRuleName": "InventoryScheduleRule",
-        }
         if not outputs:
             print("note: moto computes no stack outputs for change-set deploys; the same values are read from the")
             print("      stack's resources (output X is the physical id of the resource it references)")
-        self.resources = {name: outputs.get(name) or physical.get(logical, "") for name, logical in wanted.items()}
+        self.resources = {name: outputs.get(name) or physical.get(res, "") for name, res in STACK_OUTPUTS.items()}
         self.account = self.client("sts").get_caller_identity()["Account"]
         config = self.client("lambda").get_function_configuration(FunctionName=self.resources["ScannerFunctionName"])
         self.scanner_arn = config["FunctionArn"]
@@ -339,12 +178,7 @@ class Demo:
         s3 = self.client("s3")
         bucket, key = self.parameters["CodeS3Bucket"], self.parameters["CodeS3Key"]
         code = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        deployed_sha = self.client("lambda").get_function_configuration(FunctionName=self.scanner_arn)["CodeSha256"]
         print(f"handler code: s3://{bucket}/{key}")
-        self.checks.check("code in the artifacts bucket is the function's code", lambda_sha256(code) == deployed_sha)
-        self.code_dir = self.work / "task"
-        extract_zip(code, self.code_dir)
-
         layer_arn = self.parameters["QScannerLayerArn"]
         layer_name, version = layer_arn.split(":")[6], int(layer_arn.split(":")[7])
         layer = self.client("lambda").get_layer_version(LayerName=layer_name, VersionNumber=version)["Content"]
@@ -357,222 +191,97 @@ class Demo:
             print("      artifacts bucket, where make deploy uploaded it, matched by the layer's CodeSha256")
             layer_zip = self._layer_from_bucket(bucket, layer["CodeSha256"])
         print(f"layer: {layer_arn}")
-        self.layer_dir = self.work / "opt"
-        extract_zip(layer_zip, self.layer_dir)
-        binary = self.layer_dir / "bin" / "qscanner"
+        try:
+            self.function = DeployedFunction.fetch(self.session, self.scanner_arn, code, layer_zip, self.work)
+        except PlatformError:
+            self.checks.check("code in the artifacts bucket is the function's code", False)
+            raise
+        self.checks.check("code in the artifacts bucket is the function's code", True)
+        binary = self.function.layer_dir / "bin" / "qscanner"
+        self.function.environment["QSCANNER_PATH"] = str(binary)
+        tmp = self.work / "lambda-tmp"
+        tmp.mkdir(exist_ok=True)
+        self.function.prepare = PREPARE_TMP.format(path=str(tmp))
         executable = binary.is_file() and bool(binary.stat().st_mode & stat.S_IXUSR)
         self.checks.check("layer has an executable bin/qscanner (Lambda: /opt/bin/qscanner)", executable)
 
     def _layer_from_bucket(self, bucket: str, code_sha256: str) -> bytes:
-        s3 = self.client("s3")
-        for item in s3.list_objects_v2(Bucket=bucket, Prefix="layers/").get("Contents", []):
-            data = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-            if lambda_sha256(data) == code_sha256:
+        for key in runtime.s3_keys(self.session, bucket, "layers/"):
+            data = self.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+            if runtime.lambda_sha256(data) == code_sha256:
                 return bytes(data)
         raise DemoError("the published layer's zip is not in the artifacts bucket")
 
-    # ------------------------------------------------------------ plumbing for events
     def listen(self) -> None:
-        section("4. listeners: SNS, a capture queue on the scanner's rules, a scan-event rule, Security Hub")
-        sqs, sns, events = self.client("sqs"), self.client("sns"), self.client("events")
-        self.notification_queue = sqs.create_queue(QueueName="demo-scan-notifications")["QueueUrl"]
-        sns.subscribe(
-            TopicArn=self.resources["SNSTopicArn"], Protocol="sqs", Endpoint=self._queue_arn(self.notification_queue)
+        section("4. listeners: SNS, a scan-event rule, Security Hub; the platform takes over the queue")
+        self.notification_queue = runtime.subscribe_queue(
+            self.session, self.resources["SNSTopicArn"], "demo-scan-notifications"
         )
         print(f"subscribed SQS queue demo-scan-notifications to {self.resources['SNSTopicArn']}")
-        self.capture_queue = sqs.create_queue(QueueName="demo-scanner-events")["QueueUrl"]
-        for rule in ("CreateFunctionRuleName", "UpdateFunctionCodeRuleName", "UpdateFunctionConfigurationRuleName"):
-            events.put_targets(
-                Rule=self.resources[rule],
-                Targets=[{"Id": "demo-capture", "Arn": self._queue_arn(self.capture_queue)}],
-            )
-            print(f"added target demo-capture (SQS) to rule {self.resources[rule]}")
-        lambda_client = self.client("lambda")
-        mappings = lambda_client.list_event_source_mappings()["EventSourceMappings"]
-        for mapping in [m for m in mappings if m.get("FunctionArn") == self.scanner_arn]:
-            # moto would try to run the function in Docker when a message arrives; the demo plays
-            # Lambda's queue poller instead (receive, invoke the handler with the batch, delete).
-            lambda_client.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
-            self.poller_queues.add(mapping["EventSourceArn"])
-            print(f"note: moto cannot run Lambda: the scanner's event source mapping on {mapping['EventSourceArn']}")
+        for source in runtime.take_over_event_source_mappings(self.session, self.scanner_arn):
+            print(f"note: moto cannot run Lambda: the scanner's event source mapping on {source}")
             print("      is disabled and the demo polls that queue and invokes the handler as Lambda's poller would")
         print("note: moto does not invoke Lambda functions; the demo runs the deployed handler with what was routed")
         # A user's own rule on the scanner's `Lambda Scan Completed` events (moto delivers PutEvents to
         # SQS targets synchronously, so the handler's event lands in this queue during the scan).
+        sqs, events = self.client("sqs"), self.client("events")
         self.scan_event_queue = sqs.create_queue(QueueName="demo-scan-completed")["QueueUrl"]
         events.put_rule(Name="demo-scan-completed", EventBusName="default", EventPattern=json.dumps(SCAN_EVENT_PATTERN))
         events.put_targets(
             Rule="demo-scan-completed",
             EventBusName="default",
-            Targets=[{"Id": "demo-scan-completed", "Arn": self._queue_arn(self.scan_event_queue)}],
+            Targets=[{"Id": "demo-scan-completed", "Arn": runtime.queue_arn(sqs, self.scan_event_queue)}],
         )
         print(f"created rule demo-scan-completed on the default bus: {json.dumps(SCAN_EVENT_PATTERN)} -> SQS")
         securityhub = self.client("securityhub")
         securityhub.enable_security_hub(EnableDefaultStandards=False)
         print(f"enabled Security Hub: {securityhub.describe_hub()['HubArn']}")
-        # moto's PutEvents fails (NotImplementedError) when any rule it evaluates has a Lambda target, and
-        # it evaluates schedule rules for every event: the demo's events and the scanner's own result
-        # events would fail. Those targets are set aside for the demo (the emulator is discarded after).
-        for name, targets in self._set_aside_lambda_targets():
-            ids = [t["Id"] for t in targets]
+        for name, ids in runtime.set_aside_lambda_targets(self.session):
             print(f"note: moto cannot deliver to Lambda targets: {ids} of rule {name} set aside")
 
-    def _queue_arn(self, url: str) -> str:
-        attributes = self.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-        return str(attributes["Attributes"]["QueueArn"])
+    # ------------------------------------------------------------ the platform at work
+    def change(self, event_name: str, arn: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """A Lambda API call: CloudTrail's event through the stack's rules, the queue, the scanner."""
+        event = runtime.cloudtrail_event(event_name, arn, extra, user="demo-developer")
+        print("note: moto emits no CloudTrail events; the demo routes the one CloudTrail would write")
+        routed = runtime.route(self.session, event)
+        if not routed.rules:
+            raise DemoError(f"no rule of the stack matched the {event_name} event")
+        print(f"EventBridge routed {event_name} (event id {event['id']}) through rule {', '.join(routed.rules)}")
+        if not routed.queues:
+            return self.invoke(event)
+        print(f"the rule's target queue {routed.queues[0].rsplit(':', 1)[-1]} holds it; Lambda's poller hands it over")
+        worked = self.work_queue(routed.queues[0])
+        if not worked:
+            raise DemoError(f"the rule's queue did not receive the {event_name} event")
+        return worked[-1][1]
 
-    def _receive(self, queue_url: str, event_id: str) -> dict[str, Any] | None:
-        """The message of `queue_url` whose body carries the CloudTrail event `event_id`."""
-        sqs = self.client("sqs")
-        deadline = time.monotonic() + EVENT_WAIT_S
-        while time.monotonic() < deadline:
-            for message in sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages", []):
-                body = json.loads(message["Body"])
-                if body.get("detail", {}).get("eventID") == event_id:
-                    if "account" not in body:
-                        if not self.noted_account:
-                            print("note: moto's SQS delivery drops the envelope's `account`; the demo puts it back")
-                            self.noted_account = True
-                        body["account"] = self.account
-                    message["Body"] = json.dumps(body)
-                    return dict(message)
-                sqs.change_message_visibility(
-                    QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-                )
-        return None
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The deployed handler run on a direct event; returns its outcome."""
+        assert self.function is not None
+        print(f"invoking the deployed handler {self.function.configuration['Handler']} (QSCANNER_PATH -> the layer)")
+        return self._outcome(self.function(event, LambdaContext(self.scanner_arn, INVOCATION_BUDGET_MS)))
 
-    def _set_aside_lambda_targets(self) -> list[tuple[str, list[dict[str, Any]]]]:
-        """Remove every Lambda target from the default bus's rules; returns them for restoring."""
-        events = self.client("events")
-        removed = []
-        for rule in events.list_rules(EventBusName="default")["Rules"]:
-            targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
-            lambda_targets = [t for t in targets if ":lambda:" in t["Arn"]]
-            if lambda_targets:
-                events.remove_targets(Rule=rule["Name"], Ids=[t["Id"] for t in lambda_targets])
-                removed.append((rule["Name"], lambda_targets))
-        return removed
+    def work_queue(self, queue_arn: str) -> list[tuple[str, dict[str, Any]]]:
+        """Lambda's poller on the scan queue until it is empty: (message body's function, outcome) per batch."""
+        assert self.function is not None
+        done = []
+        while True:
+            context = LambdaContext(self.scanner_arn, INVOCATION_BUDGET_MS)
+            polled = runtime.poll(self.session, queue_arn, self.function, context)
+            if polled is None:
+                return done
+            print(f"the poller invoked the deployed handler with the batch of message {polled.delivered[0]}")
+            done.append((polled.delivered[0], self._outcome(polled.result)))
 
-    def deliver(
-        self, event_name: str, rule: str, function_arn: str, extra: Mapping[str, Any] | None = None
-    ) -> tuple[dict[str, Any], Callable[[dict[str, Any]], None]]:
-        """Route the CloudTrail event through the stack's rule; returns the scanner's event and an ack."""
-        detail = cloudtrail_event(event_name, function_arn, self.account, extra or {})
-        print("note: moto emits no CloudTrail events; the demo puts the one CloudTrail would write on the bus")
-        events = self.client("events")
-        rule_name = self.resources[rule]
-        stack_targets = [t for t in events.list_targets_by_rule(Rule=rule_name)["Targets"] if t["Id"] != "demo-capture"]
-        entry = {"Source": "aws.lambda", "DetailType": "AWS API Call via CloudTrail", "Detail": json.dumps(detail)}
-        response = events.put_events(Entries=[entry])
-        if response.get("FailedEntryCount"):
-            raise DemoError(f"put_events failed: {response['Entries']}")
-        captured = self._receive(self.capture_queue, detail["eventID"])
-        if captured is None:
-            raise DemoError(f"the scanner's rule did not route the {event_name} event")
-        routed = json.loads(captured["Body"])
-        print(f"EventBridge routed {event_name} (event id {routed['id']}) through rule {rule_name}")
-
-        # The stack's rule targets a queue the scanner consumes (Lambda polls it), or the scanner itself.
-        queue_targets = [t["Arn"] for t in stack_targets if t["Arn"].split(":")[2] == "sqs"]
-        if not queue_targets:
-            return routed, lambda result: None
-        sqs = self.client("sqs")
-        queue_arn = queue_targets[0]
-        queue_url = sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
-        message = self._receive(queue_url, detail["eventID"])
-        if message is None:
-            raise DemoError(f"the rule's queue {queue_arn} did not receive the {event_name} event")
-        queue_name = queue_arn.rsplit(":", 1)[-1]
-        print(f"the rule's target queue {queue_name} holds it; Lambda's poller hands it over as a batch")
-        return self._poller_batch(queue_arn, queue_url, message)
-
-    def _poller_batch(
-        self, queue_arn: str, queue_url: str, message: dict[str, Any]
-    ) -> tuple[dict[str, Any], Callable[[dict[str, Any]], None]]:
-        """The SQS batch Lambda's poller would invoke the scanner with (BatchSize 1), and its ack."""
-        sqs = self.client("sqs")
-        batch = {
-            "Records": [
-                {
-                    "messageId": message["MessageId"],
-                    "receiptHandle": message["ReceiptHandle"],
-                    "body": message["Body"],
-                    "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(time.time() * 1000))},
-                    "messageAttributes": {},
-                    "md5OfBody": hashlib.md5(message["Body"].encode(), usedforsecurity=False).hexdigest(),
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": queue_arn,
-                    "awsRegion": REGION,
-                }
-            ]
-        }
-
-        def acknowledge(result: dict[str, Any]) -> None:
-            # The poller deletes the messages the handler did not report as failed.
-            if not result.get("batchItemFailures"):
-                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-
-        return batch, acknowledge
-
-    def invoke(self, delivered: tuple[dict[str, Any], Callable[[dict[str, Any]], None]]) -> dict[str, Any]:
-        """Run the deployed lambda_function.lambda_handler in a fresh Python process (a cold start).
-
-        Returns the scan outcome: the handler's return value for a direct event, or, for a queue batch
-        (whose return value lists only failed messages), the outcome its JSON log reports.
-        """
-        assert self.code_dir is not None and self.layer_dir is not None
-        event, acknowledge = delivered
-        configuration = self.client("lambda").get_function_configuration(FunctionName=self.scanner_arn)
-        env = {str(k): str(v) for k, v in configuration["Environment"]["Variables"].items()}
-        env.update(FAKE_CREDENTIALS)
-        env.update(
-            {
-                "QSCANNER_PATH": str(self.layer_dir / "bin" / "qscanner"),
-                "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
-                "AWS_LAMBDA_FUNCTION_NAME": configuration["FunctionName"],
-                # The simulated QScanner is a Python script: python3 must be the venv's (boto3 inside).
-                "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-                "LANG": "C.UTF-8",
-            }
-        )
-        work_root = self.work / "lambda-tmp"
-        work_root.mkdir(exist_ok=True)
-        argv = [
-            sys.executable,
-            "-I",
-            "-c",
-            RUNNER,
-            str(self.code_dir),
-            str(work_root),
-            self.scanner_arn,
-            str(INVOCATION_BUDGET_MS),
-        ]
-        print(f"invoking the deployed handler {configuration['Handler']} (QSCANNER_PATH -> the extracted layer)")
-        completed = subprocess.run(
-            argv,
-            input=json.dumps(event),
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=self.code_dir,
-            timeout=120,
-            check=False,
-        )
-        logs = []
-        for line in completed.stderr.splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                record = {"message": line}
-            if isinstance(record, dict):
-                logs.append(record)
+    def _outcome(self, result: dict[str, Any]) -> dict[str, Any]:
+        """The scan outcome: a direct event's return value, or for a queue batch (whose return value lists
+        only failed messages) the outcome the handler's JSON log reports."""
+        assert self.function is not None
+        logs = self.function.invocations[-1].logs
         for record in logs[-8:]:
             print(f"    log: {json.dumps(record, sort_keys=True)[:300]}")
-        if completed.returncode != 0 or not completed.stdout.strip():
-            raise DemoError(f"the handler failed (exit code {completed.returncode})")
-        result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
         print(f"handler returned: {json.dumps(result)}")
-        acknowledge(result)
         # A rejected request is logged without an `outcome` field: its warning stands for one.
         reported = [
             r if "outcome" in r else {"outcome": "rejected", **r}
@@ -584,22 +293,20 @@ class Demo:
         return outcome
 
     # ------------------------------------------------------------ the story
-    def create_sample(self) -> tuple[str, bytes]:
+    def create_sample(self) -> str:
         section("5. a developer creates a function with a vulnerable package and a planted key")
-        iam = self.client("iam")
         trust = {
             "Version": "2012-10-17",
             "Statement": [
                 {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
             ],
         }
-        self.role_arn = iam.create_role(RoleName="demo-functions-role", AssumeRolePolicyDocument=json.dumps(trust))[
-            "Role"
-        ]["Arn"]
-        code = zip_bytes(SAMPLE_CODE)
-        arn = self._create_function(SAMPLE_FUNCTION, "app.handler", code)
+        iam = self.client("iam")
+        role = iam.create_role(RoleName="demo-functions-role", AssumeRolePolicyDocument=json.dumps(trust))
+        self.role_arn = role["Role"]["Arn"]
+        arn = self._create_function(SAMPLE_FUNCTION, "app.handler", runtime.zip_bytes(SAMPLE_CODE))
         print(f"created {arn}: requirements.txt pins requests==2.19.1; app.py holds the fake key {FAKE_KEY_ID}")
-        return arn, code
+        return arn
 
     def _create_function(self, name: str, handler: str, code: bytes, tags: Mapping[str, str] | None = None) -> str:
         """Create a function and put its zip where the simulated QScanner downloads it from."""
@@ -618,52 +325,71 @@ class Demo:
 
     def first_scan(self, arn: str) -> str:
         section("6. CreateFunction -> EventBridge rule -> scanner (QScanner SIMULATED)")
-        result = self.invoke(self.deliver("CreateFunction20150331", "CreateFunctionRuleName", arn))
+        result = self.change("CreateFunction20150331", arn)
         self.checks.check("first scan ran", result.get("outcome") == "scanned")
         scan_id = str(result.get("scan_id", ""))
 
         section("7. what a user checks in AWS after the scan")
-        tags = self.client("lambda").list_tags(Resource=arn).get("Tags", {})
+        tags = runtime.function_tags(self.session, arn)
         print("function tags:")
         for key in sorted(k for k in tags if k.startswith("QualysScan")):
             print(f"  {key} = {tags[key]}")
         self.checks.check("tag QualysScanStatus = success", tags.get("QualysScanStatus") == "success")
         self.checks.check("tag QualysScanTag = the scan id", bool(scan_id) and tags.get("QualysScanTag") == scan_id)
+        self.show_results()
+        self.show_notifications(arn)
+        hub_findings = self._findings(arn)
+        print(f"Security Hub findings for {SAMPLE_FUNCTION} (get_findings):")
+        self._print_findings(hub_findings)
+        requests_finding = [f for f in hub_findings if self._finding_ref(f).startswith("CVE-2018-18074")]
+        self.checks.check(
+            "Security Hub lists the requests CVE as an ACTIVE HIGH finding",
+            any(f["RecordState"] == "ACTIVE" and f["Severity"]["Label"] == "HIGH" for f in requests_finding),
+        )
+        self.checks.check(
+            "Security Hub lists the planted key as an ACTIVE finding",
+            any(f["RecordState"] == "ACTIVE" and "Secret" in f["Title"] for f in hub_findings),
+        )
+        item = runtime.cache_item(self.session, self.resources["ScanCacheTableName"], {"function_arn": {"S": arn}})
+        print(f"DynamoDB cache entry: {json.dumps(item, sort_keys=True, default=str)}")
+        self.checks.check("cache entry records the scan", item.get("status") == "success")
+        return scan_id
 
-        s3 = self.client("s3")
+    def show_results(self) -> None:
         bucket = self.resources["ResultsBucketName"]
-        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="scans/").get("Contents", [])]
+        keys = runtime.s3_keys(self.session, bucket, "scans/")
         print(f"S3 results in s3://{bucket}:")
         for key in keys:
             print(f"  {key}")
         summary_keys = [k for k in keys if k.endswith("/summary.json")]
         self.checks.check("summary.json in the results bucket", bool(summary_keys))
-        if summary_keys:
-            summary = json.loads(s3.get_object(Bucket=bucket, Key=summary_keys[0])["Body"].read())
-            findings = summary["findings"]
-            print(f"summary findings: {json.dumps(findings, sort_keys=True)}")
-            total = findings["vulnerabilities"]["total"]
-            self.checks.check("summary reports the vulnerable requests package", total > 0)
-            self.checks.check("summary reports the planted key", findings["secrets"] > 0)
-            sboms = summary.get("sbom") or {}
-            print("SBOMs (summary.json `sbom`):")
-            for fmt, key in sorted(sboms.items()):
-                print(f"  {fmt:9} {key}")
-            self.checks.check(
-                "SPDX and CycloneDX SBOMs listed in summary.json and stored in the bucket",
-                set(sboms) == {"spdx", "cyclonedx"} and all(key in keys for key in sboms.values()),
-            )
+        if not summary_keys:
+            return
+        summary = runtime.s3_json(self.session, bucket, summary_keys[0])
+        findings = summary["findings"]
+        print(f"summary findings: {json.dumps(findings, sort_keys=True)}")
+        self.checks.check("summary reports the vulnerable requests package", findings["vulnerabilities"]["total"] > 0)
+        self.checks.check("summary reports the planted key", findings["secrets"] > 0)
+        sboms = summary.get("sbom") or {}
+        print("SBOMs (summary.json `sbom`):")
+        for fmt, key in sorted(sboms.items()):
+            print(f"  {fmt:9} {key}")
+        self.checks.check(
+            "SPDX and CycloneDX SBOMs listed in summary.json and stored in the bucket",
+            set(sboms) == {"spdx", "cyclonedx"} and all(key in keys for key in sboms.values()),
+        )
 
-        notifications = self._notifications()
+    def show_notifications(self, arn: str) -> None:
+        notifications = runtime.sns_messages(self.session, self.notification_queue)
         for message in notifications:
             body = json.loads(message["Message"])
             attributes = {k: v["Value"] for k, v in message.get("MessageAttributes", {}).items()}
-            subject = message.get("Subject")
-            print(f"SNS message: subject {subject!r}, attributes {json.dumps(attributes, sort_keys=True)}")
+            print(
+                f"SNS message: subject {message.get('Subject')!r}, attributes {json.dumps(attributes, sort_keys=True)}"
+            )
             print(f"  body: status={body['scan']['status']} findings={json.dumps(body['findings'], sort_keys=True)}")
         self.checks.check("SNS notification received", bool(notifications))
-
-        scan_events = self._scan_events()
+        scan_events = runtime.bodies(runtime.receive_all(self.client("sqs"), self.scan_event_queue))
         for event in scan_events:
             detail = event.get("detail", {})
             print(
@@ -679,45 +405,22 @@ class Demo:
             ),
         )
 
-        hub_findings = self._findings(arn)
-        print(f"Security Hub findings for {SAMPLE_FUNCTION} (get_findings):")
-        self._print_findings(hub_findings)
-        requests_finding = [f for f in hub_findings if self._finding_ref(f).startswith("CVE-2018-18074")]
-        self.checks.check(
-            "Security Hub lists the requests CVE as an ACTIVE HIGH finding",
-            any(f["RecordState"] == "ACTIVE" and f["Severity"]["Label"] == "HIGH" for f in requests_finding),
-        )
-        self.checks.check(
-            "Security Hub lists the planted key as an ACTIVE finding",
-            any(f["RecordState"] == "ACTIVE" and "Secret" in f["Title"] for f in hub_findings),
-        )
-
-        item = self._cache_item(arn)
-        print(f"DynamoDB cache entry: {json.dumps(item, sort_keys=True, default=str)}")
-        self.checks.check("cache entry records the scan", item.get("status") == "success")
-        return scan_id
-
     def configuration_change(self, arn: str) -> None:
         section("8. UpdateFunctionConfiguration (memory 128 -> 256 MB): same code, cache skip expected")
         self.client("lambda").update_function_configuration(FunctionName=SAMPLE_FUNCTION, MemorySize=256)
-        result = self.invoke(
-            self.deliver(
-                "UpdateFunctionConfiguration20150331v2", "UpdateFunctionConfigurationRuleName", arn, {"memorySize": 256}
-            )
-        )
+        result = self.change("UpdateFunctionConfiguration20150331v2", arn, {"memorySize": 256})
         self.checks.check(
             "configuration-only change skipped by the cache (outcome cache_hit)", result.get("outcome") == "cache_hit"
         )
 
     def code_change(self, arn: str, first_scan_id: str) -> None:
         section("9. UpdateFunctionCode (requests 2.19.1 -> 2.32.3): new CodeSha256, rescan expected")
-        files = {**SAMPLE_CODE, "requirements.txt": FIXED_REQUIREMENTS}
-        code = zip_bytes(files)
+        code = runtime.zip_bytes({**SAMPLE_CODE, "requirements.txt": FIXED_REQUIREMENTS})
         print(f"requirements.txt: {SAMPLE_CODE['requirements.txt'].strip()} -> {FIXED_REQUIREMENTS.strip()}")
         lambda_client = self.client("lambda")
         lambda_client.update_function_code(FunctionName=SAMPLE_FUNCTION, ZipFile=code)
         store_function_code(lambda_client, self.client("s3"), SAMPLE_FUNCTION, code)
-        result = self.invoke(self.deliver("UpdateFunctionCode20150331v2", "UpdateFunctionCodeRuleName", arn))
+        result = self.change("UpdateFunctionCode20150331v2", arn)
         new_id = str(result.get("scan_id", ""))
         print(f"scan ids: first {first_scan_id}, after the code change {new_id}")
         self.checks.check(
@@ -738,13 +441,13 @@ class Demo:
             any(f.get("RecordState") == "ACTIVE" and "Secret" in f["Title"] for f in hub_findings),
         )
 
-    # ------------------------------------------------------------ coverage
     def coverage_setup(self) -> None:
         section("10. coverage: a function the scanner never saw, one opted out by tag")
-        self._create_function(LEGACY_FUNCTION, "report.handler", zip_bytes(LEGACY_CODE))
+        self._create_function(LEGACY_FUNCTION, "report.handler", runtime.zip_bytes(LEGACY_CODE))
         print(f"created {LEGACY_FUNCTION} (pins pyyaml==5.3.1); no CloudTrail event is delivered for it: it stands")
         print("      for a function created before the stack, which the event rules never saw")
-        self._create_function(EXCLUDED_FUNCTION, "app.handler", zip_bytes(SAMPLE_CODE), {EXCLUDE_TAG: "true"})
+        code = runtime.zip_bytes(SAMPLE_CODE)
+        self._create_function(EXCLUDED_FUNCTION, "app.handler", code, {EXCLUDE_TAG: "true"})
         print(f"created {EXCLUDED_FUNCTION} tagged {EXCLUDE_TAG}=true")
         reasons = self.coverage_report()
         self.checks.check(f"coverage: {SAMPLE_FUNCTION} SCANNED", reasons.get(SAMPLE_FUNCTION) == "SCANNED")
@@ -755,49 +458,36 @@ class Demo:
 
     def inventory(self) -> None:
         section("11. the scheduled inventory enqueues what is not covered; the scanner works the queue")
-        events = self.client("events")
-        rule = events.describe_rule(Name=self.resources["InventoryScheduleRuleName"])
+        rule = self.client("events").describe_rule(Name=self.resources["InventoryScheduleRuleName"])
         print(f"note: moto does not fire schedules; the demo delivers the event rule {rule['Name']}")
         print(f"      ({rule.get('ScheduleExpression')}) sends its Lambda target, straight to the handler")
-        event = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Scheduled Event",
-            "source": "aws.events",
-            "account": self.account,
-            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": REGION,
-            "resources": [rule["Arn"]],
-            "detail": {},
-        }
-        result = self.invoke((event, lambda result: None))
+        result = self.invoke(runtime.scheduled_event(rule["Arn"]))
         self.checks.check("inventory ran and enqueued scans", result.get("outcome") == "inventory")
 
+        sqs = self.client("sqs")
         queue_url = self.resources["ScanQueueUrl"]
-        queue_arn = self._queue_arn(queue_url)
-        messages = self._drain(queue_url, int(result.get("enqueued", 0)))
+        queue_arn = runtime.queue_arn(sqs, queue_url)
+        messages = runtime.receive_all(sqs, queue_url, delete=False)
         print(f"scan queue {queue_arn.rsplit(':', 1)[-1]} holds {len(messages)} scan request(s):")
-        requested: dict[str, dict[str, Any]] = {}
+        requested: dict[str, str] = {}
         for message in messages:
             body = json.loads(message["Body"])
             name = str(body["detail"]["functionArn"]).rsplit(":", 1)[-1]
-            requested[name] = message
+            requested[message["MessageId"]] = name
             print(f"  {body['source']} / {body['detail-type']}: {name} (force={str(body['detail']['force']).lower()})")
-        self.checks.check(f"inventory enqueued {LEGACY_FUNCTION}", LEGACY_FUNCTION in requested)
+        names = set(requested.values())
+        self.checks.check(f"inventory enqueued {LEGACY_FUNCTION}", LEGACY_FUNCTION in names)
         self.checks.check(
             f"inventory left {SAMPLE_FUNCTION} (covered) and {EXCLUDED_FUNCTION} (excluded) alone",
-            SAMPLE_FUNCTION not in requested and EXCLUDED_FUNCTION not in requested,
+            SAMPLE_FUNCTION not in names and EXCLUDED_FUNCTION not in names,
         )
+        scanner_name = self.resources["ScannerFunctionName"]
+        self.checks.check("the scanner's own function is neither listed nor enqueued", scanner_name not in names)
+        print("-- Lambda's poller hands each request to the scanner")
+        outcomes = {requested.get(message_id, "?"): outcome for message_id, outcome in self.work_queue(queue_arn)}
         self.checks.check(
-            "the scanner's own function is neither listed nor enqueued",
-            self.resources["ScannerFunctionName"] not in requested,
+            f"{LEGACY_FUNCTION} scanned from the queue", outcomes.get(LEGACY_FUNCTION, {}).get("outcome") == "scanned"
         )
-        for name, message in sorted(requested.items()):
-            print(f"-- Lambda's poller hands the {name} request to the scanner")
-            outcome = self.invoke(self._poller_batch(queue_arn, queue_url, message))
-            if name == LEGACY_FUNCTION:
-                self.checks.check(f"{LEGACY_FUNCTION} scanned from the queue", outcome.get("outcome") == "scanned")
-
         print("the coverage report again:")
         reasons = self.coverage_report()
         self.checks.check(
@@ -808,6 +498,7 @@ class Demo:
             reasons.get(EXCLUDED_FUNCTION) == "EXCLUDED_BY_TAG",
         )
 
+    # ------------------------------------------------------------ what the user runs and reads
     def coverage_report(self) -> dict[str, str]:
         """Run the real coverage CLI against the emulator; prints its table, returns {function: reason}."""
         name = self.resources["ScannerFunctionName"]
@@ -835,26 +526,6 @@ class Demo:
                 cells = line.split()
                 reasons[cells[0]] = cells[3]
         return reasons
-
-    # ------------------------------------------------------------ reading results back
-    def _scan_events(self) -> list[dict[str, Any]]:
-        """The `Lambda Scan Completed` events the demo's rule delivered so far (the queue is emptied)."""
-        return [json.loads(m["Body"]) for m in self._drain(self.scan_event_queue, 1, delete=True)]
-
-    def _drain(self, queue_url: str, expected: int, delete: bool = False) -> list[dict[str, Any]]:
-        """Receive until `expected` messages arrived (or the wait ends); deleted only when `delete`."""
-        sqs = self.client("sqs")
-        received: list[dict[str, Any]] = []
-        deadline = time.monotonic() + EVENT_WAIT_S
-        while time.monotonic() < deadline:
-            batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
-            for message in batch.get("Messages", []):
-                if delete:
-                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-                received.append(message)
-            if len(received) >= expected and not batch.get("Messages"):
-                break
-        return received
 
     def _findings(self, function_arn: str) -> list[dict[str, Any]]:
         """The scanner's Security Hub findings on `function_arn`, as get_findings returns them."""
@@ -900,23 +571,6 @@ class Demo:
                 print(f"{'':20}no CVE/QID (a secret): {finding.get('Description', '')}")
             print(f"{'':20}resource {', '.join(r['Id'] for r in finding.get('Resources', []))}")
 
-    def _notifications(self) -> list[dict[str, Any]]:
-        sqs = self.client("sqs")
-        received: list[dict[str, Any]] = []
-        deadline = time.monotonic() + EVENT_WAIT_S
-        while time.monotonic() < deadline and not received:
-            batch = sqs.receive_message(QueueUrl=self.notification_queue, MaxNumberOfMessages=10, WaitTimeSeconds=1)
-            for message in batch.get("Messages", []):
-                sqs.delete_message(QueueUrl=self.notification_queue, ReceiptHandle=message["ReceiptHandle"])
-                received.append(json.loads(message["Body"]))
-        return received
-
-    def _cache_item(self, arn: str) -> dict[str, Any]:
-        table = self.resources["ScanCacheTableName"]
-        item = self.client("dynamodb").get_item(TableName=table, Key={"function_arn": {"S": arn}}).get("Item", {})
-        deserializer = TypeDeserializer()
-        return {k: deserializer.deserialize(v) for k, v in item.items()}
-
 
 def banner() -> None:
     print("#" * 78)
@@ -931,7 +585,7 @@ def run(demo: Demo) -> None:
     demo.read_stack()
     demo.fetch_deployed_code()
     demo.listen()
-    arn, _ = demo.create_sample()
+    arn = demo.create_sample()
     first = demo.first_scan(arn)
     demo.configuration_change(arn)
     demo.code_change(arn, first)
@@ -951,7 +605,8 @@ def main(argv: Sequence[str]) -> int:
     error = ""
     saved = dict(os.environ)
     try:
-        with moto_server(work / "moto.log") as (url, _port):
+        with runtime.moto_server(work / "moto.log", REGION) as (url, port, pid):
+            print(f"moto server (AWS emulator) listening on {url} (pid {pid})")
             os.environ.update(FAKE_CREDENTIALS)
             os.environ.pop("AWS_PROFILE", None)
             os.environ["AWS_ENDPOINT_URL"] = url
@@ -959,7 +614,7 @@ def main(argv: Sequence[str]) -> int:
             os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), saved.get("PATH", "")])
             try:
                 run(Demo(work=work, make=args.make, checks=checks))
-            except (DemoError, subprocess.SubprocessError, KeyError, ClientError, BotoCoreError) as exc:
+            except (DemoError, PlatformError, subprocess.SubprocessError, KeyError, ClientError, BotoCoreError) as exc:
                 error = f"{type(exc).__name__}: {str(exc)[:300]}"
                 emulator_errors = [
                     line
@@ -967,6 +622,7 @@ def main(argv: Sequence[str]) -> int:
                     if '" 200 -' not in line and "HTTP/1.1" not in line
                 ]
                 print("emulator log (last lines):\n  " + "\n  ".join(emulator_errors[-12:]))
+        print(f"moto server stopped (pid {pid}); port {port} {'STILL OPEN' if runtime.port_open(port) else 'closed'}")
     finally:
         os.environ.clear()
         os.environ.update(saved)
