@@ -18,6 +18,7 @@ import boto3
 from bench_scanner import CallCounter
 from moto import mock_aws
 
+from local import runtime
 from qualys_lambda import aws
 from qualys_lambda.aws import AwsAccess
 from qualys_lambda.credentials import SecretReader
@@ -26,11 +27,11 @@ from qualys_lambda.scanner import Scanner
 from tests.support import (
     ACCOUNT,
     SCANNER_ARN,
-    FakeContext,
     FakeRunner,
     atomic_dynamodb_writes,
     create_function,
     event_for,
+    lambda_context,
     make_resources,
     settings_for,
 )
@@ -54,11 +55,11 @@ def inventory(work: str, counter: CallCounter) -> None:
     lambda_client = boto3.client("lambda")
     for index in range(FUNCTIONS):
         create_function(name=f"inv-{index:04d}", files={"app.py": "x = 1\n"}, client=lambda_client)
-    schedule = {"source": "aws.events", "detail-type": "Scheduled Event", "account": ACCOUNT, "region": "us-east-1"}
+    schedule = runtime.scheduled_event(f"arn:aws:events:us-east-1:{ACCOUNT}:rule/inventory")
     for label in ("first run (all pending)", "second run (all queued)"):
         counter.take()
         started = time.perf_counter()
-        result = handle(schedule, FakeContext(), scanner)
+        result = handle(schedule, lambda_context(), scanner)
         elapsed = time.perf_counter() - started
         calls = counter.take()
         print(
@@ -79,7 +80,7 @@ def burst(work: str) -> None:
     random.Random(7).shuffle(events)  # noqa: S311 - an arrival order, not a secret
     started = time.perf_counter()
     with atomic_dynamodb_writes(), ThreadPoolExecutor(CONCURRENCY) as pool:
-        outcomes = Counter(o["outcome"] for o in pool.map(lambda e: handle(e, FakeContext(), scanner), events))
+        outcomes = Counter(o["outcome"] for o in pool.map(lambda e: handle(e, lambda_context(), scanner), events))
     elapsed = time.perf_counter() - started
     print(
         f"burst: {BURST_EVENTS} events for {BURST_FUNCTIONS} functions, {CONCURRENCY} at a time -> "

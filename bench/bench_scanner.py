@@ -38,11 +38,11 @@ from qualys_lambda.scanner import Scanner  # noqa: E402
 from tests.support import (  # noqa: E402
     ACCOUNT,
     SCANNER_ARN,
-    FakeContext,
     FakeRunner,
     atomic_dynamodb_writes,
     create_function,
     event_for,
+    lambda_context,
     make_resources,
     settings_for,
 )
@@ -82,7 +82,7 @@ def per_event(label: str, scanner: Scanner, events: list[dict[str, Any]], counte
     times = []
     for event in events:
         started = time.perf_counter()
-        handle(event, FakeContext(), scanner)
+        handle(event, lambda_context(), scanner)
         times.append(time.perf_counter() - started)
     calls = counter.take()
     total = sum(calls.values())
@@ -102,7 +102,7 @@ def duplicates(scanner: Scanner, runner: FakeRunner) -> None:
 
     def deliver() -> None:
         barrier.wait()
-        outcome = handle(event, FakeContext(), scanner)["outcome"]
+        outcome = handle(event, lambda_context(), scanner)["outcome"]
         with lock:
             outcomes[outcome] += 1
 

@@ -1,10 +1,9 @@
-"""Helpers shared by the tests: events, code packages, a fake QScanner runner, a Lambda context."""
+"""Helpers shared by the tests: events, moto resources, a fake QScanner runner; the platform is local/runtime.py."""
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import io
 import json
 import os
 import re
@@ -12,7 +11,6 @@ import subprocess
 import threading
 import time
 import uuid
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,9 @@ import boto3
 import pytest
 import yaml
 
+from local import runtime
+from local.runtime import LambdaContext
+from local.runtime import zip_bytes as code_zip
 from qualys_lambda.config import Settings
 
 VULNERABLE_CODE = {
@@ -61,15 +62,6 @@ def event_for(function_name: str, name: str = "create_function", account: str = 
     event["account"] = account
     event["id"] = str(uuid.uuid4())
     return event
-
-
-def code_zip(files: dict[str, str]) -> bytes:
-    """A zip package of `files` (path -> text)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for path, text in files.items():
-            archive.writestr(path, text)
-    return buffer.getvalue()
 
 
 def sarif(severities: list[int]) -> dict[str, Any]:
@@ -122,15 +114,9 @@ class FakeRunner:
         return subprocess.CompletedProcess(argv, self.exit_code, stdout="", stderr=self.stderr)
 
 
-@dataclass
-class FakeContext:
-    """The parts of Lambda's context the handler reads."""
-
-    remaining_ms: int = 900_000
-    invoked_function_arn: str = SCANNER_ARN
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
+def lambda_context(invoked_function_arn: str = SCANNER_ARN, remaining_ms: int = 900_000) -> LambdaContext:
+    """The local runtime's Lambda context for the scanner, its clock frozen so timings are exact."""
+    return LambdaContext(invoked_function_arn, remaining_ms, clock=lambda: 0.0)
 
 
 class CloudFormationLoader(yaml.SafeLoader):
@@ -212,14 +198,15 @@ class Resources:
     role_arn: str
 
     def messages(self) -> list[dict[str, Any]]:
-        """SNS notifications received by the topic's SQS subscription (raw envelopes parsed)."""
-        sqs = boto3.client("sqs", region_name=REGION)
-        received: list[dict[str, Any]] = []
-        while True:
-            batch = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
-            if not batch:
-                return received
-            received += [json.loads(m["Body"]) for m in batch]
+        """SNS notifications received by the topic's SQS subscription (envelopes parsed, consumed)."""
+        return runtime.sns_messages(boto3.Session(region_name=REGION), self.queue_url)
+
+    def summary(self) -> dict[str, Any]:
+        """The one summary.json in the results bucket."""
+        session = boto3.Session(region_name=REGION)
+        (key,) = [k for k in runtime.s3_keys(session, self.bucket) if k.endswith("/summary.json")]
+        summary: dict[str, Any] = runtime.s3_json(session, self.bucket, key)
+        return summary
 
 
 def create_role(name: str = "function-role") -> str:

@@ -12,6 +12,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from local import runtime
 from qualys_lambda import aws
 from qualys_lambda.aws import AwsAccess
 from qualys_lambda.cli import main as cli_main
@@ -24,11 +25,11 @@ from tests.support import (
     ACCOUNT,
     REGION,
     SCANNER_ARN,
-    FakeContext,
     FakeRunner,
     Resources,
     create_function,
     event_for,
+    lambda_context,
     settings_for,
 )
 
@@ -94,18 +95,12 @@ def make_scanner(
 
 
 def queued(queue_url: str) -> list[dict[str, Any]]:
-    sqs, bodies = boto3.client("sqs"), []
-    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
-        bodies += [json.loads(m["Body"]) for m in batch]
-        sqs.delete_message_batch(
-            QueueUrl=queue_url, Entries=[{"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in batch]
-        )
-    return bodies
+    return runtime.bodies(runtime.receive_all(boto3.client("sqs"), queue_url))
 
 
 def scan_from_queue(scanner: Scanner, bodies: list[dict[str, Any]]) -> dict[str, Any]:
-    records = [{"messageId": str(i), "eventSource": "aws:sqs", "body": json.dumps(b)} for i, b in enumerate(bodies)]
-    return handle({"Records": records}, FakeContext(), scanner)
+    queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:qualys-scan-queue"
+    return handle(runtime.bodies_batch(bodies, queue_arn), lambda_context(), scanner)
 
 
 def test_inventory_enqueues_1200_functions_across_pages_once(resources: Resources, queue: str, tmp_path: Path) -> None:
@@ -120,8 +115,8 @@ def test_inventory_enqueues_1200_functions_across_pages_once(resources: Resource
         lambda params, **_: sent.extend(json.loads(e["MessageBody"]) for e in params["Entries"]),
     )
 
-    first = handle(SCHEDULE, FakeContext(), scanner)
-    second = handle(SCHEDULE, FakeContext(), scanner)
+    first = handle(SCHEDULE, lambda_context(), scanner)
+    second = handle(SCHEDULE, lambda_context(), scanner)
 
     depth = boto3.client("sqs").get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])
     assert paged.pages == 2 * 1200 // PAGE_SIZE
@@ -144,10 +139,10 @@ def test_inventory_requests_are_scanned_and_then_covered(resources: Resources, q
     create_function(name="billing")
     runner = FakeRunner()
     scanner, _emitted, _paged = make_scanner(resources, queue, tmp_path, runner)
-    handle(SCHEDULE, FakeContext(), scanner)
+    handle(SCHEDULE, lambda_context(), scanner)
     assert scan_from_queue(scanner, queued(queue)) == {"batchItemFailures": []}
     assert len(runner.calls) == 2
-    assert handle(SCHEDULE, FakeContext(), scanner)["enqueued"] == 0
+    assert handle(SCHEDULE, lambda_context(), scanner)["enqueued"] == 0
 
 
 def test_inventory_skips_excluded_and_requeues_stale_forced(resources: Resources, queue: str, tmp_path: Path) -> None:
@@ -156,10 +151,10 @@ def test_inventory_skips_excluded_and_requeues_stale_forced(resources: Resources
     scanner, _emitted, _paged = make_scanner(resources, queue, tmp_path)
     eight_days_ago = datetime.now(UTC) - timedelta(days=8)
     scanner.clock = lambda: eight_days_ago
-    handle(event_for("orders-api"), FakeContext(), scanner)  # a successful scan, 8 days old
+    handle(event_for("orders-api"), lambda_context(), scanner)  # a successful scan, 8 days old
     scanner.clock = lambda: datetime.now(UTC)
 
-    result = handle(SCHEDULE, FakeContext(), scanner)
+    result = handle(SCHEDULE, lambda_context(), scanner)
     (body,) = queued(queue)
 
     assert body["detail"] == {"functionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orders-api", "force": True}
@@ -183,13 +178,13 @@ def test_coverage_reason_codes_for_prepared_functions(resources: Resources, queu
         resources, queue, tmp_path, CROSS_ACCOUNT_ROLE_NAME="QualysSpoke", ALLOWED_ACCOUNT_IDS=f"{ACCOUNT},444444444444"
     )
     scanner.aws.home_client = home_client
-    handle(event_for("scanned"), FakeContext(), scanner)
+    handle(event_for("scanned"), lambda_context(), scanner)
     scanner.clock = lambda: datetime.now(UTC) - timedelta(days=30)
-    handle(event_for("stale"), FakeContext(), scanner)
+    handle(event_for("stale"), lambda_context(), scanner)
     scanner.clock = lambda: datetime.now(UTC)
     scanner.runner = FakeRunner(exit_code=1)
     with pytest.raises(Exception, match="exited with code 1"):
-        handle(event_for("broken"), FakeContext(), scanner)
+        handle(event_for("broken"), lambda_context(), scanner)
 
     with stubber:
         report = collect(scanner.settings, scanner.aws, scanner.cache, datetime.now(UTC))
@@ -232,7 +227,7 @@ def test_coverage_cli_json_reads_deployed_configuration(resources: Resources, qu
     )
     create_function()
     scanner, _emitted, _paged = make_scanner(resources, queue, tmp_path)
-    handle(event_for("orders-api"), FakeContext(), scanner)
+    handle(event_for("orders-api"), lambda_context(), scanner)
     out = io.StringIO()
 
     assert cli_main(["coverage", "--function-name", "qscanner-scanner", "--json"], out) == 0
@@ -259,8 +254,8 @@ def test_scan_metrics_are_emf_totals_without_function_dimension(
         SCANNER_ARN,
         str(tmp_path),
     )
-    handle(event_for("orders-api"), FakeContext(), scanner)
-    handle(event_for("orders-api", "update_function_configuration"), FakeContext(), scanner)
+    handle(event_for("orders-api"), lambda_context(), scanner)
+    handle(event_for("orders-api", "update_function_configuration"), lambda_context(), scanner)
     documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
 
     assert [d.get("ScansRun", 0) for d in documents] == [1, 0] and documents[1]["CacheHits"] == 1

@@ -17,12 +17,12 @@ from tests.support import (
     ACCOUNT,
     REGION,
     SCANNER_ARN,
-    FakeContext,
     FakeRunner,
     Resources,
     account_session,
     create_function,
     event_for,
+    lambda_context,
     settings_for,
     sts_denying_assume_role,
 )
@@ -57,7 +57,7 @@ def test_hub_scans_spoke_function_with_spoke_credentials(
     resources: Resources, runner: FakeRunner, tmp_path: Path, spoke_function: str
 ) -> None:
     scanner = hub_scanner(resources, runner, tmp_path)
-    outcome = handle(event_for("payments", account=SPOKE), FakeContext(), scanner)
+    outcome = handle(event_for("payments", account=SPOKE), lambda_context(), scanner)
     assert outcome["outcome"] == "scanned" and outcome["function_arn"] == spoke_function
     (call,) = runner.calls
     env = call["env"]
@@ -78,7 +78,7 @@ def test_hub_rejects_account_outside_allowed_list(
     resources: Resources, runner: FakeRunner, tmp_path: Path, spoke_function: str
 ) -> None:
     scanner = hub_scanner(resources, runner, tmp_path, ALLOWED_ACCOUNT_IDS="333333333333")
-    outcome = handle(event_for("payments", account=SPOKE), FakeContext(), scanner)
+    outcome = handle(event_for("payments", account=SPOKE), lambda_context(), scanner)
     assert outcome["outcome"] == "rejected" and runner.calls == []
 
 
@@ -95,7 +95,7 @@ def test_other_account_without_role_fails_clearly(
         str(tmp_path),
     )
     with pytest.raises(TargetAccessError, match="no cross-account role"):
-        handle(event_for("payments", account=SPOKE), FakeContext(), scanner)
+        handle(event_for("payments", account=SPOKE), lambda_context(), scanner)
 
 
 def test_wrong_external_id_fails_clearly(tmp_path: Path, aws_credentials: None) -> None:
@@ -112,7 +112,7 @@ def test_hub_imports_findings_in_spoke_security_hub_as_spoke_account(
     resources: Resources, runner: FakeRunner, tmp_path: Path, spoke_function: str
 ) -> None:
     scanner = hub_scanner(resources, runner, tmp_path, ENABLE_SECURITY_HUB="true")
-    handle(event_for("payments", account=SPOKE), FakeContext(), scanner)
+    handle(event_for("payments", account=SPOKE), lambda_context(), scanner)
     spoke_findings = spoke_session().client("securityhub").get_findings()["Findings"]
     hub_findings = boto3.client("securityhub").get_findings()["Findings"]
     assert spoke_findings and hub_findings == []

@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
+from local import runtime
 from local.emulator import store_function_code
 from qualys_lambda.aws import AwsAccess
 from qualys_lambda.config import Settings
@@ -26,10 +27,10 @@ from tests.support import (
     SCANNER_ARN,
     TOKEN,
     VULNERABLE_CODE,
-    FakeContext,
     Resources,
     code_zip,
     create_function,
+    lambda_context,
     load_event,
 )
 
@@ -63,14 +64,6 @@ def make_scanner(resources: Resources, tmp_path: Path, qscanner_path: str = SIMU
     return Scanner(settings, AwsAccess(ACCOUNT), secrets, run_subprocess, SCANNER_ARN, str(tmp_path / "work"))
 
 
-def summary(resources: Resources) -> dict[str, Any]:
-    s3 = boto3.client("s3")
-    (key,) = [
-        o["Key"] for o in s3.list_objects_v2(Bucket=resources.bucket)["Contents"] if o["Key"].endswith("summary.json")
-    ]
-    return json.loads(s3.get_object(Bucket=resources.bucket, Key=key)["Body"].read())
-
-
 def runs(tmp_path: Path) -> list[dict[str, Any]]:
     log = tmp_path / "runs.jsonl"
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
@@ -79,12 +72,12 @@ def runs(tmp_path: Path) -> list[dict[str, Any]]:
 def test_simulated_scan_finds_vulnerable_package_and_planted_key(
     simulated: Scanner, server_resources: Resources, tmp_path: Path
 ) -> None:
-    outcome = handle(load_event("create_function"), FakeContext(), simulated)
-    result = summary(server_resources)
+    outcome = handle(load_event("create_function"), lambda_context(), simulated)
+    result = server_resources.summary()
     assert outcome["outcome"] == "scanned" and result["scan"]["simulated"] is True
     assert result["findings"]["vulnerabilities"]["high"] == 1  # requests 2.19.1, CVE-2018-18074
     assert result["findings"]["secrets"] == 1
-    tags = boto3.client("lambda").list_tags(Resource=FUNCTION_ARN)["Tags"]
+    tags = runtime.function_tags(boto3.Session(), FUNCTION_ARN)
     assert tags["QualysScanStatus"] == "success" and tags["QualysScanTag"] == result["scan"]["scan_id"]
     (run,) = runs(tmp_path)
     assert run["caller_account"] == ACCOUNT and run["arn"] == FUNCTION_ARN
@@ -97,8 +90,8 @@ def test_simulated_exit_codes_finish_scan(
 ) -> None:
     monkeypatch.setenv("QSCANNER_SIM_EXIT_CODE", str(code))
     scanner = make_scanner(server_resources, Path(simulated.work_root).parent)
-    handle(load_event("create_function"), FakeContext(), scanner)
-    assert summary(server_resources)["scan"]["status"] == status
+    handle(load_event("create_function"), lambda_context(), scanner)
+    assert server_resources.summary()["scan"]["status"] == status
 
 
 def test_simulated_token_echo_never_reaches_logs_s3_or_sns(
@@ -109,16 +102,16 @@ def test_simulated_token_echo_never_reaches_logs_s3_or_sns(
     monkeypatch.setenv("QSCANNER_SIM_EXIT_CODE", "1")
     scanner = make_scanner(server_resources, Path(simulated.work_root).parent)
     with pytest.raises(ScanFailedError):
-        handle(load_event("create_function"), FakeContext(), scanner)
+        handle(load_event("create_function"), lambda_context(), scanner)
     logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     assert "[REDACTED]" in logged and TOKEN not in logged
-    assert TOKEN not in json.dumps(summary(server_resources))
+    assert TOKEN not in json.dumps(server_resources.summary())
     assert all(TOKEN not in json.dumps(m) for m in server_resources.messages())
 
 
 def test_simulated_cache_hit_skips_second_run(simulated: Scanner, tmp_path: Path) -> None:
-    handle(load_event("create_function"), FakeContext(), simulated)
-    outcome = handle(load_event("update_function_configuration"), FakeContext(), simulated)
+    handle(load_event("create_function"), lambda_context(), simulated)
+    outcome = handle(load_event("update_function_configuration"), lambda_context(), simulated)
     assert outcome["outcome"] == "cache_hit" and len(runs(tmp_path)) == 1
 
 
@@ -128,12 +121,12 @@ def test_missing_binary_fails_scan(
     create_function()
     scanner = make_scanner(server_resources, tmp_path, qscanner_path=str(tmp_path / "no-such-qscanner"))
     with pytest.raises(ScanFailedError, match="binary not found"):
-        handle(load_event("create_function"), FakeContext(), scanner)
+        handle(load_event("create_function"), lambda_context(), scanner)
 
 
 def test_simulated_scan_stores_spdx_and_cyclonedx_sboms(simulated: Scanner, server_resources: Resources) -> None:
-    handle(load_event("create_function"), FakeContext(), simulated)
-    result = summary(server_resources)
+    handle(load_event("create_function"), lambda_context(), simulated)
+    result = server_resources.summary()
     s3 = boto3.client("s3")
     assert set(result["sbom"]) == {"spdx", "cyclonedx"}
     spdx = json.loads(s3.get_object(Bucket=server_resources.bucket, Key=result["sbom"]["spdx"])["Body"].read())

@@ -20,11 +20,11 @@ from tests.support import (
     ACCOUNT,
     REGION,
     SCANNER_ARN,
-    FakeContext,
     FakeRunner,
     Resources,
     create_function,
     event_for,
+    lambda_context,
     load_event,
     settings_for,
 )
@@ -67,7 +67,7 @@ def hub(resources: Resources) -> Resources:
 
 
 def test_security_hub_findings_have_required_asff_fields(hub: Resources, tmp_path: Path) -> None:
-    handle(load_event("create_function"), FakeContext(), hub_scanner(hub, FakeRunner(severities=[5, 3]), tmp_path))
+    handle(load_event("create_function"), lambda_context(), hub_scanner(hub, FakeRunner(severities=[5, 3]), tmp_path))
     imported = findings()
     assert len(imported) == 3  # two QIDs and one secret
     for finding in imported.values():
@@ -86,9 +86,9 @@ def test_security_hub_findings_have_required_asff_fields(hub: Resources, tmp_pat
 
 def test_security_hub_rescan_updates_same_ids(hub: Resources, tmp_path: Path) -> None:
     scanner = hub_scanner(hub, FakeRunner(severities=[5, 3]), tmp_path)
-    handle(load_event("create_function"), FakeContext(), scanner)
+    handle(load_event("create_function"), lambda_context(), scanner)
     first = findings()
-    handle(load_event("manual_scan"), FakeContext(), scanner)
+    handle(load_event("manual_scan"), lambda_context(), scanner)
     second = findings()
     assert set(first) == set(second)
     assert all(f["RecordState"] == "ACTIVE" for f in second.values())
@@ -98,9 +98,9 @@ def test_security_hub_rescan_updates_same_ids(hub: Resources, tmp_path: Path) ->
 def test_security_hub_removed_vulnerability_is_archived(hub: Resources, tmp_path: Path) -> None:
     runner = FakeRunner(severities=[5, 3])
     scanner = hub_scanner(hub, runner, tmp_path)
-    handle(load_event("create_function"), FakeContext(), scanner)
+    handle(load_event("create_function"), lambda_context(), scanner)
     runner.severities = [5]  # the medium QID (second result) is gone after a code change
-    handle(load_event("manual_scan"), FakeContext(), scanner)
+    handle(load_event("manual_scan"), lambda_context(), scanner)
     states = {fid.rsplit("/", 1)[1]: f["RecordState"] for fid, f in findings().items() if "/qid/" in fid}
     assert states == {"100000": "ACTIVE", "100001": "ARCHIVED"}
 
@@ -117,7 +117,7 @@ def test_security_hub_250_findings_sent_in_3_batches(hub: Resources, tmp_path: P
         return securityhub if service == "securityhub" else aws.client(service, region)
 
     runner = FakeRunner(severities=[3] * 250, secrets=0)
-    handle(load_event("create_function"), FakeContext(), hub_scanner(hub, runner, tmp_path, home_client))
+    handle(load_event("create_function"), lambda_context(), hub_scanner(hub, runner, tmp_path, home_client))
     assert batches == [100, 100, 50] and len(findings()) == 250
 
 
@@ -130,7 +130,7 @@ def test_security_hub_down_does_not_stop_s3_sns_tags(hub: Resources, tmp_path: P
         return securityhub if service == "securityhub" else aws.client(service, region)
 
     with stubber, pytest.raises(DeliveryError, match="securityhub"):
-        handle(load_event("create_function"), FakeContext(), hub_scanner(hub, FakeRunner(), tmp_path, home_client))
+        handle(load_event("create_function"), lambda_context(), hub_scanner(hub, FakeRunner(), tmp_path, home_client))
     keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=hub.bucket)["Contents"]]
     assert any(k.endswith("summary.json") for k in keys) and len(hub.messages()) == 1
     assert boto3.client("lambda").list_tags(Resource=FUNCTION_ARN)["Tags"]["QualysScanStatus"] == "success"
@@ -139,9 +139,9 @@ def test_security_hub_down_does_not_stop_s3_sns_tags(hub: Resources, tmp_path: P
 def test_partial_scan_does_not_archive_findings(hub: Resources, tmp_path: Path) -> None:
     runner = FakeRunner(severities=[5])
     scanner = hub_scanner(hub, runner, tmp_path)
-    handle(load_event("create_function"), FakeContext(), scanner)
+    handle(load_event("create_function"), lambda_context(), scanner)
     runner.exit_code = 40  # inventory only: no vulnerability report to compare against
-    handle(load_event("manual_scan"), FakeContext(), scanner)
+    handle(load_event("manual_scan"), lambda_context(), scanner)
     assert {f["RecordState"] for f in findings().values()} == {"ACTIVE"}
 
 
@@ -170,9 +170,9 @@ def test_scan_event_reaches_rule_matching_critical_findings(scanner: Scanner, re
     events.put_targets(Rule="critical-scans", Targets=[{"Id": "queue", "Arn": arn}])
     create_function()
     create_function(name="billing")
-    handle(load_event("create_function"), FakeContext(), scanner)
+    handle(load_event("create_function"), lambda_context(), scanner)
     scanner.runner = FakeRunner(severities=[2], secrets=0)
-    handle(event_for("billing"), FakeContext(), scanner)
+    handle(event_for("billing"), lambda_context(), scanner)
     (event,) = drain(url)
     assert event["detail"]["function"]["arn"] == FUNCTION_ARN
     assert event["detail-type"] == "Lambda Scan Completed" and event["resources"] == [FUNCTION_ARN]
@@ -188,9 +188,9 @@ def test_sns_filter_policy_delivers_only_high_and_critical(scanner: Scanner, res
     )
     create_function()
     create_function(name="billing")
-    handle(load_event("create_function"), FakeContext(), scanner)  # critical
+    handle(load_event("create_function"), lambda_context(), scanner)  # critical
     scanner.runner = FakeRunner(severities=[2], secrets=0)
-    handle(event_for("billing"), FakeContext(), scanner)  # low
+    handle(event_for("billing"), lambda_context(), scanner)  # low
     received = [json.loads(m["Message"]) for m in drain(url)]
     assert [m["function"]["name"] for m in received] == ["orders-api"]
     assert len(resources.messages()) == 2  # the unfiltered subscription gets both

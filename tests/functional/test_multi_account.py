@@ -8,14 +8,14 @@ scan queue; a manual request on the hub's default bus reaches the queue too. Sta
 two accounts of an OU and two regions, each with its own scanner configuration.
 
 What moto cannot do, and how the tests get around it:
-- it rewrites `account` to the bus owner on cross-account put_events, so `deliver_to_bus` applies the
-  hub's deployed rules to the event the way EventBridge does;
+- it rewrites `account` to the bus owner on cross-account put_events, so `deliver_to_bus` routes the
+  event through the hub's deployed rules with the local runtime (local/runtime.py), as EventBridge does;
 - it matches a schedule rule (no event pattern) against every event put on its bus, such as the scan
   events the scanner puts on the default bus, and then fails on the rule's Lambda target; on AWS a
-  schedule rule matches no put events, so the fixtures give the inventory rules a pattern that none match;
+  schedule rule matches no put events, so the fixtures set the inventory rules' Lambda targets aside;
 - it would run the scanner in Docker for every message on the scan queue (the event source mapping),
-  so the fixture disables the mapping and the tests play Lambda's poller: `sqs_batch` turns the
-  queue's messages into the SQS event Lambda would pass to the handler;
+  so the fixture disables the mapping and the tests play Lambda's poller: the runtime's `sqs_batch`
+  turns the queue's messages into the SQS event Lambda would pass to the handler;
 - it ignores the bus policy, trust policies and IAM conditions: those are checked on the deployed
   documents (and in tests/unit/test_multi_account_templates.py), a wrong ExternalId with botocore's
   Stubber;
@@ -26,7 +26,6 @@ What moto cannot do, and how the tests get around it:
 from __future__ import annotations
 
 import ast
-import contextlib
 import io
 import json
 import logging
@@ -34,16 +33,14 @@ import uuid
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import boto3
 import pytest
 from moto import mock_aws
-from moto.events.models import EventPattern, events_backends
 
+from local import runtime
 from qualys_lambda import aws as aws_module
 from qualys_lambda.aws import AwsAccess
 from qualys_lambda.config import Settings
@@ -55,11 +52,11 @@ from tests.conftest import FAKE_CREDENTIALS
 from tests.support import (
     SPOKE_ROLE_SIDS,
     TOKEN,
-    FakeContext,
     FakeRunner,
     account_session,
     code_zip,
     event_for,
+    lambda_context,
     sts_denying_assume_role,
 )
 
@@ -119,71 +116,23 @@ def create_stack(session: boto3.Session, name: str, template: str, parameters: d
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
-def deliver_to_bus(account: str, region: str, bus_name: str, event: dict[str, Any]) -> list[str]:
-    """What EventBridge does with an event that reached a bus: every matching rule sends it to its targets.
-
-    Returns the Lambda functions it would invoke (moto cannot invoke Lambda targets, so they are
-    listed instead); the other targets (the hub's scan queue) receive the event through moto.
-    """
-    bus = events_backends[account][region].describe_event_bus(bus_name)
-    # moto holds `time` as epoch seconds and renders it as ISO 8601 on delivery, as EventBridge sends it.
-    event = {**event, "time": datetime.fromisoformat(event["time"].replace("Z", "+00:00")).timestamp()}
-    invoked: list[str] = []
-    for rule in bus.rules.values():
-        if not rule.event_pattern.matches_event(event):
-            continue
-        functions = [t for t in rule.targets if ":lambda:" in t["Arn"]]
-        invoked += [t["Arn"] for t in functions]
-        with mock.patch.object(rule, "targets", [t for t in rule.targets if t not in functions]):
-            # No input transformer on these targets: EventBridge delivers the event as it is.
-            rule.send_to_targets(event, transform_input=False)
-    return invoked
+def deliver_to_bus(account: str, bus_name: str, event: dict[str, Any]) -> list[str]:
+    """What EventBridge does with an event that reached `account`'s bus, played by the local runtime:
+    the matching rules' queues receive it; returns the Lambda functions it would invoke."""
+    session = boto3.Session(region_name=REGION) if account == HUB else account_session(account)
+    return runtime.route(session, event, bus_name).functions
 
 
-# Rule pattern that no event put on a bus matches (only the schedule's own events carry this source).
-SCHEDULE_ONLY = EventPattern.load(json.dumps({"source": ["aws.events"], "detail-type": ["Scheduled Event"]}))
-
-
-def schedule_rules_match_no_events(stack: contextlib.ExitStack, account: str, region: str) -> None:
-    """Until `stack` closes, the default bus's schedule rules ignore put events, as on AWS (moto matches
-    them to every event, then fails on their Lambda target)."""
-    for rule in events_backends[account][region].describe_event_bus("default").rules.values():
-        if rule.scheduled_expression:
-            stack.enter_context(mock.patch.object(rule, "event_pattern", SCHEDULE_ONLY))
+def set_aside_schedule_targets(account: str, region: str) -> None:
+    """On AWS a schedule rule matches no put events; moto matches it to every event (such as the scan
+    events the scanner puts) and then fails on its Lambda target, so that target is set aside."""
+    session = boto3.Session(region_name=region) if account == HUB else account_session(account, region=region)
+    runtime.set_aside_lambda_targets(session)
 
 
 def receive_all(queue_url: str) -> list[dict[str, Any]]:
     """Every message on the queue, received and deleted (what Lambda's poller does after a success)."""
-    sqs = boto3.client("sqs", region_name=REGION)
-    messages: list[dict[str, Any]] = []
-    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
-        messages += batch
-        for message in batch:
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-    return messages
-
-
-def bodies(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [json.loads(m["Body"]) for m in messages]
-
-
-def sqs_batch(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
-    """The event Lambda passes to the scanner for these scan-queue messages (BatchSize 1 sends one)."""
-    records = [
-        {
-            "messageId": m["MessageId"],
-            "receiptHandle": m["ReceiptHandle"],
-            "body": m["Body"],
-            "attributes": {"ApproximateReceiveCount": "1"},
-            "messageAttributes": {},
-            "md5OfBody": m["MD5OfBody"],
-            "eventSource": "aws:sqs",
-            "eventSourceARN": queue_arn,
-            "awsRegion": REGION,
-        }
-        for m in messages
-    ]
-    return {"Records": records}
+    return runtime.receive_all(boto3.client("sqs", region_name=REGION), queue_url)
 
 
 def inline_statements(iam: Any, role_name: str) -> list[dict[str, Any]]:
@@ -250,16 +199,13 @@ def organisation(moto_module: None) -> Iterator[Organisation]:
         )
         for account in SPOKES
     }
-    lambda_ = boto3.client("lambda", region_name=REGION)
-    (mapping,) = lambda_.list_event_source_mappings(FunctionName=hub["ScannerFunctionName"])["EventSourceMappings"]
-    assert mapping["EventSourceArn"] == hub["ScanQueueArn"]
     # The tests play Lambda's poller (see the module docstring).
-    lambda_.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
-    configuration = lambda_.get_function_configuration(FunctionName=hub["ScannerFunctionName"])
+    sources = runtime.take_over_event_source_mappings(hub_session, hub["ScannerFunctionName"])
+    assert sources == [hub["ScanQueueArn"]]
+    configuration = hub_session.client("lambda").get_function_configuration(FunctionName=hub["ScannerFunctionName"])
     env = {k: str(v) for k, v in configuration["Environment"]["Variables"].items()}
-    with contextlib.ExitStack() as stack:
-        schedule_rules_match_no_events(stack, HUB, REGION)
-        yield Organisation(hub, spokes, configuration["FunctionArn"], env)
+    set_aside_schedule_targets(HUB, REGION)
+    yield Organisation(hub, spokes, configuration["FunctionArn"], env)
 
 
 def hub_scanner(org: Organisation, runner: FakeRunner, work: Path, **env: str) -> Scanner:
@@ -289,14 +235,14 @@ def queued_event(org: Organisation, account: str, function_name: str) -> tuple[l
     """The spoke's CreateFunction event sent to the hub bus as EventBridge would: the scan-queue messages
     the hub rule produced, and the functions it invoked directly."""
     event = event_for(function_name, account=account)
-    invoked = deliver_to_bus(HUB, REGION, org.hub["HubEventBusName"], event)
+    invoked = deliver_to_bus(HUB, org.hub["HubEventBusName"], event)
     return receive_all(org.hub["ScanQueueUrl"]), invoked
 
 
 def handle_queued(org: Organisation, messages: list[dict[str, Any]], scanner: Scanner) -> dict[str, Any]:
     """The hub scanner invoked by the scan queue's event source mapping with these messages."""
-    context = FakeContext(invoked_function_arn=org.hub_function_arn)
-    return handle(sqs_batch(messages, org.hub["ScanQueueArn"]), context, scanner)
+    context = lambda_context(invoked_function_arn=org.hub_function_arn)
+    return handle(runtime.sqs_batch(messages, org.hub["ScanQueueArn"]), context, scanner)
 
 
 # ---------------------------------------------------------------- centralized: events
@@ -307,7 +253,7 @@ def test_hub_rule_spoke_event_queued_for_scanner_with_spoke_account(organisation
 
     messages, invoked = queued_event(organisation, SPOKES[0], name)
 
-    (delivered,) = bodies(messages)
+    (delivered,) = runtime.bodies(messages)
     assert invoked == []  # the scan queue, not the rule, invokes the scanner
     assert delivered["account"] == SPOKES[0]
     assert delivered["detail"]["requestParameters"]["functionName"] == name
@@ -317,7 +263,7 @@ def test_hub_rule_failed_call_not_delivered(organisation: Organisation) -> None:
     event = event_for("payments", account=SPOKES[0])
     event["detail"]["errorCode"] = "AccessDeniedException"
 
-    invoked = deliver_to_bus(HUB, REGION, organisation.hub["HubEventBusName"], event)
+    invoked = deliver_to_bus(HUB, organisation.hub["HubEventBusName"], event)
 
     assert invoked == []
     assert receive_all(organisation.hub["ScanQueueUrl"]) == []
@@ -333,7 +279,7 @@ def test_spoke_forward_rule_puts_lambda_event_on_hub_bus(organisation: Organisat
     events.put_events(Entries=[{**entry, "Detail": json.dumps(detail)}])
     events.put_events(Entries=[{**entry, "Detail": json.dumps({**detail, "errorCode": "ValidationException"})}])
 
-    (forwarded,) = bodies(receive_all(organisation.hub["ScanQueueUrl"]))
+    (forwarded,) = runtime.bodies(receive_all(organisation.hub["ScanQueueUrl"]))
     assert forwarded["detail"]["requestParameters"] == {"functionName": "orders-api"}
     assert "errorCode" not in forwarded["detail"]
 
@@ -409,7 +355,7 @@ def test_hub_scanner_refuses_account_outside_allowed_list(
     with caplog.at_level(logging.WARNING, logger="qualys_lambda.handler"):
         outcome = handle(
             event,
-            FakeContext(invoked_function_arn=organisation.hub_function_arn),
+            lambda_context(invoked_function_arn=organisation.hub_function_arn),
             hub_scanner(organisation, runner, tmp_path),
         )
 
@@ -454,11 +400,11 @@ def test_hub_inventory_lists_spoke_functions_and_queues_their_scans(organisation
 
     outcome = handle(
         schedule,
-        FakeContext(invoked_function_arn=organisation.hub_function_arn),
+        lambda_context(invoked_function_arn=organisation.hub_function_arn),
         hub_scanner(organisation, FakeRunner(), tmp_path),
     )
 
-    requests = {b["detail"]["functionArn"]: b for b in bodies(receive_all(organisation.hub["ScanQueueUrl"]))}
+    requests = {b["detail"]["functionArn"]: b for b in runtime.bodies(receive_all(organisation.hub["ScanQueueUrl"]))}
     assert outcome["outcome"] == "inventory" and outcome["totals"]["ACCESS_DENIED"] == 0
     for account, arn in fresh.items():
         assert requests[arn]["account"] == account
@@ -468,7 +414,7 @@ def test_hub_inventory_lists_spoke_functions_and_queues_their_scans(organisation
 def test_hub_inventory_request_scanned_with_spoke_credentials(organisation: Organisation, tmp_path: Path) -> None:
     _name, arn = spoke_function(SPOKES[1])
     schedule = {"source": "aws.events", "detail-type": "Scheduled Event", "account": HUB, "region": REGION}
-    context = FakeContext(invoked_function_arn=organisation.hub_function_arn)
+    context = lambda_context(invoked_function_arn=organisation.hub_function_arn)
     handle(schedule, context, hub_scanner(organisation, FakeRunner(), tmp_path))
     messages = [
         m
@@ -488,7 +434,7 @@ def test_hub_inventory_request_scanned_with_spoke_credentials(organisation: Orga
 def put_manual_request(function_arn: str) -> list[str]:
     """`aws events put-events` of a manual scan (README) in the hub account, naming a spoke function by ARN.
 
-    Delivered with `deliver_to_bus` (moto's own delivery drops `account`); returns the functions invoked.
+    Routed with `deliver_to_bus` (moto's own delivery drops `account`); returns the functions invoked.
     """
     event = {
         "version": "0",
@@ -501,7 +447,7 @@ def put_manual_request(function_arn: str) -> list[str]:
         "resources": [],
         "detail": {"functionArn": function_arn},
     }
-    return deliver_to_bus(HUB, REGION, "default", event)
+    return deliver_to_bus(HUB, "default", event)
 
 
 def test_hub_manual_request_on_default_bus_reaches_scan_queue(organisation: Organisation) -> None:
@@ -509,7 +455,7 @@ def test_hub_manual_request_on_default_bus_reaches_scan_queue(organisation: Orga
 
     invoked = put_manual_request(arn)
 
-    (queued,) = bodies(receive_all(organisation.hub["ScanQueueUrl"]))
+    (queued,) = runtime.bodies(receive_all(organisation.hub["ScanQueueUrl"]))
     assert invoked == []
     assert (queued["source"], queued["detail-type"], queued["account"]) == ("qualys-lambda.manual", "Scan Request", HUB)
     assert queued["detail"] == {"functionArn": arn}
@@ -567,7 +513,7 @@ def test_hub_scanner_wrong_external_id_fails_clearly(organisation: Organisation,
             TargetAccessError, match=f"cannot assume arn:aws:iam::{SPOKES[0]}:role/{SPOKE_ROLE}: AccessDenied"
         ),
     ):
-        handle(event_for("payments", account=SPOKES[0]), FakeContext(), scanner)
+        handle(event_for("payments", account=SPOKES[0]), lambda_context(), scanner)
     assert scanner.runner.calls == []  # type: ignore[attr-defined]
 
 
@@ -614,11 +560,10 @@ def stackset(moto_module: None) -> Iterator[StackSetDeployment]:
             Regions=[region],
             ParameterOverrides=[{"ParameterKey": k, "ParameterValue": v} for k, v in artifacts[region].items()],
         )
-    with contextlib.ExitStack() as stack:
-        for account in members:
-            for region in STACKSET_REGIONS:
-                schedule_rules_match_no_events(stack, account, region)
-        yield StackSetDeployment(members, artifacts)
+    for account in members:
+        for region in STACKSET_REGIONS:
+            set_aside_schedule_targets(account, region)
+    yield StackSetDeployment(members, artifacts)
 
 
 def member_scanner_env(account: str, region: str) -> tuple[str, dict[str, str]]:
@@ -683,7 +628,7 @@ def test_stackset_member_scanner_scans_own_function(stackset: StackSetDeployment
     )
     scanner = Scanner(settings, access, secrets, FakeRunner(), function_arn, str(tmp_path))
 
-    outcome = handle(event, FakeContext(invoked_function_arn=function_arn), scanner)
+    outcome = handle(event, lambda_context(invoked_function_arn=function_arn), scanner)
 
     assert outcome["outcome"] == "scanned" and outcome["function_arn"] == target_arn
     keys = [o["Key"] for o in session.client("s3").list_objects_v2(Bucket=settings.results_bucket)["Contents"]]

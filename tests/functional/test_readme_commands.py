@@ -25,7 +25,7 @@ from qualys_lambda.handler import handle
 from qualys_lambda.qscanner import run_subprocess
 from qualys_lambda.scanner import Scanner
 from tests.conftest import FAKE_CREDENTIALS
-from tests.support import FakeContext, event_for
+from tests.support import event_for, lambda_context
 
 pytestmark = pytest.mark.server
 
@@ -75,7 +75,7 @@ def scan_seed(stack_env: dict[str, str]) -> None:
         stack_env["WORK"],
         metrics=lambda values: None,
     )
-    assert handle(event_for(SEED), FakeContext(), scanner)["status"] == "success"
+    assert handle(event_for(SEED), lambda_context(), scanner)["status"] == "success"
 
 
 def test_readme_aws_commands_run_against_emulator(

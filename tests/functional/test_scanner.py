@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
+from local import runtime
 from qualys_lambda.aws import AwsAccess
 from qualys_lambda.credentials import SecretReader
 from qualys_lambda.errors import DeliveryError, ScanFailedError
@@ -22,12 +23,12 @@ from tests.support import (
     REGION,
     SCANNER_ARN,
     TOKEN,
-    FakeContext,
     FakeRunner,
     Resources,
     atomic_dynamodb_writes,
     create_function,
     event_for,
+    lambda_context,
     load_event,
     settings_for,
 )
@@ -36,19 +37,13 @@ FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orders-api"
 
 
 def tags_of(arn: str = FUNCTION_ARN) -> dict[str, str]:
-    return boto3.client("lambda", region_name=REGION).list_tags(Resource=arn)["Tags"]
+    return runtime.function_tags(boto3.Session(region_name=REGION), arn)
 
 
 def s3_objects(bucket: str) -> dict[str, dict[str, Any]]:
     s3 = boto3.client("s3", region_name=REGION)
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
     return {key: s3.get_object(Bucket=bucket, Key=key) for key in keys}
-
-
-def summary_from(bucket: str) -> dict[str, Any]:
-    objects = s3_objects(bucket)
-    (key,) = [k for k in objects if k.endswith("/summary.json")]
-    return json.loads(objects[key]["Body"].read())
 
 
 def cache_item(table: str, arn: str = FUNCTION_ARN) -> dict[str, Any]:
@@ -65,7 +60,7 @@ def fresh_scanner(scanner: Scanner, runner: FakeRunner) -> Scanner:
 
 def test_scan_create_event_tags_function(scanner: Scanner, resources: Resources, runner: FakeRunner) -> None:
     create_function()
-    outcome = handle(load_event("create_function"), FakeContext(), scanner)
+    outcome = handle(load_event("create_function"), lambda_context(), scanner)
     tags = tags_of()
     assert outcome["outcome"] == "scanned"
     assert tags["QualysScanStatus"] == "success"
@@ -80,7 +75,7 @@ def test_scan_create_event_tags_function(scanner: Scanner, resources: Resources,
 
 def test_scan_create_event_stores_summary_and_raw_files_encrypted(scanner: Scanner, resources: Resources) -> None:
     create_function()
-    outcome = handle(load_event("create_function"), FakeContext(), scanner)
+    outcome = handle(load_event("create_function"), lambda_context(), scanner)
     objects = s3_objects(resources.bucket)
     names = sorted(key.rsplit("/", 1)[1] for key in objects)
     assert names == sorted(
@@ -88,7 +83,7 @@ def test_scan_create_event_stores_summary_and_raw_files_encrypted(scanner: Scann
     )
     assert all(key.startswith(f"scans/{ACCOUNT}/{REGION}/orders-api/") for key in objects)
     assert all(obj["ServerSideEncryption"] == "AES256" for obj in objects.values())
-    summary = summary_from(resources.bucket)
+    summary = resources.summary()
     assert summary["function"]["arn"] == FUNCTION_ARN
     assert summary["function"]["runtime"] == "python3.11"
     assert summary["scan"]["trigger"] == {
@@ -109,17 +104,17 @@ def test_scan_create_event_stores_summary_and_raw_files_encrypted(scanner: Scann
 
 def test_scan_create_event_publishes_sns_with_attributes(scanner: Scanner, resources: Resources) -> None:
     create_function()
-    handle(load_event("create_function"), FakeContext(), scanner)
+    handle(load_event("create_function"), lambda_context(), scanner)
     (envelope,) = resources.messages()
     assert envelope["Subject"] == "QScanner Results: orders-api"
-    assert json.loads(envelope["Message"]) == summary_from(resources.bucket)
+    assert json.loads(envelope["Message"]) == resources.summary()
     attributes = {k: v["Value"] for k, v in envelope["MessageAttributes"].items()}
     assert attributes == {"status": "success", "max_severity": "critical", "account": ACCOUNT}
 
 
 def test_scan_create_event_records_cache_entry(scanner: Scanner, resources: Resources) -> None:
     create_function()
-    handle(load_event("create_function"), FakeContext(), scanner)
+    handle(load_event("create_function"), lambda_context(), scanner)
     item = cache_item(resources.table)
     code_sha = boto3.client("lambda").get_function(FunctionName="orders-api")["Configuration"]["CodeSha256"]
     assert item["code_sha256"]["S"] == code_sha
@@ -132,7 +127,7 @@ def test_scan_create_event_records_cache_entry(scanner: Scanner, resources: Reso
 
 def test_qscanner_argv_has_no_token_and_env_has_token_and_target(scanner: Scanner, runner: FakeRunner) -> None:
     create_function()
-    handle(load_event("create_function"), FakeContext(), scanner)
+    handle(load_event("create_function"), lambda_context(), scanner)
     (call,) = runner.calls
     argv, env = call["argv"], call["env"]
     output_dir = argv[argv.index("--output-dir") + 1]
@@ -161,21 +156,21 @@ def test_qscanner_argv_has_no_token_and_env_has_token_and_target(scanner: Scanne
 
 def test_scan_deadline_comes_from_remaining_time(scanner: Scanner, runner: FakeRunner) -> None:
     create_function()
-    handle(load_event("create_function"), FakeContext(remaining_ms=300_000), scanner)
+    handle(load_event("create_function"), lambda_context(remaining_ms=300_000), scanner)
     assert runner.calls[0]["timeout"] == pytest.approx(270)
 
 
 def test_update_code_event_with_full_arn_scans(scanner: Scanner, runner: FakeRunner) -> None:
     create_function()
-    outcome = handle(load_event("update_function_code"), FakeContext(), scanner)
+    outcome = handle(load_event("update_function_code"), lambda_context(), scanner)
     assert outcome["outcome"] == "scanned" and len(runner.calls) == 1
 
 
 def test_configuration_update_after_scan_is_cache_hit_without_secret_read(scanner: Scanner, runner: FakeRunner) -> None:
     create_function()
-    handle(load_event("create_function"), FakeContext(), scanner)
+    handle(load_event("create_function"), lambda_context(), scanner)
     cold = fresh_scanner(scanner, runner)
-    outcome = handle(load_event("update_function_configuration"), FakeContext(), cold)
+    outcome = handle(load_event("update_function_configuration"), lambda_context(), cold)
     assert outcome["outcome"] == "cache_hit"
     assert len(runner.calls) == 1
     assert cold.secrets.reads == 0
@@ -185,10 +180,10 @@ def test_layer_change_rescans(scanner: Scanner, runner: FakeRunner) -> None:
     lambda_client = boto3.client("lambda", region_name=REGION)
     layer = lambda_client.publish_layer_version(LayerName="deps", Content={"ZipFile": b"PK\x05\x06" + b"\0" * 18})
     create_function(layers=[layer["LayerVersionArn"]])
-    handle(load_event("create_function"), FakeContext(), scanner)
+    handle(load_event("create_function"), lambda_context(), scanner)
     newer = lambda_client.publish_layer_version(LayerName="deps", Content={"ZipFile": b"PK\x05\x06" + b"\0" * 18})
     lambda_client.update_function_configuration(FunctionName="orders-api", Layers=[newer["LayerVersionArn"]])
-    outcome = handle(load_event("update_function_configuration"), FakeContext(), scanner)
+    outcome = handle(load_event("update_function_configuration"), lambda_context(), scanner)
     assert outcome["outcome"] == "scanned" and len(runner.calls) == 2
 
 
@@ -196,15 +191,15 @@ def test_code_update_rescans(scanner: Scanner, runner: FakeRunner) -> None:
     from tests.support import code_zip
 
     create_function()
-    handle(load_event("create_function"), FakeContext(), scanner)
+    handle(load_event("create_function"), lambda_context(), scanner)
     boto3.client("lambda").update_function_code(FunctionName="orders-api", ZipFile=code_zip({"app.py": "x = 2\n"}))
-    handle(load_event("update_function_code"), FakeContext(), scanner)
+    handle(load_event("update_function_code"), lambda_context(), scanner)
     assert len(runner.calls) == 2
 
 
 def test_excluded_function_is_not_scanned_or_tagged(scanner: Scanner, resources: Resources, runner: FakeRunner) -> None:
     create_function(tags={"QualysScanExclude": "true"})
-    outcome = handle(load_event("create_function"), FakeContext(), scanner)
+    outcome = handle(load_event("create_function"), lambda_context(), scanner)
     assert outcome["outcome"] == "excluded"
     assert runner.calls == [] and "QualysScanStatus" not in tags_of()
     assert s3_objects(resources.bucket) == {}
@@ -219,8 +214,8 @@ def test_finished_exit_codes_map_to_status(
 ) -> None:
     runner.exit_code = exit_code
     create_function()
-    outcome = handle(load_event("create_function"), FakeContext(), scanner)
-    summary = summary_from(resources.bucket)
+    outcome = handle(load_event("create_function"), lambda_context(), scanner)
+    summary = resources.summary()
     assert outcome["status"] == status and tags_of()["QualysScanStatus"] == status
     assert summary["scan"]["exit_code"] == exit_code and summary["scan"]["policy"] == policy
     if exit_code == 40:
@@ -242,9 +237,9 @@ def test_failed_scan_is_tagged_stored_notified_and_raised(
     scanner.runner = FakeRunner(**runner_kwargs)
     create_function()
     with pytest.raises(ScanFailedError, match=error):
-        handle(load_event("create_function"), FakeContext(), scanner)
+        handle(load_event("create_function"), lambda_context(), scanner)
     assert tags_of()["QualysScanStatus"] == "failed"
-    summary = summary_from(resources.bucket)
+    summary = resources.summary()
     assert summary["scan"]["status"] == "failed" and error in summary["scan"]["error"]
     assert json.loads(resources.messages()[0]["Message"])["scan"]["status"] == "failed"
     assert cache_item(resources.table)["status"]["S"] == "failed"
@@ -254,9 +249,9 @@ def test_failed_scan_is_retried_on_next_event(scanner: Scanner, runner: FakeRunn
     runner.exit_code = 1
     create_function()
     with pytest.raises(ScanFailedError):
-        handle(load_event("create_function"), FakeContext(), scanner)
+        handle(load_event("create_function"), lambda_context(), scanner)
     runner.exit_code = 0
-    assert handle(load_event("update_function_configuration"), FakeContext(), scanner)["outcome"] == "scanned"
+    assert handle(load_event("update_function_configuration"), lambda_context(), scanner)["outcome"] == "scanned"
 
 
 def test_stale_output_files_from_earlier_scan_are_ignored(scanner: Scanner, resources: Resources) -> None:
@@ -267,8 +262,8 @@ def test_stale_output_files_from_earlier_scan_are_ignored(scanner: Scanner, reso
     (Path(scanner.work_root) / "qscanner-cache" / "old-Report.sarif.json").write_text("{}")
     scanner.runner = FakeRunner(severities=[], secrets=0)
     create_function()
-    handle(load_event("create_function"), FakeContext(), scanner)
-    summary = summary_from(resources.bucket)
+    handle(load_event("create_function"), lambda_context(), scanner)
+    summary = resources.summary()
     assert summary["findings"]["secrets"] == 0 and summary["scan"]["scan_id"] != "old"
     assert not any("old-" in key for key in s3_objects(resources.bucket))
 
@@ -277,7 +272,7 @@ def test_s3_down_still_notifies_tags_and_raises(scanner: Scanner, resources: Res
     boto3.client("s3").delete_bucket(Bucket=resources.bucket)
     create_function()
     with pytest.raises(DeliveryError, match="s3"):
-        handle(load_event("create_function"), FakeContext(), scanner)
+        handle(load_event("create_function"), lambda_context(), scanner)
     assert tags_of()["QualysScanStatus"] == "success"
     assert len(resources.messages()) == 1
     assert cache_item(resources.table)["status"]["S"] == "incomplete"
@@ -287,18 +282,18 @@ def test_s3_down_then_retry_rescans_and_delivers(scanner: Scanner, resources: Re
     boto3.client("s3").delete_bucket(Bucket=resources.bucket)
     create_function()
     with pytest.raises(DeliveryError):
-        handle(load_event("create_function"), FakeContext(), scanner)
+        handle(load_event("create_function"), lambda_context(), scanner)
     boto3.client("s3").create_bucket(Bucket=resources.bucket)
-    assert handle(load_event("create_function"), FakeContext(), scanner)["outcome"] == "scanned"
-    assert len(runner.calls) == 2 and summary_from(resources.bucket)["scan"]["status"] == "success"
+    assert handle(load_event("create_function"), lambda_context(), scanner)["outcome"] == "scanned"
+    assert len(runner.calls) == 2 and resources.summary()["scan"]["status"] == "success"
 
 
 def test_sns_down_still_stores_and_tags(scanner: Scanner, resources: Resources) -> None:
     boto3.client("sns").delete_topic(TopicArn=resources.topic_arn)
     create_function()
     with pytest.raises(DeliveryError, match="sns"):
-        handle(load_event("create_function"), FakeContext(), scanner)
-    assert summary_from(resources.bucket)["scan"]["status"] == "success"
+        handle(load_event("create_function"), lambda_context(), scanner)
+    assert resources.summary()["scan"]["status"] == "success"
     assert tags_of()["QualysScanStatus"] == "success"
 
 
@@ -308,9 +303,9 @@ def test_dynamodb_down_still_scans_stores_notifies_tags(
     boto3.client("dynamodb").delete_table(TableName=resources.table)
     create_function()
     with pytest.raises(DeliveryError, match="cache"):
-        handle(load_event("create_function"), FakeContext(), scanner)
+        handle(load_event("create_function"), lambda_context(), scanner)
     assert len(runner.calls) == 1
-    assert summary_from(resources.bucket)["scan"]["status"] == "success"
+    assert resources.summary()["scan"]["status"] == "success"
     assert len(resources.messages()) == 1 and tags_of()["QualysScanStatus"] == "success"
     assert any(r.getMessage() == "cache unavailable" for r in caplog.records)
 
@@ -322,7 +317,7 @@ def test_token_in_qscanner_stderr_never_reaches_logs_s3_or_sns(
     scanner.runner = FakeRunner(exit_code=1, stderr=f"auth failed for token {TOKEN}\n")
     create_function()
     with pytest.raises(ScanFailedError):
-        handle(load_event("create_function"), FakeContext(), scanner)
+        handle(load_event("create_function"), lambda_context(), scanner)
     logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     assert "auth failed for token [REDACTED]" in logged
     assert TOKEN not in logged
@@ -337,7 +332,7 @@ def test_token_written_into_output_files_is_redacted_in_s3(scanner: Scanner, res
 
     scanner.runner = FakeRunner(on_call=leak)
     create_function()
-    handle(load_event("create_function"), FakeContext(), scanner)
+    handle(load_event("create_function"), lambda_context(), scanner)
     bodies = [o["Body"].read() for o in s3_objects(resources.bucket).values()]
     assert b"token=[REDACTED]" in b"".join(bodies) and all(TOKEN.encode() not in b for b in bodies)
 
@@ -348,7 +343,7 @@ def test_two_concurrent_events_for_same_code_scan_once(scanner: Scanner, runner:
     outcomes: list[dict[str, Any]] = []
 
     def deliver(name: str) -> None:
-        outcomes.append(handle(load_event(name), FakeContext(), scanner))
+        outcomes.append(handle(load_event(name), lambda_context(), scanner))
 
     threads = [threading.Thread(target=deliver, args=(n,)) for n in ("create_function", "update_function_code")]
     with atomic_dynamodb_writes():
@@ -368,10 +363,10 @@ def test_event_arriving_while_the_code_is_being_scanned_does_not_start_a_second_
 
     def second_event(argv: list[str], env: dict[str, str]) -> None:
         if not outcomes:
-            outcomes.append(handle(load_event("update_function_code"), FakeContext(), scanner)["outcome"])
+            outcomes.append(handle(load_event("update_function_code"), lambda_context(), scanner)["outcome"])
 
     runner.on_call = second_event
-    outcomes.append(handle(load_event("create_function"), FakeContext(), scanner)["outcome"])
+    outcomes.append(handle(load_event("create_function"), lambda_context(), scanner)["outcome"])
     assert len(runner.calls) == 1
     assert outcomes == ["in_progress", "scanned"]
 
@@ -381,8 +376,8 @@ def test_container_image_function_is_scanned(scanner: Scanner, resources: Resour
     boto3.client("lambda").create_function(
         FunctionName="orders-api", Role=resources.role_arn, PackageType="Image", Code={"ImageUri": image}
     )
-    handle(load_event("create_function"), FakeContext(), scanner)
-    summary = summary_from(resources.bucket)
+    handle(load_event("create_function"), lambda_context(), scanner)
+    summary = resources.summary()
     assert summary["function"]["package_type"] == "Image"
     assert summary["function"]["image_uri"] == image
     assert runner.calls[0]["argv"][-2:] == ["lambda", FUNCTION_ARN]
@@ -391,20 +386,20 @@ def test_container_image_function_is_scanned(scanner: Scanner, resources: Resour
 
 def test_manual_scan_bypasses_cache(scanner: Scanner, runner: FakeRunner) -> None:
     create_function()
-    handle(load_event("create_function"), FakeContext(), scanner)
-    outcome = handle(load_event("manual_scan"), FakeContext(), scanner)
+    handle(load_event("create_function"), lambda_context(), scanner)
+    outcome = handle(load_event("manual_scan"), lambda_context(), scanner)
     assert outcome["outcome"] == "scanned" and len(runner.calls) == 2
 
 
 def test_scanner_never_scans_itself(scanner: Scanner, runner: FakeRunner, caplog: pytest.LogCaptureFixture) -> None:
     create_function(name="qualys-scanner")
-    outcome = handle(event_for(SCANNER_ARN), FakeContext(), scanner)
+    outcome = handle(event_for(SCANNER_ARN), lambda_context(), scanner)
     assert outcome["outcome"] == "rejected" and runner.calls == []
     assert "QualysScanStatus" not in tags_of(SCANNER_ARN)
 
 
 def test_deleted_function_is_rejected(scanner: Scanner, runner: FakeRunner) -> None:
-    outcome = handle(load_event("create_function"), FakeContext(), scanner)
+    outcome = handle(load_event("create_function"), lambda_context(), scanner)
     assert outcome == {"outcome": "rejected", "reason": "function no longer exists", "function_arn": FUNCTION_ARN}
 
 
@@ -413,7 +408,7 @@ def test_account_outside_allowed_list_is_rejected(resources: Resources, runner: 
     secrets = SecretReader(boto3.client("secretsmanager"), settings.qualys_secret_arn)
     scanner = Scanner(settings, AwsAccess(ACCOUNT), secrets, runner, SCANNER_ARN, str(tmp_path))
     create_function()
-    outcome = handle(load_event("create_function"), FakeContext(), scanner)
+    outcome = handle(load_event("create_function"), lambda_context(), scanner)
     assert outcome["outcome"] == "rejected" and "ALLOWED_ACCOUNT_IDS" in outcome["reason"]
 
 
@@ -425,9 +420,9 @@ def test_bad_secret_fails_scan_naming_field_not_value(
     )
     create_function()
     with pytest.raises(ScanFailedError, match="qualys_pod"):
-        handle(load_event("create_function"), FakeContext(), scanner)
+        handle(load_event("create_function"), lambda_context(), scanner)
     assert runner.calls == [] and tags_of()["QualysScanStatus"] == "failed"
-    assert "MARS1" not in summary_from(resources.bucket)["scan"]["error"]
+    assert "MARS1" not in resources.summary()["scan"]["error"]
 
 
 def test_disabled_destinations_are_not_written(resources: Resources, runner: FakeRunner, tmp_path: Path) -> None:
@@ -435,8 +430,8 @@ def test_disabled_destinations_are_not_written(resources: Resources, runner: Fak
     secrets = SecretReader(boto3.client("secretsmanager"), settings.qualys_secret_arn)
     scanner = Scanner(settings, AwsAccess(ACCOUNT), secrets, runner, SCANNER_ARN, str(tmp_path))
     create_function()
-    handle(load_event("create_function"), FakeContext(), scanner)
-    handle(load_event("update_function_configuration"), FakeContext(), scanner)
+    handle(load_event("create_function"), lambda_context(), scanner)
+    handle(load_event("update_function_configuration"), lambda_context(), scanner)
     assert len(runner.calls) == 2 and tags_of()["QualysScanStatus"] == "success"
     assert s3_objects(resources.bucket) == {} and resources.messages() == []
 
@@ -444,7 +439,7 @@ def test_disabled_destinations_are_not_written(resources: Resources, runner: Fak
 def test_scan_logs_carry_function_event_and_outcome(scanner: Scanner, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     create_function()
-    handle(load_event("create_function"), FakeContext(), scanner)
+    handle(load_event("create_function"), lambda_context(), scanner)
     (record,) = [r for r in caplog.records if r.getMessage() == "scan finished"]
     assert record.function_arn == FUNCTION_ARN  # type: ignore[attr-defined]
     assert record.event_id == "6f2c7b7e-1a2b-4c3d-9e8f-0a1b2c3d4e5f"  # type: ignore[attr-defined]
@@ -460,7 +455,7 @@ def test_sqs_batch_reports_only_failing_record(scanner: Scanner, runner: FakeRun
         {"messageId": "m-2", "eventSource": "aws:sqs", "body": json.dumps(event_for("billing"))},
         {"messageId": "m-3", "eventSource": "aws:sqs", "body": "not json"},
     ]
-    result = handle({"Records": records}, FakeContext(), scanner)
+    result = handle({"Records": records}, lambda_context(), scanner)
     assert result == {"batchItemFailures": [{"itemIdentifier": "m-2"}]}
 
 
@@ -490,7 +485,7 @@ def test_rejected_input_logs_one_line_and_calls_no_aws(
 ) -> None:
     scanner.aws = NoAws()  # type: ignore[assignment]
     caplog.set_level(logging.INFO, logger="qualys_lambda")
-    outcome = handle(event, FakeContext(), scanner)
+    outcome = handle(event, lambda_context(), scanner)
     assert outcome["outcome"] == "rejected" and runner.calls == []
     (record,) = caplog.records
     assert record.getMessage() == "event rejected" and record.levelname == "WARNING"
