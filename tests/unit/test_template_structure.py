@@ -21,7 +21,7 @@ EVENT_NAMES = {
     "UpdateFunctionCode20150331v2",
     "UpdateFunctionConfiguration20150331v2",
 }
-# DESIGN.md section 2 minus what only the hub sets (CROSS_ACCOUNT_*, ALLOWED_ACCOUNT_IDS) and the
+# The environment contract of docs/DESIGN.md minus what only the hub sets (CROSS_ACCOUNT_*, ALLOWED_ACCOUNT_IDS) and the
 # derived SCAN_TIMEOUT.
 SCANNER_ENV_NAMES = {
     "QUALYS_SECRET_ARN",
