@@ -21,8 +21,8 @@ EVENT_NAMES = {
     "UpdateFunctionCode20150331v2",
     "UpdateFunctionConfiguration20150331v2",
 }
-# The environment contract of docs/DESIGN.md minus what only the hub sets (CROSS_ACCOUNT_*, ALLOWED_ACCOUNT_IDS) and the
-# derived SCAN_TIMEOUT.
+# The environment contract of docs/DESIGN.md minus what only the hub sets (CROSS_ACCOUNT_*,
+# ALLOWED_ACCOUNT_IDS) and the derived SCAN_TIMEOUT.
 SCANNER_ENV_NAMES = {
     "QUALYS_SECRET_ARN",
     "RESULTS_S3_BUCKET",

@@ -39,7 +39,7 @@ data "aws_iam_policy_document" "scanner" {
     actions   = ["lambda:TagResource"]
     resources = ["arn:${local.partition}:lambda:*:${local.account_id}:function:*"]
 
-    # Only the QualysScan* tags of DESIGN.md section 4.
+    # Only the QualysScan* tags (tag format of docs/DESIGN.md).
     condition {
       test     = "ForAllValues:StringLike"
       variable = "aws:TagKeys"
@@ -80,7 +80,7 @@ data "aws_iam_policy_document" "scanner" {
       sid       = "WriteScanResults"
       effect    = "Allow"
       actions   = ["s3:PutObject"]
-      resources = ["${aws_s3_bucket.results[0].arn}/scans/*"]
+      resources = ["${module.results_bucket[0].arn}/scans/*"]
     }
   }
 
