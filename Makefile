@@ -49,7 +49,7 @@ $(error QUALYS_ACCESS_TOKEN must come from the environment (export QUALYS_ACCESS
 endif
 
 .PHONY: help test lint venv layer package check check-aws deploy outputs deploy-multi-region update-function \
-	delete clean demo coverage scan-all bench tf-validate stack-env scanner-name
+	delete clean demo coverage scan-all bench tf-validate stack-env scanner-name templates
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -77,6 +77,9 @@ lint: $(VENV_STAMP) $(CHECKOV_STAMP) ## ruff, mypy, cfn-lint and checkov
 	$(VENV)/bin/cfn-lint cloudformation/*.yaml
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download -d cloudformation
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download -d terraform/modules/scanner-native
+
+templates: $(VENV_STAMP) ## render cloudformation/*.yaml from cloudformation/src (commit both)
+	$(PY) cloudformation/render.py
 
 bench: $(VENV_STAMP) ## benchmarks (on demand, not part of the tests)
 	$(PY) bench/bench_scanner.py

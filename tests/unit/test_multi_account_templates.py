@@ -17,17 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CLOUDFORMATION = ROOT / "cloudformation"
 TEMPLATES = ("stackset.yaml", "centralized-hub.yaml", "centralized-spoke.yaml")
 EVENT_NAMES = ["CreateFunction20150331", "UpdateFunctionCode20150331v2", "UpdateFunctionConfiguration20150331v2"]
-# What the hub adds to the single-account scanner's environment, parameters and role.
-HUB_ONLY_ENV = {"CROSS_ACCOUNT_ROLE_NAME", "CROSS_ACCOUNT_EXTERNAL_ID", "ALLOWED_ACCOUNT_IDS", "INVENTORY_REGIONS"}
-HUB_ONLY_PARAMETERS = {"OrganizationId", "AllowedAccountIds", "SpokeRoleName", "ExternalId", "InventoryRegions"}
-# The hub creates no trail: the spokes do (CreateCloudTrail of centralized-spoke.yaml).
-NOT_ON_HUB_PARAMETERS = {"CreateCloudTrail"}
-EXTRA_SIDS = {"stackset": {"DecryptQualysSecret"}, "hub": {"AssumeSpokeRole"}}
 # Security Hub statements the spoke scopes to every region of its account (its role is global and the
 # hub imports each function's findings in that function's region).
 SPOKE_ALL_REGION_SIDS = {"ImportSecurityHubFindings", "ReadSecurityHubFindings"}
-# The single-account stack's outputs for its scan queue, manual-scan rule and inventory schedule.
-QUEUE_OUTPUTS = ("ScanQueueUrl", "ScanQueueArn", "ManualScanRuleName", "InventoryScheduleRuleName")
 
 
 @pytest.fixture(scope="module")
@@ -50,16 +42,6 @@ def stackset() -> dict[str, Any]:
     return load_template("stackset.yaml")
 
 
-def role_items(role: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Sid -> item of a role's inline policies as written (a conditional one still in its Fn::If)."""
-    items: dict[str, dict[str, Any]] = {}
-    for policy in role["Properties"]["Policies"]:
-        for item in policy["PolicyDocument"]["Statement"]:
-            statement = item["Fn::If"][1] if "Fn::If" in item else item
-            items[statement["Sid"]] = item
-    return items
-
-
 def role_statements(role: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Sid -> statement of a role's inline policies, conditional statements unwrapped."""
     statements: dict[str, dict[str, Any]] = {}
@@ -70,16 +52,8 @@ def role_statements(role: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return statements
 
 
-def function_environment(template: dict[str, Any]) -> dict[str, Any]:
-    return dict(template["Resources"]["ScannerFunction"]["Properties"]["Environment"]["Variables"])
-
-
 def of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
     return {name: res for name, res in template["Resources"].items() if res["Type"] == resource_type}
-
-
-def without_description(definition: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in definition.items() if k != "Description"}
 
 
 def allowed_sources(policy: dict[str, Any]) -> list[Any]:
@@ -90,32 +64,7 @@ def allowed_sources(policy: dict[str, Any]) -> list[Any]:
     return list(allow["Condition"]["ArnEquals"]["aws:SourceArn"])
 
 
-# ---------------------------------------------------------------- consistency with the single-account stack
-
-
-@pytest.mark.parametrize("name", ["stackset", "hub"])
-def test_scanner_runtime_and_handler_as_single_account(
-    single: dict[str, Any], request: pytest.FixtureRequest, name: str
-) -> None:
-    template = request.getfixturevalue(name)
-    expected = single["Resources"]["ScannerFunction"]["Properties"]
-    properties = template["Resources"]["ScannerFunction"]["Properties"]
-
-    assert (properties["Runtime"], properties["Handler"]) == (expected["Runtime"], expected["Handler"])
-    assert properties["Layers"] == [{"Ref": "QScannerLayerArn"}]
-    assert properties["Code"] == {"S3Bucket": {"Ref": "CodeS3Bucket"}, "S3Key": {"Ref": "CodeS3Key"}}
-
-
-def test_stackset_environment_is_single_account_environment(single: dict[str, Any], stackset: dict[str, Any]) -> None:
-    assert function_environment(stackset) == function_environment(single)
-
-
-def test_hub_environment_is_single_account_plus_hub_names(single: dict[str, Any], hub: dict[str, Any]) -> None:
-    environment = function_environment(hub)
-    expected = function_environment(single)
-
-    assert set(environment) == set(expected) | HUB_ONLY_ENV
-    assert {name: environment[name] for name in expected} == expected
+# ---------------------------------------------------------------- hub scanner (the rest is shared: cloudformation/src)
 
 
 def test_hub_environment_cross_account_values(hub: dict[str, Any]) -> None:
@@ -136,140 +85,14 @@ def test_hub_inventory_regions_comma_separated_empty_by_default(hub: dict[str, A
     assert not any(pattern.fullmatch(v) for v in ("us-east-1, eu-west-1", "us-east-1,", "US-EAST-1", "*"))
 
 
-@pytest.mark.parametrize("name", ["stackset", "hub"])
-def test_scanner_role_sids_are_single_account_sids_plus_model_ones(
-    single: dict[str, Any], request: pytest.FixtureRequest, name: str
-) -> None:
-    template = request.getfixturevalue(name)
-    sids = set(role_statements(template["Resources"]["ScannerRole"]))
-
-    assert sids == set(role_statements(single["Resources"]["ScannerRole"])) | EXTRA_SIDS[name]
+def test_hub_creates_no_trail(hub: dict[str, Any]) -> None:
+    # The spokes create the trails that feed the hub (CreateCloudTrail of centralized-spoke.yaml).
+    assert "CreateCloudTrail" not in hub["Parameters"]
+    assert not of_type(hub, "AWS::CloudTrail::Trail")
+    assert "CloudTrailName" not in hub["Outputs"]
 
 
-@pytest.mark.parametrize("name", ["stackset", "hub"])
-def test_scanner_role_statements_and_conditions_as_single_account(
-    single: dict[str, Any], request: pytest.FixtureRequest, name: str
-) -> None:
-    # Includes Security Hub: the hub imports through its own account's default product, like a single account.
-    template = request.getfixturevalue(name)
-    expected = role_items(single["Resources"]["ScannerRole"])
-    items = role_items(template["Resources"]["ScannerRole"])
-
-    assert {sid: items[sid] for sid in expected} == expected
-
-
-def test_stackset_parameters_are_single_account_plus_secret_key(
-    single: dict[str, Any], stackset: dict[str, Any]
-) -> None:
-    parameters = stackset["Parameters"]
-
-    assert set(parameters) == set(single["Parameters"]) | {"QualysSecretKmsKeyArn"}
-    for name, definition in single["Parameters"].items():
-        assert without_description(parameters[name]) == without_description(definition), name
-
-
-def test_hub_parameters_are_single_account_plus_hub_ones(single: dict[str, Any], hub: dict[str, Any]) -> None:
-    parameters = hub["Parameters"]
-    shared = set(single["Parameters"]) - NOT_ON_HUB_PARAMETERS
-
-    assert set(parameters) == shared | HUB_ONLY_PARAMETERS
-    for name in shared:
-        assert without_description(parameters[name]) == without_description(single["Parameters"][name]), name
-
-
-# ---------------------------------------------------------------- scan queue, manual scans, inventory (both models)
-
-
-@pytest.mark.parametrize("name", ["stackset", "hub"])
-@pytest.mark.parametrize("resource", ["ScanQueue", "ScanQueueEventSource", "DeadLetterQueue"])
-def test_queues_and_event_source_mapping_as_single_account(
-    single: dict[str, Any], request: pytest.FixtureRequest, name: str, resource: str
-) -> None:
-    template = request.getfixturevalue(name)
-
-    assert template["Resources"][resource] == single["Resources"][resource]
-
-
-@pytest.mark.parametrize("name", ["stackset", "hub"])
-def test_scan_queue_feeds_scanner_one_message_at_a_time_with_bounded_concurrency(
-    request: pytest.FixtureRequest, name: str
-) -> None:
-    template = request.getfixturevalue(name)
-    queue = template["Resources"]["ScanQueue"]["Properties"]
-    (mapping,) = of_type(template, "AWS::Lambda::EventSourceMapping").values()
-
-    assert queue["SqsManagedSseEnabled"] is True
-    assert queue["VisibilityTimeout"] == 5400
-    assert queue["RedrivePolicy"] == {
-        "deadLetterTargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
-        "maxReceiveCount": 3,
-    }
-    assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["ScanQueue", "Arn"]}
-    assert mapping["Properties"]["BatchSize"] == 1
-    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "ScanQueueMaxConcurrency"}}
-
-
-@pytest.mark.parametrize("name", ["stackset", "hub"])
-def test_only_the_inventory_schedule_invokes_scanner(
-    single: dict[str, Any], request: pytest.FixtureRequest, name: str
-) -> None:
-    template = request.getfixturevalue(name)
-    rule = template["Resources"]["InventoryScheduleRule"]
-    expected = single["Resources"]["InventoryScheduleRule"]
-    invoking = [
-        n
-        for n, r in of_type(template, "AWS::Events::Rule").items()
-        if any(t["Arn"] == {"Fn::GetAtt": ["ScannerFunction", "Arn"]} for t in r["Properties"]["Targets"])
-    ]
-
-    assert invoking == ["InventoryScheduleRule"]
-    assert rule["Condition"] == expected["Condition"] == "InventoryEnabled"
-    assert without_description(rule["Properties"]) == without_description(expected["Properties"])
-    assert of_type(template, "AWS::Lambda::Permission") == of_type(single, "AWS::Lambda::Permission")
-    assert template["Conditions"]["InventoryEnabled"] == single["Conditions"]["InventoryEnabled"]
-
-
-@pytest.mark.parametrize("name", ["stackset", "hub"])
-def test_manual_scan_rule_queues_manual_requests_only(
-    single: dict[str, Any], request: pytest.FixtureRequest, name: str
-) -> None:
-    rule = request.getfixturevalue(name)["Resources"]["ManualScanRule"]["Properties"]
-    expected = single["Resources"]["ManualScanRule"]["Properties"]
-
-    assert (
-        rule["EventPattern"]
-        == expected["EventPattern"]
-        == {
-            "source": ["qualys-lambda.manual"],
-            "detail-type": ["Scan Request"],
-        }
-    )
-    assert rule["Targets"] == expected["Targets"]
-    # The hub's manual requests come from its own account's default bus, not the central bus.
-    assert rule.get("EventBusName", "default") == "default"
-
-
-@pytest.mark.parametrize("name", ["stackset", "hub"])
-def test_queue_outputs_as_single_account(single: dict[str, Any], request: pytest.FixtureRequest, name: str) -> None:
-    outputs = request.getfixturevalue(name)["Outputs"]
-
-    for output in QUEUE_OUTPUTS:
-        expected = single["Outputs"][output]
-        assert outputs[output]["Value"] == expected["Value"]
-        assert outputs[output].get("Condition") == expected.get("Condition")
-        assert outputs[output]["Export"] == expected["Export"]
-
-
-def test_stackset_rules_queue_and_policies_identical_to_single_account(
-    single: dict[str, Any], stackset: dict[str, Any]
-) -> None:
-    for resource_type in ("AWS::Events::Rule", "AWS::SQS::QueuePolicy", "AWS::Lambda::EventSourceMapping"):
-        assert of_type(stackset, resource_type) == of_type(single, resource_type), resource_type
-
-
-def test_stackset_outputs_are_single_account_outputs(single: dict[str, Any], stackset: dict[str, Any]) -> None:
-    assert stackset["Outputs"] == single["Outputs"]
+# ---------------------------------------------------------------- scan queue (hub sources, TLS in both models)
 
 
 def test_hub_scan_queue_admits_only_hub_rule_and_manual_rule(hub: dict[str, Any]) -> None:

@@ -17,6 +17,13 @@ from tests.support import cache_table_definition, load_template, run_checkov
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"
 MODULE = TERRAFORM / "modules" / "scanner-native"
+# The hardened bucket scanner-native uses for its results and trail buckets.
+BUCKET_MODULE = TERRAFORM / "modules" / "hardened-bucket"
+# scanner-native's bucket module calls: (module, former resource name, SSE algorithm, lifecycle rule id).
+BUCKETS = [
+    ("results_bucket", "results", "aws:kms", "ExpireScanResults"),
+    ("trail_bucket", "trail", "AES256", "ExpireTrailLogs"),
+]
 EXAMPLES = [TERRAFORM / "examples" / "single-region-native", TERRAFORM / "examples" / "single-account-multi-region"]
 
 # CloudFormation parameter -> module variable (snake_case; None: replaced by what the module does itself).
@@ -133,6 +140,11 @@ def _typed(directory: Path, kind: str, type_name: str) -> dict[str, dict[str, An
     }
 
 
+def _typed_names(directory: Path, kind: str) -> list[str]:
+    """Types of the directory's two-label blocks (resource, data)."""
+    return sorted({rtype for block in _parsed(directory).get(kind, []) for rtype in block})
+
+
 def _resource(type_name: str, name: str) -> dict[str, Any]:
     return _typed(MODULE, "resource", type_name)[name]
 
@@ -198,7 +210,7 @@ def _as_list(value: Any) -> list[Any]:
 # ---------------------------------------------------------------- variables
 
 
-@pytest.mark.parametrize("directory", [MODULE, *EXAMPLES], ids=lambda p: p.name)
+@pytest.mark.parametrize("directory", [MODULE, BUCKET_MODULE, *EXAMPLES], ids=lambda p: p.name)
 def test_variables_every_one_described(directory: Path) -> None:
     variables = _named(directory, "variable")
 
@@ -206,7 +218,7 @@ def test_variables_every_one_described(directory: Path) -> None:
     assert [name for name, body in variables.items() if not body.get("description", "").strip()] == []
 
 
-@pytest.mark.parametrize("directory", [MODULE, *EXAMPLES], ids=lambda p: p.name)
+@pytest.mark.parametrize("directory", [MODULE, BUCKET_MODULE, *EXAMPLES], ids=lambda p: p.name)
 def test_variables_every_one_used(directory: Path) -> None:
     text = _text_without_variables(directory)
 
@@ -330,7 +342,7 @@ def test_secret_never_given_a_value_anywhere() -> None:
 
         assert "aws_secretsmanager_secret_version" not in types, directory
         assert "secret_string" not in json.dumps(_parsed(directory)), directory
-    assert set(directories) == {MODULE, *EXAMPLES}
+    assert set(directories) == {MODULE, BUCKET_MODULE, *EXAMPLES}
 
 
 def test_secret_created_only_without_an_arn() -> None:
@@ -524,22 +536,67 @@ def test_scan_queue_feeds_function_one_message_at_a_time() -> None:
 # ---------------------------------------------------------------- storage, notifications, trail
 
 
-@pytest.mark.parametrize(("name", "algorithm"), [("results", "aws:kms"), ("trail", "AES256")], ids=["results", "trail"])
-def test_buckets_encrypted_versioned_private_tls_only_expiring(name: str, algorithm: str) -> None:
-    (sse,) = _resource("aws_s3_bucket_server_side_encryption_configuration", name)["rule"]
-    block = _resource("aws_s3_bucket_public_access_block", name)
-    (rule,) = _resource("aws_s3_bucket_lifecycle_configuration", name)["rule"]
-    (deny,) = [s for s in _typed(MODULE, "data", "aws_iam_policy_document")[name]["statement"] if s["effect"] == "Deny"]
+def _bucket_resource(type_name: str) -> dict[str, Any]:
+    return _typed(BUCKET_MODULE, "resource", type_name)["this"]
 
-    assert sse["apply_server_side_encryption_by_default"][0]["sse_algorithm"] == algorithm
-    assert _resource("aws_s3_bucket_versioning", name)["versioning_configuration"][0]["status"] == "Enabled"
+
+def test_bucket_module_encrypted_versioned_private_tls_only_expiring() -> None:
+    (sse,) = _bucket_resource("aws_s3_bucket_server_side_encryption_configuration")["rule"]
+    block = _bucket_resource("aws_s3_bucket_public_access_block")
+    (rule,) = _bucket_resource("aws_s3_bucket_lifecycle_configuration")["rule"]
+    document = _typed(BUCKET_MODULE, "data", "aws_iam_policy_document")["this"]
+    (deny,) = [s for s in document["statement"] if s["effect"] == "Deny"]
+
+    assert sse["apply_server_side_encryption_by_default"][0]["sse_algorithm"] == "${var.sse_algorithm}"
+    assert _bucket_resource("aws_s3_bucket_versioning")["versioning_configuration"][0]["status"] == "Enabled"
     assert all(block[key] is True for key in ("block_public_acls", "block_public_policy", "ignore_public_acls"))
     assert block["restrict_public_buckets"] is True
-    assert _resource("aws_s3_bucket_ownership_controls", name)["rule"][0]["object_ownership"] == "BucketOwnerEnforced"
-    assert rule["expiration"][0]["days"] == "${var.results_retention_days}"
+    assert _bucket_resource("aws_s3_bucket_ownership_controls")["rule"][0]["object_ownership"] == "BucketOwnerEnforced"
+    assert rule["expiration"][0]["days"] == "${var.expiration_days}"
     assert rule["noncurrent_version_expiration"][0]["noncurrent_days"] == 90
+    assert _bucket_resource("aws_s3_bucket")["force_destroy"] is False
     assert deny["sid"] == "DenyInsecureTransport"
     assert deny["condition"] == [{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}]
+    assert document["source_policy_documents"] == "${var.policy_documents}"
+
+
+@pytest.mark.parametrize(("module", "former", "algorithm", "rule_id"), BUCKETS, ids=[b[1] for b in BUCKETS])
+def test_buckets_use_bucket_module_with_template_encryption_and_retention(
+    module: str, former: str, algorithm: str, rule_id: str
+) -> None:
+    call = _named(MODULE, "module")[module]
+
+    assert call["source"] == "../hardened-bucket"
+    assert set(call) - MODULE_BLOCK_META_ARGUMENTS <= set(_named(BUCKET_MODULE, "variable"))
+    assert call["sse_algorithm"] == algorithm
+    assert call["lifecycle_rule_id"] == rule_id
+    assert call["expiration_days"] == "${var.results_retention_days}"
+    assert call["name_prefix"] == f"${{var.name}}-{former}-"
+
+
+def test_trail_bucket_policy_admits_cloudtrail_for_this_trail_only() -> None:
+    call = _named(MODULE, "module")["trail_bucket"]
+    statements = _typed(MODULE, "data", "aws_iam_policy_document")["trail"]["statement"]
+
+    assert call["policy_documents"] == ["${data.aws_iam_policy_document.trail[0].json}"]
+    assert sorted(s["sid"] for s in statements) == ["CloudTrailAclCheck", "CloudTrailWrite"]
+    for statement in statements:
+        assert statement["principals"] == [{"type": "Service", "identifiers": ["cloudtrail.amazonaws.com"]}]
+        assert {"test": "StringEquals", "variable": "aws:SourceArn", "values": ["${local.trail_arn}"]} in statement[
+            "condition"
+        ]
+
+
+@pytest.mark.parametrize(("module", "former", "algorithm", "rule_id"), BUCKETS, ids=[b[1] for b in BUCKETS])
+def test_moved_blocks_carry_every_former_bucket_resource_into_module(
+    module: str, former: str, algorithm: str, rule_id: str
+) -> None:
+    moves = {block["from"]: block["to"] for block in _parsed(MODULE).get("moved", [])}
+    resource_types = _typed_names(BUCKET_MODULE, "resource")
+
+    assert resource_types
+    for resource_type in resource_types:
+        assert moves[f"${{{resource_type}.{former}[0]}}"] == f"${{module.{module}[0].{resource_type}.this}}"
 
 
 def test_cache_table_key_ttl_pitr_sse_like_template() -> None:
@@ -646,7 +703,8 @@ def test_multi_region_example_one_instance_per_provider_alias() -> None:
 
 
 def test_checkov_suppressions_state_a_reason() -> None:
-    skips = [c for document in _raw(MODULE) for c in _comments(document) if c.startswith("checkov:skip=")]
+    documents = (*_raw(MODULE), *_raw(BUCKET_MODULE))
+    skips = [c for document in documents for c in _comments(document) if c.startswith("checkov:skip=")]
 
     assert skips
     for skip in skips:
@@ -657,6 +715,8 @@ def test_checkov_finds_nothing_unsuppressed(tmp_path: Path) -> None:
     # The module as is, and a copy whose defaults turn every optional resource on (checkov evaluates
     # count with the defaults, so the trail is only checked when create_cloudtrail defaults to true).
     shutil.copytree(MODULE, tmp_path / "module")
+    # Both copies call ../hardened-bucket, which checkov follows.
+    shutil.copytree(BUCKET_MODULE, tmp_path / BUCKET_MODULE.name)
     every_feature = tmp_path / "every-feature"
     shutil.copytree(MODULE, every_feature)
     variables = every_feature / "variables.tf"

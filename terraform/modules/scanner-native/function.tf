@@ -46,7 +46,7 @@ resource "aws_lambda_function" "scanner" {
   environment {
     variables = {
       QUALYS_SECRET_ARN   = local.qualys_secret_arn
-      RESULTS_S3_BUCKET   = var.enable_s3_results ? aws_s3_bucket.results[0].id : ""
+      RESULTS_S3_BUCKET   = var.enable_s3_results ? module.results_bucket[0].id : ""
       SNS_TOPIC_ARN       = var.enable_sns_notifications ? aws_sns_topic.notifications[0].arn : ""
       SCAN_CACHE_TABLE    = var.enable_scan_cache ? aws_dynamodb_table.scan_cache[0].name : ""
       CACHE_TTL_DAYS      = tostring(var.cache_ttl_days)

@@ -80,7 +80,7 @@ data "aws_iam_policy_document" "scanner" {
       sid       = "WriteScanResults"
       effect    = "Allow"
       actions   = ["s3:PutObject"]
-      resources = ["${aws_s3_bucket.results[0].arn}/scans/*"]
+      resources = ["${module.results_bucket[0].arn}/scans/*"]
     }
   }
 

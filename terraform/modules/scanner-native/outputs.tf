@@ -37,7 +37,7 @@ output "scanner_role_arn" {
 
 output "results_bucket_name" {
   description = "Bucket holding scans/<account>/<region>/<function>/<timestamp>/summary.json (null when enable_s3_results is false)."
-  value       = one(aws_s3_bucket.results[*].id)
+  value       = one(module.results_bucket[*].id)
 }
 
 output "scan_cache_table_name" {

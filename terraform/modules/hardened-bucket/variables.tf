@@ -1,0 +1,30 @@
+variable "name_prefix" {
+  type        = string
+  description = "Prefix of the generated bucket name (bucket_prefix)."
+}
+
+variable "sse_algorithm" {
+  type        = string
+  description = "Default encryption: aws:kms (AWS managed key, with an S3 Bucket Key) or AES256 (SSE-S3, which CloudTrail needs)."
+
+  validation {
+    condition     = contains(["aws:kms", "AES256"], var.sse_algorithm)
+    error_message = "sse_algorithm must be aws:kms or AES256."
+  }
+}
+
+variable "expiration_days" {
+  type        = number
+  description = "Days after which current objects expire (noncurrent versions expire after 90 days)."
+}
+
+variable "lifecycle_rule_id" {
+  type        = string
+  description = "Id of the lifecycle rule (ExpireScanResults, ExpireTrailLogs: the templates' ids)."
+}
+
+variable "policy_documents" {
+  type        = list(string)
+  default     = []
+  description = "JSON policy documents merged into the bucket policy next to its DenyInsecureTransport statement."
+}
