@@ -222,6 +222,9 @@ class Resources:
             received += [json.loads(m["Body"]) for m in batch]
 
 
+RESULTS_KEY = "arn:aws:kms:us-east-1:123456789012:key/results-bucket-key"
+
+
 def create_role(name: str = "function-role") -> str:
     """An IAM role functions can be created with."""
     trust = {
@@ -237,6 +240,15 @@ def make_resources() -> Resources:
     """Bucket, cache table (from the template's key schema), topic with an SQS subscriber, secret, role."""
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket="qualys-results")
+    # KMS default encryption as the templates configure it: objects must get it, not an override.
+    s3.put_bucket_encryption(
+        Bucket="qualys-results",
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": RESULTS_KEY}}
+            ]
+        },
+    )
     definition = cache_table_definition()
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     dynamodb.create_table(
