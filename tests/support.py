@@ -155,6 +155,20 @@ CloudFormationLoader.add_multi_constructor("!", _construct_short_tag)
 TEMPLATES = Path(__file__).parent.parent / "cloudformation"
 
 
+def _unquote(text: str) -> str:
+    # python-hcl2 8.x keeps string literals quoted ('"US2"') and expressions as '${...}'.
+    return text[1:-1] if len(text) >= 2 and text[0] == text[-1] == '"' else text
+
+
+def hcl_clean(value: Any) -> Any:
+    """Parsed HCL with quotes removed and the parser's __is_block__ / __comments__ markers dropped."""
+    if isinstance(value, dict):
+        return {_unquote(k): hcl_clean(v) for k, v in value.items() if k not in ("__is_block__", "__comments__")}
+    if isinstance(value, list):
+        return [hcl_clean(item) for item in value]
+    return _unquote(value) if isinstance(value, str) else value
+
+
 def load_template(name: str) -> dict[str, Any]:
     """A CloudFormation template of cloudformation/ as a dict, short tags expanded."""
     return yaml.load((TEMPLATES / name).read_text(), Loader=CloudFormationLoader)  # noqa: S506 - SafeLoader subclass

@@ -257,13 +257,13 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission(
         "sts:AssumeRole",
         "home",
-        "arn:{partition}:iam::{target}:role/{spoke_role}",
+        "arn:{partition}:iam::{spoke}:role/{spoke_role}",
         "scanner",
         "spoke role",
         BOTO3_DOCS,
         ("sts.assume_role",),
         feature="hub",
-        context={"aws:ResourceOrgID": "{organization}", "aws:ResourceAccount": "{target}"},
+        context={"aws:ResourceOrgID": "{organization}", "aws:ResourceAccount": "{spoke}"},
     ),
     # ---------------------------------------------------------------- home: Lambda, with the execution role
     *(
