@@ -363,9 +363,9 @@ def _terraform_statement(block: Mapping[str, Any]) -> dict[str, Any]:
         if key in block:
             statement[target] = _terraform_values(block[key])
     for principals in block.get("principals", []):
-        statement.setdefault("Principal", {})[principals["type"]] = [
-            _terraform_text(v) for v in principals["identifiers"]
-        ]
+        # The provider writes type "*" as the principal "*", the same as {"AWS": "*"}.
+        kind = "AWS" if principals["type"] == "*" else principals["type"]
+        statement.setdefault("Principal", {})[kind] = _terraform_values(principals["identifiers"])
     for condition in block.get("condition", []):
         values = _terraform_values(condition["values"])
         statement.setdefault("Condition", {}).setdefault(condition["test"], {})[condition["variable"]] = values
