@@ -136,6 +136,7 @@ def test_inventory_enqueues_1200_functions_across_pages_once(resources: Resource
         "FunctionsUncovered": 1200,
         "FunctionsExcluded": 0,
         "ScansEnqueued": 1200,
+        "InventoryTargetsUnreachable": 0,
     }
 
 
@@ -268,3 +269,23 @@ def test_scan_metrics_are_emf_totals_without_function_dimension(
         (directive,) = document["_aws"]["CloudWatchMetrics"]
         assert directive["Namespace"] == NAMESPACE and directive["Dimensions"] == [["Service"]]
         assert "function_arn" not in document and "FunctionName" not in json.dumps(directive)
+
+
+def test_inventory_counts_unreachable_account_in_a_metric(resources: Resources, queue: str, tmp_path: Path) -> None:
+    create_function()
+    sts = boto3.client("sts")
+    stubber = Stubber(sts)
+    stubber.add_client_error("assume_role", "AccessDenied", "not authorized", 403)
+
+    def home_client(service: str, region: str | None = None) -> Any:
+        return sts if service == "sts" else aws.client(service, region)
+
+    scanner, emitted, _paged = make_scanner(
+        resources, queue, tmp_path, CROSS_ACCOUNT_ROLE_NAME="QualysSpoke", ALLOWED_ACCOUNT_IDS=f"{ACCOUNT},444444444444"
+    )
+    scanner.aws.home_client = home_client
+    with stubber:
+        result = handle(SCHEDULE, FakeContext(), scanner)
+
+    assert result["totals"]["ACCESS_DENIED"] == 1
+    assert emitted[-1]["InventoryTargetsUnreachable"] == 1 and emitted[-1]["ScansEnqueued"] == 1
