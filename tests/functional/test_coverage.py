@@ -93,6 +93,24 @@ def make_scanner(
     return scanner, emitted, paged
 
 
+def scanner_denied_one_spoke(
+    resources: Resources, queue: str, tmp_path: Path
+) -> tuple[Scanner, list[dict[str, int]], Stubber]:
+    """A hub-mode scanner whose AssumeRole into spoke 444444444444 is denied (activate the Stubber)."""
+    sts = boto3.client("sts")
+    stubber = Stubber(sts)
+    stubber.add_client_error("assume_role", "AccessDenied", "not authorized", 403)
+
+    def home_client(service: str, region: str | None = None) -> Any:
+        return sts if service == "sts" else aws.client(service, region)
+
+    scanner, emitted, _paged = make_scanner(
+        resources, queue, tmp_path, CROSS_ACCOUNT_ROLE_NAME="QualysSpoke", ALLOWED_ACCOUNT_IDS=f"{ACCOUNT},444444444444"
+    )
+    scanner.aws.home_client = home_client
+    return scanner, emitted, stubber
+
+
 def queued(queue_url: str) -> list[dict[str, Any]]:
     sqs, bodies = boto3.client("sqs"), []
     while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
@@ -173,17 +191,7 @@ def test_coverage_reason_codes_for_prepared_functions(resources: Resources, queu
     for name in ("scanned", "never", "stale", "broken"):
         create_function(name=name, files={"app.py": f"name = {name!r}\n"})
     create_function(name="excluded", tags={"QualysScanExclude": "true"})
-    sts = boto3.client("sts")
-    stubber = Stubber(sts)
-    stubber.add_client_error("assume_role", "AccessDenied", "not authorized", 403)
-
-    def home_client(service: str, region: str | None = None) -> Any:
-        return sts if service == "sts" else aws.client(service, region)
-
-    scanner, _emitted, _paged = make_scanner(
-        resources, queue, tmp_path, CROSS_ACCOUNT_ROLE_NAME="QualysSpoke", ALLOWED_ACCOUNT_IDS=f"{ACCOUNT},444444444444"
-    )
-    scanner.aws.home_client = home_client
+    scanner, _emitted, stubber = scanner_denied_one_spoke(resources, queue, tmp_path)
     handle(event_for("scanned"), FakeContext(), scanner)
     scanner.clock = lambda: datetime.now(UTC) - timedelta(days=30)
     handle(event_for("stale"), FakeContext(), scanner)
@@ -273,17 +281,7 @@ def test_scan_metrics_are_emf_totals_without_function_dimension(
 
 def test_inventory_counts_unreachable_account_in_a_metric(resources: Resources, queue: str, tmp_path: Path) -> None:
     create_function()
-    sts = boto3.client("sts")
-    stubber = Stubber(sts)
-    stubber.add_client_error("assume_role", "AccessDenied", "not authorized", 403)
-
-    def home_client(service: str, region: str | None = None) -> Any:
-        return sts if service == "sts" else aws.client(service, region)
-
-    scanner, emitted, _paged = make_scanner(
-        resources, queue, tmp_path, CROSS_ACCOUNT_ROLE_NAME="QualysSpoke", ALLOWED_ACCOUNT_IDS=f"{ACCOUNT},444444444444"
-    )
-    scanner.aws.home_client = home_client
+    scanner, emitted, stubber = scanner_denied_one_spoke(resources, queue, tmp_path)
     with stubber:
         result = handle(SCHEDULE, FakeContext(), scanner)
 
