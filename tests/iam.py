@@ -124,12 +124,13 @@ _REF_AND_ARN = {
 class CloudFormationResolver:
     """Evaluates a template's intrinsics for one account with PARAMETERS and every condition evaluated."""
 
-    def __init__(self, template: Mapping[str, Any], account: str) -> None:
+    def __init__(self, template: Mapping[str, Any], account: str, overrides: Mapping[str, str] | None = None) -> None:
         self.template = template
         self.account = account
         self.parameters: dict[str, Any] = {}
+        chosen = {**PARAMETERS, **(overrides or {})}
         for name, spec in template.get("Parameters", {}).items():
-            value = PARAMETERS.get(name, spec.get("Default", ""))
+            value = chosen.get(name, spec.get("Default", ""))
             self.parameters[name] = value.split(",") if spec.get("Type") == "CommaDelimitedList" else value
         self.pseudo = {
             "AWS::Partition": PARTITION,
@@ -258,10 +259,11 @@ def template_account(name: str) -> str:
 
 
 @cache
-def resolved_template(name: str) -> dict[str, Any]:
-    """A template with every intrinsic evaluated (every feature on); resources whose condition is off dropped."""
+def resolved_template(name: str, overrides: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
+    """A template with every intrinsic evaluated (every feature on unless `overrides` says otherwise);
+    resources whose condition is off dropped."""
     template = load_template(name)
-    resolver = CloudFormationResolver(template, template_account(name))
+    resolver = CloudFormationResolver(template, template_account(name), dict(overrides))
     resources = {
         logical_id: resolver.value(resource)
         for logical_id, resource in template["Resources"].items()
@@ -270,9 +272,9 @@ def resolved_template(name: str) -> dict[str, Any]:
     return {**template, "Resources": resources}
 
 
-def role_policies(name: str, role: str) -> list[dict[str, Any]]:
+def role_policies(name: str, role: str, overrides: tuple[tuple[str, str], ...] = ()) -> list[dict[str, Any]]:
     """The permission policy documents of one role of a template (inline and attached AWS::IAM::Policy)."""
-    resources = resolved_template(name)["Resources"]
+    resources = resolved_template(name, overrides)["Resources"]
     documents = [p["PolicyDocument"] for p in resources[role]["Properties"].get("Policies", [])]
     for resource in resources.values():
         attached = resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
