@@ -48,7 +48,9 @@ class Permission:
     source: str
     # The boto3 calls (service.method) that need this action; empty for QScanner and Lambda's own calls.
     calls: tuple[str, ...] = ()
-    # The scanner feature whose setting turns the call on; "" when always on.
+    # The scanner feature whose setting turns the call on; "" when always on. "inventory-regions": Security
+    # Hub with an inventory across regions (the hub's InventoryRegions), where a stack in one region
+    # imports findings in others.
     feature: str = ""
     # Request context keys the call carries that a statement's Condition may test.
     context: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
@@ -141,7 +143,7 @@ PERMISSIONS: tuple[Permission, ...] = (
         "another inventoried region",
         BOTO3_DOCS,
         ("securityhub.batch_import_findings",),
-        feature="securityhub",
+        feature="inventory-regions",
     ),
     Permission(
         "securityhub:GetFindings",
@@ -161,7 +163,7 @@ PERMISSIONS: tuple[Permission, ...] = (
         "another inventoried region",
         BOTO3_DOCS,
         ("securityhub.get_findings",),
-        feature="securityhub",
+        feature="inventory-regions",
     ),
     # ---------------------------------------------------------------- home: the scanner's own resources
     Permission(

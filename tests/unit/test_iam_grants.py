@@ -40,6 +40,8 @@ class Role:
     template: str = ""
     logical_id: str = ""
     hub: bool = False
+    # Acts in regions other than its stack's (the hub's InventoryRegions; the spoke role is global).
+    multi_region: bool = False
 
     def documents(self) -> list[dict[str, Any]]:
         """The role's resolved permission policies."""
@@ -53,8 +55,8 @@ ROLES = (
     Role("single-account", BOTH, HOME, "single-account-native.yaml", "ScannerRole"),
     Role("stackset", BOTH, HOME, "stackset.yaml", "ScannerRole"),
     # The hub scans its own account's functions with its own role, and spokes through SpokeRole.
-    Role("hub", BOTH, HOME, "centralized-hub.yaml", "ScannerRole", hub=True),
-    Role("spoke", frozenset({"target"}), SPOKE, "centralized-spoke.yaml", "SpokeRole"),
+    Role("hub", BOTH, HOME, "centralized-hub.yaml", "ScannerRole", hub=True, multi_region=True),
+    Role("spoke", frozenset({"target"}), SPOKE, "centralized-spoke.yaml", "SpokeRole", multi_region=True),
     Role("terraform", BOTH, HOME),
 )
 
@@ -62,6 +64,8 @@ ROLES = (
 def _applies(role: Role, permission: Permission) -> bool:
     if permission.caller not in ROLE_CALLERS or permission.account not in role.accounts:
         return False
+    if permission.feature == "inventory-regions":
+        return role.multi_region
     return permission.feature != "hub" or role.hub
 
 
@@ -102,7 +106,7 @@ PENDING = {
     },
     **{
         f"{role}-{action}-another_inventoried_region": "Security Hub granted in the stack's region only"
-        for role in ("single-account", "stackset", "hub", "terraform")
+        for role in ("hub",)
         for action in ("securityhub:BatchImportFindings", "securityhub:GetFindings")
     },
 }
