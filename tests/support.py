@@ -141,6 +141,20 @@ CloudFormationLoader.add_multi_constructor("!", _construct_short_tag)
 TEMPLATES = Path(__file__).parent.parent / "cloudformation"
 
 
+def _unquote(text: str) -> str:
+    # python-hcl2 8.x keeps string literals quoted ('"US2"') and expressions as '${...}'.
+    return text[1:-1] if len(text) >= 2 and text[0] == text[-1] == '"' else text
+
+
+def hcl_clean(value: Any) -> Any:
+    """Parsed HCL with quotes removed and the parser's __is_block__ / __comments__ markers dropped."""
+    if isinstance(value, dict):
+        return {_unquote(k): hcl_clean(v) for k, v in value.items() if k not in ("__is_block__", "__comments__")}
+    if isinstance(value, list):
+        return [hcl_clean(item) for item in value]
+    return _unquote(value) if isinstance(value, str) else value
+
+
 def load_template(name: str) -> dict[str, Any]:
     """A CloudFormation template of cloudformation/ as a dict, short tags expanded."""
     return yaml.load((TEMPLATES / name).read_text(), Loader=CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
@@ -209,6 +223,9 @@ class Resources:
         return summary
 
 
+RESULTS_KEY = "arn:aws:kms:us-east-1:123456789012:key/results-bucket-key"
+
+
 def create_role(name: str = "function-role") -> str:
     """An IAM role functions can be created with."""
     trust = {
@@ -224,6 +241,15 @@ def make_resources() -> Resources:
     """Bucket, cache table (from the template's key schema), topic with an SQS subscriber, secret, role."""
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket="qualys-results")
+    # KMS default encryption as the templates configure it: objects must get it, not an override.
+    s3.put_bucket_encryption(
+        Bucket="qualys-results",
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": RESULTS_KEY}}
+            ]
+        },
+    )
     definition = cache_table_definition()
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     dynamodb.create_table(

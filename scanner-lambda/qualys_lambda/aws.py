@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +36,22 @@ THROTTLING_CODES = frozenset(
 )
 
 
+# At DEBUG botocore logs whole response bodies, GetSecretValue's (the Qualys token) among them, and
+# urllib3 / s3transfer log request details. An operator may set the function's application log level
+# to DEBUG (LoggingConfig.ApplicationLogLevel), which Lambda applies to the root logger: these loggers
+# get their own level so they never inherit it.
+LIBRARY_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
+LIBRARY_LOG_LEVEL = logging.INFO
+
+
+def quiet_library_loggers() -> None:
+    """Keep the AWS SDK and HTTP loggers at INFO or above, whatever the application log level."""
+    for name in LIBRARY_LOGGERS:
+        library = logging.getLogger(name)
+        if library.level < LIBRARY_LOG_LEVEL:
+            library.setLevel(LIBRARY_LOG_LEVEL)
+
+
 def error_code(exc: ClientError) -> str:
     """The AWS error code of a ClientError."""
     return str(exc.response.get("Error", {}).get("Code", ""))
@@ -53,6 +70,7 @@ def client(service: str, region: str | None = None) -> Any:
 @functools.cache
 def _cached_client(service: str, region: str | None) -> Any:
     # Positional and keyword calls share one cache entry because `client` normalises them.
+    quiet_library_loggers()
     return boto3.client(service, region_name=region, config=CLIENT_CONFIG)
 
 
@@ -167,6 +185,7 @@ class AwsAccess:
 
 
 def _client_factory(credentials: Credentials, region: str) -> Callable[[str], Any]:
+    quiet_library_loggers()
     session = boto3.Session(
         aws_access_key_id=credentials.access_key_id,
         aws_secret_access_key=credentials.secret_access_key,

@@ -45,6 +45,8 @@ class Settings:
     scan_queue_url: str = ""
     rescan_after_days: int = 7
     inventory_regions: tuple[str, ...] = ()
+    # TAG_FUNCTIONS=false: for organisations whose tag policies forbid other tags on functions.
+    tag_functions: bool = True
     # The few variables of the scanner's own environment that QScanner inherits (PATH, an emulator's
     # endpoint, the simulator's test knobs); credentials are never among them.
     qscanner_env: tuple[tuple[str, str], ...] = ()
@@ -85,6 +87,9 @@ class Settings:
         security_hub = BOOLEANS.get(text("ENABLE_SECURITY_HUB").lower())
         if security_hub is None:
             problems.append("ENABLE_SECURITY_HUB must be true or false")
+        tag_functions = BOOLEANS.get(text("TAG_FUNCTIONS", "true").lower() or "true")
+        if tag_functions is None:
+            problems.append("TAG_FUNCTIONS must be true or false")
         sbom = text("SBOM_FORMATS", ",".join(DEFAULT_SBOM_FORMATS))
         sbom_formats = tuple(f.strip() for f in sbom.split(",") if f.strip())
         if set(sbom_formats) - KNOWN_SBOM_FORMATS:
@@ -116,6 +121,7 @@ class Settings:
             scan_queue_url=text("SCAN_QUEUE_URL"),
             rescan_after_days=rescan_days,
             inventory_regions=inventory_regions,
+            tag_functions=bool(tag_functions),
             qscanner_env=tuple(
                 (key, value)
                 for key, value in sorted(env.items())

@@ -77,8 +77,23 @@ def resolve_target(reference: str, account: str, region: str) -> tuple[str, str,
 
 
 def _text(mapping: Mapping[str, Any], key: str) -> str:
+    """A string field, "" when absent; any other JSON type rejects the event (never a TypeError later)."""
     value = mapping.get(key)
-    return value if isinstance(value, str) else ""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidEventError(f"event field {key} is not a string")
+    return value
+
+
+def _object(mapping: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """An object field, empty when absent or null; any other JSON type rejects the event."""
+    value = mapping.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidEventError(f"event field {key} is not an object")
+    return value
 
 
 def _request(reference: str, envelope: Mapping[str, Any], event_name: str, force: bool) -> ScanRequest:
@@ -107,15 +122,13 @@ def _from_cloudtrail(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Sca
     event_name = _text(detail, "eventName")
     if event_name not in SCANNED_EVENT_NAMES:
         raise InvalidEventError("event name is not one the scanner handles")
-    if detail.get("eventSource", "lambda.amazonaws.com") != "lambda.amazonaws.com":
+    if "eventSource" in detail and _text(detail, "eventSource") != "lambda.amazonaws.com":
         raise InvalidEventError("event source is not lambda.amazonaws.com")
-    if detail.get("errorCode"):
+    if _text(detail, "errorCode"):
         raise InvalidEventError("the API call failed, nothing was deployed")
-    response = detail.get("responseElements")
-    request = detail.get("requestParameters")
-    reference = _text(response, "functionArn") if isinstance(response, Mapping) else ""
-    if not reference and isinstance(request, Mapping):
-        reference = _text(request, "functionName")
+    response = _object(detail, "responseElements")
+    request = _object(detail, "requestParameters")
+    reference = _text(response, "functionArn") or _text(request, "functionName")
     if not reference:
         raise InvalidEventError("event names no function")
     return _request(reference, event, event_name, force=False)
@@ -134,7 +147,7 @@ def _from_scan_request(event: Mapping[str, Any], detail: Mapping[str, Any]) -> S
     # still checks ALLOWED_ACCOUNT_IDS and whether it can reach that account.
     if match := FULL_ARN.match(reference):
         event = {**event, "account": match["account"], "region": match["region"]}
-    return _request(reference, event, REQUEST_EVENT_NAMES[str(event.get("source"))], force=force)
+    return _request(reference, event, REQUEST_EVENT_NAMES[_text(event, "source")], force=force)
 
 
 def scan_request_event(function_arn: str, account: str, region: str, force: bool, event_id: str) -> dict[str, Any]:
@@ -166,7 +179,7 @@ def parse_event(event: Any) -> ScanRequest:
     detail = event.get("detail")
     if not isinstance(detail, Mapping):
         raise InvalidEventError("event has no detail object")
-    source, detail_type = event.get("source"), event.get("detail-type")
+    source, detail_type = _text(event, "source"), _text(event, "detail-type")
     if source == "aws.lambda" and detail_type == CLOUDTRAIL_DETAIL_TYPE:
         return _from_cloudtrail(event, detail)
     if source in REQUEST_EVENT_NAMES and detail_type == SCAN_REQUEST_DETAIL_TYPE:
@@ -182,9 +195,11 @@ def sqs_records(event: Any) -> list[tuple[str, Any]] | None:
     for record in event["Records"]:
         if not isinstance(record, Mapping) or record.get("eventSource") != "aws:sqs":
             return None
+        raw, message_id = record.get("body"), record.get("messageId")
+        # A body that is not JSON text becomes None, which parse_event rejects with one log line.
         try:
-            body: Any = json.loads(_text(record, "body"))
+            body: Any = json.loads(raw) if isinstance(raw, str) else None
         except json.JSONDecodeError:
             body = None
-        records.append((_text(record, "messageId"), body))
+        records.append((message_id if isinstance(message_id, str) else "", body))
     return records

@@ -16,6 +16,7 @@ from qualys_lambda.scanner import Scanner
 
 logger = logging.getLogger(__name__)
 logger.setLevel(logging.INFO)
+aws.quiet_library_loggers()
 
 _scanner: Scanner | None = None
 

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from qualys_lambda.aws import AwsAccess, error_code
 from qualys_lambda.cache import ScanCache, key_of, to_item
 from qualys_lambda.config import Settings
-from qualys_lambda.coverage import STALE, UNCOVERED, CoverageRow, access_denied, assess, totals
+from qualys_lambda.coverage import ACCESS_DENIED, STALE, UNCOVERED, CoverageRow, access_denied, assess, totals
 from qualys_lambda.errors import TargetAccessError, TransientError
 from qualys_lambda.events import scan_request_event
 from qualys_lambda.metrics import MetricsSink
@@ -119,6 +119,8 @@ def run_inventory(
             "FunctionsUncovered": counts["uncovered"],
             "FunctionsExcluded": counts["EXCLUDED_BY_TAG"],
             "ScansEnqueued": len(sent),
+            # An account or region the inventory could not read: the templates alarm on it.
+            "InventoryTargetsUnreachable": counts[ACCESS_DENIED],
         }
     )
     result = {"outcome": "inventory", "functions": len(rows), "enqueued": len(sent), "totals": counts}

@@ -19,6 +19,9 @@ SUMMARY_FILE = "summary.json"
 TAG_TIMESTAMP = "QualysScanTimestamp"
 TAG_STATUS = "QualysScanStatus"
 TAG_SCAN_ID = "QualysScanTag"
+# Every tag key the scanner writes: the templates' tag-write condition (aws:TagKeys) lists exactly
+# these, so a scanner credential cannot set QualysScanExclude. A new key goes here and in the condition.
+SCANNER_TAG_KEYS = frozenset({TAG_TIMESTAMP, TAG_STATUS, TAG_SCAN_ID})
 EVENT_SOURCE = "qualys-lambda"
 EVENT_DETAIL_TYPE = "Lambda Scan Completed"
 
@@ -30,7 +33,11 @@ def fail(destination: str, exc: ClientError) -> DestinationError:
 def store_results(
     s3: Any, bucket: str, prefix: str, summary: Summary, files: Mapping[str, bytes], secrets: Iterable[str]
 ) -> list[str]:
-    """Put summary.json and QScanner's raw files under `prefix`, encrypted; returns the keys written."""
+    """Put summary.json and QScanner's raw files under `prefix`; returns the keys written.
+
+    No ServerSideEncryption argument: the bucket's default encryption (SSE-S3 or the operator's KMS
+    key) applies, where forcing AES256 would override a KMS default.
+    """
     hidden = tuple(secrets)
     objects = {SUMMARY_FILE: json.dumps(summary, indent=2).encode()}
     for name, content in files.items():
@@ -39,9 +46,7 @@ def store_results(
     try:
         for name, body in objects.items():
             key = prefix + name
-            s3.put_object(
-                Bucket=bucket, Key=key, Body=body, ContentType="application/json", ServerSideEncryption="AES256"
-            )
+            s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
             keys.append(key)
     except ClientError as exc:
         raise fail("s3", exc) from exc

@@ -192,14 +192,15 @@ class Scanner:
             )
         if settings.sns_topic_arn:
             steps.append(("sns", lambda: publish.notify(self.aws.home_client("sns"), settings.sns_topic_arn, summary)))
-        steps.append(
-            (
-                "tags",
-                lambda: publish.tag_function(
-                    target.client("lambda"), request.function_arn, iso(started), run.status, run.scan_id
-                ),
+        if settings.tag_functions:
+            steps.append(
+                (
+                    "tags",
+                    lambda: publish.tag_function(
+                        target.client("lambda"), request.function_arn, iso(started), run.status, run.scan_id
+                    ),
+                )
             )
-        )
         # Only a complete scan says which vulnerabilities are gone; a partial or failed one must not archive.
         if settings.security_hub and run.status == "success":
             # Findings are imported in the function's own account (the hub uses the spoke role):

@@ -94,6 +94,24 @@ def make_scanner(
     return scanner, emitted, paged
 
 
+def scanner_denied_one_spoke(
+    resources: Resources, queue: str, tmp_path: Path
+) -> tuple[Scanner, list[dict[str, int]], Stubber]:
+    """A hub-mode scanner whose AssumeRole into spoke 444444444444 is denied (activate the Stubber)."""
+    sts = boto3.client("sts")
+    stubber = Stubber(sts)
+    stubber.add_client_error("assume_role", "AccessDenied", "not authorized", 403)
+
+    def home_client(service: str, region: str | None = None) -> Any:
+        return sts if service == "sts" else aws.client(service, region)
+
+    scanner, emitted, _paged = make_scanner(
+        resources, queue, tmp_path, CROSS_ACCOUNT_ROLE_NAME="QualysSpoke", ALLOWED_ACCOUNT_IDS=f"{ACCOUNT},444444444444"
+    )
+    scanner.aws.home_client = home_client
+    return scanner, emitted, stubber
+
+
 def queued(queue_url: str) -> list[dict[str, Any]]:
     return runtime.bodies(runtime.receive_all(boto3.client("sqs"), queue_url))
 
@@ -131,6 +149,7 @@ def test_inventory_enqueues_1200_functions_across_pages_once(resources: Resource
         "FunctionsUncovered": 1200,
         "FunctionsExcluded": 0,
         "ScansEnqueued": 1200,
+        "InventoryTargetsUnreachable": 0,
     }
 
 
@@ -167,17 +186,7 @@ def test_coverage_reason_codes_for_prepared_functions(resources: Resources, queu
     for name in ("scanned", "never", "stale", "broken"):
         create_function(name=name, files={"app.py": f"name = {name!r}\n"})
     create_function(name="excluded", tags={"QualysScanExclude": "true"})
-    sts = boto3.client("sts")
-    stubber = Stubber(sts)
-    stubber.add_client_error("assume_role", "AccessDenied", "not authorized", 403)
-
-    def home_client(service: str, region: str | None = None) -> Any:
-        return sts if service == "sts" else aws.client(service, region)
-
-    scanner, _emitted, _paged = make_scanner(
-        resources, queue, tmp_path, CROSS_ACCOUNT_ROLE_NAME="QualysSpoke", ALLOWED_ACCOUNT_IDS=f"{ACCOUNT},444444444444"
-    )
-    scanner.aws.home_client = home_client
+    scanner, _emitted, stubber = scanner_denied_one_spoke(resources, queue, tmp_path)
     handle(event_for("scanned"), lambda_context(), scanner)
     scanner.clock = lambda: datetime.now(UTC) - timedelta(days=30)
     handle(event_for("stale"), lambda_context(), scanner)
@@ -263,3 +272,13 @@ def test_scan_metrics_are_emf_totals_without_function_dimension(
         (directive,) = document["_aws"]["CloudWatchMetrics"]
         assert directive["Namespace"] == NAMESPACE and directive["Dimensions"] == [["Service"]]
         assert "function_arn" not in document and "FunctionName" not in json.dumps(directive)
+
+
+def test_inventory_counts_unreachable_account_in_a_metric(resources: Resources, queue: str, tmp_path: Path) -> None:
+    create_function()
+    scanner, emitted, stubber = scanner_denied_one_spoke(resources, queue, tmp_path)
+    with stubber:
+        result = handle(SCHEDULE, lambda_context(), scanner)
+
+    assert result["totals"]["ACCESS_DENIED"] == 1
+    assert emitted[-1]["InventoryTargetsUnreachable"] == 1 and emitted[-1]["ScansEnqueued"] == 1

@@ -21,6 +21,7 @@ from qualys_lambda.scanner import Scanner
 from tests.support import (
     ACCOUNT,
     REGION,
+    RESULTS_KEY,
     SCANNER_ARN,
     TOKEN,
     FakeRunner,
@@ -73,7 +74,9 @@ def test_scan_create_event_tags_function(scanner: Scanner, resources: Resources,
     ]
 
 
-def test_scan_create_event_stores_summary_and_raw_files_encrypted(scanner: Scanner, resources: Resources) -> None:
+def test_scan_create_event_stores_summary_and_raw_files_under_bucket_default_key(
+    scanner: Scanner, resources: Resources
+) -> None:
     create_function()
     outcome = handle(load_event("create_function"), lambda_context(), scanner)
     objects = s3_objects(resources.bucket)
@@ -82,7 +85,7 @@ def test_scan_create_event_stores_summary_and_raw_files_encrypted(scanner: Scann
         ["summary.json", f"{outcome['scan_id']}-ScanResult.json", f"{outcome['scan_id']}-Report.sarif.json"]
     )
     assert all(key.startswith(f"scans/{ACCOUNT}/{REGION}/orders-api/") for key in objects)
-    assert all(obj["ServerSideEncryption"] == "AES256" for obj in objects.values())
+    assert {(obj["ServerSideEncryption"], obj["SSEKMSKeyId"]) for obj in objects.values()} == {("aws:kms", RESULTS_KEY)}
     summary = resources.summary()
     assert summary["function"]["arn"] == FUNCTION_ARN
     assert summary["function"]["runtime"] == "python3.11"
@@ -203,6 +206,19 @@ def test_excluded_function_is_not_scanned_or_tagged(scanner: Scanner, resources:
     assert outcome["outcome"] == "excluded"
     assert runner.calls == [] and "QualysScanStatus" not in tags_of()
     assert s3_objects(resources.bucket) == {}
+
+
+def test_tagging_switched_off_scans_and_stores_but_writes_no_tag(
+    scanner: Scanner, resources: Resources, runner: FakeRunner, tmp_path: Any
+) -> None:
+    create_function()
+    untagging = Scanner(
+        settings_for(resources, TAG_FUNCTIONS="false"), scanner.aws, scanner.secrets, runner, SCANNER_ARN, str(tmp_path)
+    )
+    outcome = handle(load_event("create_function"), lambda_context(), untagging)
+    assert outcome["outcome"] == "scanned" and len(runner.calls) == 1
+    assert not [key for key in tags_of() if key.startswith("QualysScan")]
+    assert resources.summary()["scan"]["status"] == "success"
 
 
 @pytest.mark.parametrize(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import Any, cast
 
 import pytest
 
 from qualys_lambda.errors import InvalidEventError
 from qualys_lambda.events import parse_event, sqs_records
+from qualys_lambda.handler import handle_one
+from qualys_lambda.scanner import Scanner
 from tests.support import ACCOUNT, load_event
 
 ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:orders-api"
@@ -132,3 +135,53 @@ def test_parse_event_cloudtrail_arn_in_other_account_still_rejected() -> None:
     event["detail"]["responseElements"]["functionArn"] = ARN.replace(ACCOUNT, "222222222222")
     with pytest.raises(InvalidEventError, match="outside the event's account"):
         parse_event(event)
+
+
+def _with_type(path: tuple[str, ...], value: Any, name: str = "create_function") -> dict[str, Any]:
+    event = load_event(name)
+    holder = event
+    for key in path[:-1]:
+        holder = holder[key]
+    holder[path[-1]] = value
+    return event
+
+
+# Every field the parser reads, given a JSON object or list where it expects a string (or an object
+# where it expects one): each is rejected as bad input, never a TypeError that Lambda would retry.
+WRONG_TYPES = {
+    "source-object": (("source",), {"a": 1}, "create_function"),
+    "source-list": (("source",), ["aws.lambda"], "create_function"),
+    "detail-type-list": (("detail-type",), ["AWS API Call via CloudTrail"], "create_function"),
+    "detail-list": (("detail",), [1], "create_function"),
+    "account-list": (("account",), ["123456789012"], "create_function"),
+    "region-object": (("region",), {"name": "us-east-1"}, "create_function"),
+    "id-number-list": (("id",), [1, 2], "create_function"),
+    "event-name-list": (("detail", "eventName"), ["CreateFunction20150331"], "create_function"),
+    "event-source-object": (("detail", "eventSource"), {"x": "lambda.amazonaws.com"}, "create_function"),
+    "error-code-object": (("detail", "errorCode"), {"code": "AccessDenied"}, "create_function"),
+    "request-parameters-list": (("detail", "requestParameters"), ["orders-api"], "create_function"),
+    "response-elements-string": (("detail", "responseElements"), "orders-api", "create_function"),
+    "function-arn-object": (("detail", "responseElements", "functionArn"), {"arn": ARN}, "create_function"),
+    "manual-source-list": (("source",), ["qualys-lambda.manual"], "manual_scan"),
+    "manual-function-name-list": (("detail", "functionName"), ["orders-api"], "manual_scan"),
+    "manual-function-arn-object": (("detail", "functionArn"), {}, "manual_scan"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(WRONG_TYPES))
+def test_parse_event_field_of_wrong_json_type_rejected_as_invalid_event(case: str) -> None:
+    path, value, name = WRONG_TYPES[case]
+    with pytest.raises(InvalidEventError):
+        parse_event(_with_type(path, value, name))
+
+
+def test_handler_event_with_object_source_rejected_with_one_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    outcome = handle_one(cast(Scanner, None), _with_type(("source",), {"nested": ["x"]}), 60.0)
+    assert outcome == {"outcome": "rejected", "reason": "event field source is not a string"}
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [("WARNING", "event rejected")]
+
+
+def test_sqs_records_body_not_text_becomes_none() -> None:
+    batch = {"Records": [{"messageId": ["1"], "eventSource": "aws:sqs", "body": {"source": "aws.lambda"}}]}
+    assert sqs_records(batch) == [("", None)]

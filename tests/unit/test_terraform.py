@@ -12,7 +12,7 @@ from typing import Any
 import hcl2
 import pytest
 
-from tests.support import cache_table_definition, load_template, run_checkov
+from tests.support import cache_table_definition, hcl_clean, load_template, run_checkov
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"
@@ -95,18 +95,7 @@ MODULE_BLOCK_META_ARGUMENTS = {"source", "version", "providers", "count", "for_e
 # ---------------------------------------------------------------- HCL helpers
 
 
-def _unquote(text: str) -> str:
-    # python-hcl2 8.x keeps string literals quoted ('"US2"') and expressions as '${...}'.
-    return text[1:-1] if len(text) >= 2 and text[0] == text[-1] == '"' else text
-
-
-def _clean(value: Any) -> Any:
-    """Parsed HCL with quotes removed and the parser's __is_block__ / __comments__ markers dropped."""
-    if isinstance(value, dict):
-        return {_unquote(k): _clean(v) for k, v in value.items() if k not in ("__is_block__", "__comments__")}
-    if isinstance(value, list):
-        return [_clean(item) for item in value]
-    return _unquote(value) if isinstance(value, str) else value
+_clean = hcl_clean
 
 
 @cache

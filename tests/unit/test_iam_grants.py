@@ -1,0 +1,209 @@
+"""Each role of each template and of the Terraform module grants every action of the permissions table.
+
+moto enforces no IAM, so this is where a missing grant shows before a real deployment's AccessDenied:
+every row of qualys_lambda.permissions.PERMISSIONS that a role's account needs is evaluated against the
+role's resolved policy on the row's example resource (an other-account layer, a central registry's
+repository, a customer managed key reached through Lambda or Secrets Manager, another inventoried region).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from qualys_lambda.permissions import PERMISSIONS, ROLE_CALLERS, Permission
+from qualys_lambda.publish import SCANNER_TAG_KEYS
+from tests.iam import (
+    HOME,
+    SPOKE,
+    TEMPLATE_NAMES,
+    VALUES,
+    granted,
+    role_policies,
+    template_policies,
+    terraform_documents,
+    terraform_policies,
+)
+
+TEMPLATE_FIX = "issue 11: template fix pending"
+
+
+@dataclass(frozen=True)
+class Role:
+    """A role the scanner's calls run under, with the accounts it acts for."""
+
+    name: str  # test id
+    accounts: frozenset[str]
+    target_account: str
+    template: str = ""
+    logical_id: str = ""
+    hub: bool = False
+    # Acts in regions other than its stack's (the hub's InventoryRegions; the spoke role is global).
+    multi_region: bool = False
+
+    def documents(self) -> list[dict[str, Any]]:
+        """The role's resolved permission policies."""
+        if self.template:
+            return role_policies(self.template, self.logical_id)
+        return [terraform_documents()["scanner"]]
+
+
+BOTH = frozenset({"home", "target"})
+ROLES = (
+    Role("single-account", BOTH, HOME, "single-account-native.yaml", "ScannerRole"),
+    Role("stackset", BOTH, HOME, "stackset.yaml", "ScannerRole"),
+    # The hub scans its own account's functions with its own role, and spokes through SpokeRole.
+    Role("hub", BOTH, HOME, "centralized-hub.yaml", "ScannerRole", hub=True, multi_region=True),
+    Role("spoke", frozenset({"target"}), SPOKE, "centralized-spoke.yaml", "SpokeRole", multi_region=True),
+    Role("terraform", BOTH, HOME),
+)
+
+
+def _applies(role: Role, permission: Permission) -> bool:
+    if permission.caller not in ROLE_CALLERS or permission.account not in role.accounts:
+        return False
+    if permission.feature == "inventory-regions":
+        return role.multi_region
+    return permission.feature != "hub" or role.hub
+
+
+def _values(role: Role) -> dict[str, str]:
+    return {**VALUES, "target": role.target_account}
+
+
+def _context(permission: Permission, values: dict[str, str]) -> dict[str, Any]:
+    return {
+        key: tuple(v.format(**values) for v in value) if isinstance(value, tuple) else value.format(**values)
+        for key, value in permission.context.items()
+    }
+
+
+def _case_id(role: Role, permission: Permission) -> str:
+    return f"{role.name}-{permission.action}-{permission.case}".replace(" ", "_")
+
+
+# Cases today's templates fail, each with why; the template phase fixes them and then drops the mark
+# (strict: a fixed case fails as XPASS until its entry here is removed).
+PENDING = {
+    **{
+        f"{role}-lambda:GetLayerVersion-other-account_layer": "layers are granted in the own account only"
+        for role in ("single-account", "stackset", "hub", "spoke", "terraform")
+    },
+    **{
+        f"{role}-{action}-other-account_repository": "ECR pulls are granted in the own account only"
+        for role in ("single-account", "stackset", "hub", "spoke", "terraform")
+        for action in ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability")
+    },
+    **{
+        f"{role}-kms:Decrypt-function_code_under_a_customer_managed_key": "no kms:Decrypt via Lambda"
+        for role in ("single-account", "stackset", "hub", "spoke", "terraform")
+    },
+    **{
+        f"{role}-kms:Decrypt-Qualys_secret_under_a_customer_managed_key": "no QualysSecretKmsKeyArn parameter"
+        for role in ("single-account", "hub", "terraform")
+    },
+    **{
+        f"{role}-{action}-another_inventoried_region": "Security Hub granted in the stack's region only"
+        for role in ("hub",)
+        for action in ("securityhub:BatchImportFindings", "securityhub:GetFindings")
+    },
+}
+CASES = [
+    pytest.param(
+        role,
+        permission,
+        id=_case_id(role, permission),
+        marks=[pytest.mark.xfail(strict=True, reason=f"{TEMPLATE_FIX}: {PENDING[_case_id(role, permission)]}")]
+        if _case_id(role, permission) in PENDING
+        else [],
+    )
+    for role in ROLES
+    for permission in PERMISSIONS
+    if _applies(role, permission)
+]
+
+
+def test_pending_cases_all_exist() -> None:
+    assert set(PENDING) - {_case_id(r, p) for r in ROLES for p in PERMISSIONS if _applies(r, p)} == set()
+
+
+@pytest.mark.parametrize(("role", "permission"), CASES)
+def test_role_grants_table_action_on_example_resource(role: Role, permission: Permission) -> None:
+    values = _values(role)
+    resource = permission.example(values)
+    context = _context(permission, values)
+    assert granted(role.documents(), permission.action, resource, context), (
+        f"{role.name} does not allow {permission.action} on {resource} with {context}"
+    )
+
+
+# Tag keys a scanner credential must not be able to write: the exclusion tag (which would let it
+# exclude any function from scanning) and any key beside the scanner's own. Today's QualysScan*
+# condition admits both of the first two; exact keys (ForAllValues:StringEquals) turn them green.
+WIDE_TAG_CONDITION = pytest.mark.xfail(strict=True, reason=f"{TEMPLATE_FIX}: aws:TagKeys QualysScan* admits them")
+FORBIDDEN_TAG_KEYS = (
+    pytest.param(("QualysScanExclude",), id="exclusion-tag", marks=WIDE_TAG_CONDITION),
+    pytest.param((*sorted(SCANNER_TAG_KEYS), "QualysScanOwner"), id="scanner-keys-plus-one", marks=WIDE_TAG_CONDITION),
+    pytest.param(("Owner",), id="unrelated-key"),
+)
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda role: role.name)
+@pytest.mark.parametrize("keys", FORBIDDEN_TAG_KEYS)
+def test_role_tag_write_denied_for_keys_scanner_does_not_write(role: Role, keys: tuple[str, ...]) -> None:
+    values = _values(role)
+    function = f"arn:aws:lambda:{values['region']}:{values['target']}:function:{values['function']}"
+    assert not granted(role.documents(), "lambda:TagResource", function, {"aws:TagKeys": keys})
+
+
+# ---------------------------------------------------------------- service principals: confused deputy
+
+SCOPING_KEYS = frozenset({"aws:SourceAccount", "aws:SourceArn", "aws:SourceOrgID"})
+
+
+def _service_statements() -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for policy in [p for name in TEMPLATE_NAMES for p in template_policies(name)] + terraform_policies():
+        for index, statement in enumerate(policy.document["Statement"]):
+            principal = statement.get("Principal", {})
+            if isinstance(principal, dict) and "Service" in principal and statement["Effect"] == "Allow":
+                found.append((f"{policy.source}:{statement.get('Sid', index)}", statement))
+    return found
+
+
+# Statements admitting an AWS service today without saying on whose behalf (AWS IAM User Guide,
+# "The confused deputy problem"): the Lambda trust of every scanner role, and the notification key's
+# CloudWatch statement.
+UNSCOPED_TODAY = {
+    "centralized-hub.yaml:ScannerRole:LambdaAssumeRole",
+    "single-account-native.yaml:ScannerRole:LambdaAssumeRole",
+    "stackset.yaml:ScannerRole:LambdaAssumeRole",
+    "terraform:scanner_assume:LambdaAssumeRole",
+    "centralized-hub.yaml:NotificationKey:CloudWatchAlarmsPublish",
+    "single-account-native.yaml:NotificationKey:CloudWatchAlarmsPublish",
+    "stackset.yaml:NotificationKey:CloudWatchAlarmsPublish",
+}
+
+
+def test_unscoped_today_names_existing_statements() -> None:
+    assert UNSCOPED_TODAY - {source for source, _ in _service_statements()} == set()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        pytest.param(
+            statement,
+            id=source,
+            marks=[pytest.mark.xfail(strict=True, reason=f"{TEMPLATE_FIX}: no aws:SourceAccount/aws:SourceArn")]
+            if source in UNSCOPED_TODAY
+            else [],
+        )
+        for source, statement in _service_statements()
+    ],
+)
+def test_service_principal_statement_scoped_to_source(statement: dict[str, Any]) -> None:
+    keys = {key for block in statement.get("Condition", {}).values() for key in block}
+    assert keys & SCOPING_KEYS
