@@ -41,7 +41,7 @@ resource "aws_lambda_function" "scanner" {
     target_arn = aws_sqs_queue.dead_letter.arn
   }
 
-  # DESIGN.md section 2, one for one with the template's Environment.Variables; a disabled feature
+  # docs/DESIGN.md section 2, one for one with the template's Environment.Variables; a disabled feature
   # leaves its variable empty.
   environment {
     variables = {
@@ -58,6 +58,7 @@ resource "aws_lambda_function" "scanner" {
       SBOM_FORMATS        = var.sbom_formats
       SCAN_QUEUE_URL      = aws_sqs_queue.scan.url
       RESCAN_AFTER_DAYS   = tostring(var.rescan_after_days)
+      POLICY_TAGS         = var.policy_tags
     }
   }
 
