@@ -153,7 +153,7 @@ def main(argv: Sequence[str], env: Mapping[str, str]) -> int:
     package = commands.add_parser("package", help="zip the handler; print the content-hashed S3 key")
     package.add_argument("--source", type=Path, default=Path("scanner-lambda"))
     package.add_argument("--output", type=Path, required=True)
-    secret = commands.add_parser("secret-json", help="print the secret's JSON; the credentials come from the environment")
+    secret = commands.add_parser("secret-json", help="print the secret's JSON; credentials come from the environment")
     secret.add_argument("--pod", required=True)
     digest = commands.add_parser("sha256", help="print a file's hash as Lambda's CodeSha256 and an S3 key")
     digest.add_argument("path", type=Path)

@@ -111,8 +111,6 @@ class QScannerReport:
     simulated: bool = False
     problems: tuple[str, ...] = ()
     files: tuple[StoredFile, ...] = ()
-    # The found secrets' own text, kept only to redact it from logs; never stored or sent.
-    secret_texts: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def has_sarif(self) -> bool:
@@ -303,5 +301,4 @@ def read_report(files: Mapping[str, bytes], hidden: tuple[str, ...] = ()) -> QSc
         simulated=simulated,
         problems=tuple(problems),
         files=stored,
-        secret_texts=tuple(dict.fromkeys(stripped)),
     )
