@@ -112,10 +112,8 @@ def top_vulnerabilities(report: QScannerReport, limit: int = TOP_VULNERABILITIES
             title=v.title,
             cves=list(v.cves),
             cvss=v.cvss,
-            packages=[
-                f"{p.name} {p.version}" + (f" (fixed in {p.fixed_version})" if p.fixed_version else "")
-                for p in v.packages
-            ],
+            # One line per package version: the same version found at several paths is listed once.
+            packages=list(dict.fromkeys(package_text(p) for p in v.packages)),
         )
         for v in report.vulnerabilities[:limit]
     ]
