@@ -1,14 +1,18 @@
 # qualys-lambda: build, test, deploy. `make help` lists the targets.
 #
-#   export QUALYS_ACCESS_TOKEN            # environment only: never on the make command line
+#   export QUALYS_CLIENT_ID QUALYS_CLIENT_SECRET   # or QUALYS_ACCESS_TOKEN; environment only, never on the
+#                                                  # make command line
 #   make deploy QUALYS_POD=US2 AWS_REGION=us-east-2
 #
 AWS_REGION ?=
 STACK_NAME ?= qscanner
 QUALYS_POD ?= US2
-# QUALYS_ACCESS_TOKEN comes from the environment only; recipes read it as $$QUALYS_ACCESS_TOKEN in a
-# helper's environment and never expand it into a command line.
+# Qualys credentials come from the environment only: QUALYS_CLIENT_ID + QUALYS_CLIENT_SECRET (preferred:
+# QScanner renews its own JWT) or QUALYS_ACCESS_TOKEN; optional QUALYS_GATEWAY_URL for platforms outside
+# the POD list. Recipes read them in a helper's environment and never expand them into a command line.
 QUALYS_ACCESS_TOKEN ?=
+QUALYS_CLIENT_ID ?=
+QUALYS_CLIENT_SECRET ?=
 QSCANNER ?= scanner-lambda/qscanner.gz
 REGIONS ?= us-east-1 us-west-2 eu-west-1
 AWS_ENDPOINT_URL ?=
@@ -44,9 +48,7 @@ ifneq ($(strip $(AWS_ENDPOINT_URL)),)
 export AWS_ENDPOINT_URL
 endif
 
-ifeq ($(origin QUALYS_ACCESS_TOKEN),command line)
-$(error QUALYS_ACCESS_TOKEN must come from the environment (export QUALYS_ACCESS_TOKEN), not the make command line, where ps and shell history show it)
-endif
+$(foreach v,QUALYS_ACCESS_TOKEN QUALYS_CLIENT_ID QUALYS_CLIENT_SECRET,$(if $(filter command line,$(origin $(v))),$(error $(v) must come from the environment (export $(v)), not the make command line, where ps and shell history show it)))
 
 .PHONY: help test lint venv layer package check check-aws deploy outputs deploy-multi-region update-function \
 	delete clean demo coverage scan-all bench tf-validate stack-env scanner-name templates
@@ -114,7 +116,8 @@ command -v $(AWS) >/dev/null 2>&1 || { echo "error: the AWS CLI ($(AWS)) was not
 [ -n "$(AWS_REGION)" ] || { echo "error: AWS_REGION is not set: run e.g. make $(or $(MAKECMDGOALS),deploy) AWS_REGION=us-east-2" >&2; exit 1; }
 endef
 define check_token
-[ -n "$${QUALYS_ACCESS_TOKEN:-}" ] || { echo "error: QUALYS_ACCESS_TOKEN is not set: export it first (read -rs QUALYS_ACCESS_TOKEN && export QUALYS_ACCESS_TOKEN)" >&2; exit 1; }
+[ -n "$${QUALYS_CLIENT_ID:-}$${QUALYS_CLIENT_SECRET:-}$${QUALYS_ACCESS_TOKEN:-}" ] || { echo "error: no Qualys credentials: export QUALYS_CLIENT_ID and QUALYS_CLIENT_SECRET (read -rs QUALYS_CLIENT_SECRET && export QUALYS_CLIENT_ID QUALYS_CLIENT_SECRET), or QUALYS_ACCESS_TOKEN" >&2; exit 1; }
+[ -z "$${QUALYS_CLIENT_ID:-}$${QUALYS_CLIENT_SECRET:-}" ] || [ -n "$${QUALYS_CLIENT_ID:-}" -a -n "$${QUALYS_CLIENT_SECRET:-}" ] || { echo "error: QUALYS_CLIENT_ID and QUALYS_CLIENT_SECRET must both be set" >&2; exit 1; }
 endef
 define check_credentials
 if ! reason=$$($(AWSR) sts get-caller-identity 2>&1 >/dev/null); then
@@ -127,7 +130,7 @@ check-aws:
 	@$(check_cli)
 	$(check_credentials)
 
-check: ## check deploy prerequisites: aws CLI, AWS_REGION, QUALYS_ACCESS_TOKEN, AWS credentials
+check: ## check deploy prerequisites: aws CLI, AWS_REGION, Qualys credentials, AWS credentials
 	@$(check_cli)
 	$(check_token)
 	$(check_credentials)

@@ -110,13 +110,31 @@ def lambda_sha256(data: bytes) -> str:
 
 
 def secret_json(pod: str, env: Mapping[str, str]) -> str:
-    """The Qualys secret's JSON, with the token taken from the environment (never from argv)."""
+    """The Qualys secret's JSON from the environment (never argv): the client pair first, else the token.
+
+    QUALYS_CLIENT_ID + QUALYS_CLIENT_SECRET let QScanner mint and renew its own JWT; QUALYS_ACCESS_TOKEN
+    is used as is until it expires. QUALYS_GATEWAY_URL, when set, reaches platforms outside the POD list.
+    """
+    client_id = env.get("QUALYS_CLIENT_ID", "").strip()
+    client_secret = env.get("QUALYS_CLIENT_SECRET", "").strip()
     token = env.get("QUALYS_ACCESS_TOKEN", "").strip()
-    if not token:
-        raise BuildError("QUALYS_ACCESS_TOKEN is not set")
-    if not pod:
+    gateway = env.get("QUALYS_GATEWAY_URL", "").strip()
+    if not pod and not gateway:
         raise BuildError("QUALYS_POD is not set")
-    return json.dumps({"qualys_pod": pod, "qualys_access_token": token})
+    secret = {"qualys_pod": pod}
+    if gateway:
+        secret["qualys_gateway_url"] = gateway
+    if client_id or client_secret:
+        if not (client_id and client_secret):
+            raise BuildError("QUALYS_CLIENT_ID and QUALYS_CLIENT_SECRET must both be set")
+        secret.update(qualys_client_id=client_id, qualys_client_secret=client_secret)
+    elif token:
+        secret["qualys_access_token"] = token
+    else:
+        raise BuildError(
+            "no Qualys credentials: export QUALYS_CLIENT_ID and QUALYS_CLIENT_SECRET (or QUALYS_ACCESS_TOKEN)"
+        )
+    return json.dumps(secret)
 
 
 def write_output(path: Path, data: bytes) -> None:
@@ -135,7 +153,7 @@ def main(argv: Sequence[str], env: Mapping[str, str]) -> int:
     package = commands.add_parser("package", help="zip the handler; print the content-hashed S3 key")
     package.add_argument("--source", type=Path, default=Path("scanner-lambda"))
     package.add_argument("--output", type=Path, required=True)
-    secret = commands.add_parser("secret-json", help="print the secret's JSON; the token comes from the environment")
+    secret = commands.add_parser("secret-json", help="print the secret's JSON; credentials come from the environment")
     secret.add_argument("--pod", required=True)
     digest = commands.add_parser("sha256", help="print a file's hash as Lambda's CodeSha256 and an S3 key")
     digest.add_argument("path", type=Path)

@@ -2,7 +2,7 @@
 # QUALYS_POD, REGIONS, SECRET_NAME, PARAMETERS, LAYER_ZIP, CODE_ZIP, LAYER_NAME, PYTHON, check_cli,
 # check_token, check_credentials and the layer / package targets). docs/multi-account.md explains both models.
 #
-#   export QUALYS_ACCESS_TOKEN EXTERNAL_ID     # environment only: never on the make command line
+#   export QUALYS_CLIENT_ID QUALYS_CLIENT_SECRET EXTERNAL_ID  # (or QUALYS_ACCESS_TOKEN) environment only
 #   make deploy-hub      AWS_REGION=us-east-1 ORG_ID=o-abc123def4 [SPOKE_ACCOUNT_IDS=111111111111,222222222222] \
 #                        [INVENTORY_REGIONS=us-east-1,eu-west-1]
 #   make deploy-spoke    AWS_REGION=us-east-1 HUB_BUS_ARN=arn:... HUB_ROLE_ARN=arn:...
@@ -25,7 +25,7 @@ SPOKE_ROLE_REGION ?= $(AWS_REGION)
 SPOKE_CREATE_TRAIL ?= false
 HUB_BUS_ARN ?=
 HUB_ROLE_ARN ?=
-# EXTERNAL_ID comes from the environment only (like QUALYS_ACCESS_TOKEN): it reaches CloudFormation
+# EXTERNAL_ID comes from the environment only (like the Qualys credentials): it reaches CloudFormation
 # through a 0600 parameter file, never a command line.
 EXTERNAL_ID ?=
 # StackSet model.

@@ -64,18 +64,87 @@ def event_for(function_name: str, name: str = "create_function", account: str = 
     return event
 
 
+# A secret's own text as QScanner's `Match` carries it; no copy may reach anything the product writes.
+PLANTED_SECRET = "AKIA" + "PLANTEDSECRET0042"
+
+
+def sarif_rule(qid: int, severity: int, cves: list[str], cvss: float = 7.5) -> dict[str, Any]:
+    """A SARIF rule as QScanner writes it: the QID's data lives here (Qualys QScanner README v4.8.0)."""
+    return {
+        "id": str(qid),
+        "name": f"QID{qid}",
+        "shortDescription": {"text": f"Vulnerability QID {qid}"},
+        "properties": {
+            "severity": severity,
+            "customerSeverity": severity,
+            "cve-ids": cves,
+            "qds": severity * 19,
+            "cvss3Info": {"baseScore": str(cvss), "temporalScore": str(cvss)},
+            "category": "Language Specific",
+            "typeDetected": "CONFIRMED",
+        },
+    }
+
+
+def sarif_result(qid: int, packages: list[tuple[str, str, str]], message: str | None = None) -> dict[str, Any]:
+    """A SARIF result: the QID and the vulnerable software (name, installed, fixed); the message is optional."""
+    result: dict[str, Any] = {
+        "ruleId": str(qid),
+        "level": "error",
+        "properties": {
+            "QID": qid,
+            "vulnerableSoftware": [
+                {"name": n, "path": f"/var/task/{n}", "installedVersion": i, "fixedVersion": f, "layerSHA": ""}
+                for n, i, f in packages
+            ],
+        },
+    }
+    if message is not None:
+        result["message"] = {"text": message}
+    return result
+
+
 def sarif(severities: list[int]) -> dict[str, Any]:
-    """A SARIF report with one result per severity."""
-    results = [
-        {
-            "ruleId": str(100000 + i),
-            "level": "error",
-            "message": {"text": "vulnerable"},
-            "properties": {"severity": s, "qid": 100000 + i, "cves": [f"CVE-2020-{i:04d}"]},
-        }
-        for i, s in enumerate(severities)
-    ]
-    return {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "fake"}}, "results": results}]}
+    """A SARIF report in QScanner's layout with one QID per severity, all affecting `requests 2.19.1`."""
+    qids = [100000 + i for i in range(len(severities))]
+    rules = [sarif_rule(q, s, [f"CVE-2020-{i:04d}"]) for i, (q, s) in enumerate(zip(qids, severities, strict=True))]
+    results = [sarif_result(q, [("requests", "2.19.1", "2.20.0")]) for q in qids]
+    return {
+        "version": "2.1.0",
+        "runs": [{"tool": {"driver": {"name": "QScanner", "rules": rules}}, "results": results}],
+    }
+
+
+def scan_result(secrets: int, failed_scans: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A ScanResult.json in QScanner's SchemaVersion 5 layout with `secrets` planted secrets."""
+    return {
+        "SchemaVersion": 5,
+        "QScannerVersion": "4.8.0",
+        "ScansPerformed": [
+            {"ScanType": t, "ScanDuration": "1s", "Status": "failed" if t in failed_scans else "success"}
+            for t in ("pkg", "secret")
+        ],
+        "Metadata": {},
+        "SecretResults": [
+            {
+                "Target": "app.py",
+                "Secrets": [
+                    {
+                        "RuleID": "aws-access-key-id",
+                        "Category": "AWS",
+                        "Severity": "CRITICAL",
+                        "Title": "AWS Access Key ID",
+                        "StartLine": 2 + n,
+                        "StartColumn": 10,
+                        "EndLine": 2 + n,
+                        "Match": PLANTED_SECRET,
+                        "Layer": {},
+                    }
+                    for n in range(secrets)
+                ],
+            }
+        ],
+    }
 
 
 @dataclass
@@ -85,6 +154,8 @@ class FakeRunner:
     exit_code: int = 0
     severities: list[int] = field(default_factory=lambda: [5, 4, 4, 2])
     secrets: int = 1
+    failed_scans: tuple[str, ...] = ()
+    sarif_text: str | None = None
     stderr: str = ""
     delay: float = 0.0
     raises: BaseException | None = None
@@ -103,14 +174,12 @@ class FakeRunner:
             raise self.raises
         output = Path(argv[argv.index("--output-dir") + 1])
         scan_id = str(uuid.uuid4())
-        if self.exit_code in (0, 40, 42, 43):
-            result = {
-                "ScanID": scan_id,
-                "SecretResults": [{"Target": "app.py", "Secrets": [{"RuleID": "aws-access-key-id"}] * self.secrets}],
-            }
+        if self.exit_code in (0, 40, 41, 42, 43):
+            result = scan_result(self.secrets, self.failed_scans)
             (output / f"{scan_id}-ScanResult.json").write_text(json.dumps(result))
-        if self.exit_code in (0, 42, 43):
-            (output / f"{scan_id}-Report.sarif.json").write_text(json.dumps(sarif(self.severities)))
+        if self.exit_code in (0, 41, 42, 43):
+            text = self.sarif_text if self.sarif_text is not None else json.dumps(sarif(self.severities))
+            (output / f"{scan_id}-Report.sarif.json").write_text(text)
         return subprocess.CompletedProcess(argv, self.exit_code, stdout="", stderr=self.stderr)
 
 

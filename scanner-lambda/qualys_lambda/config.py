@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from qualys_lambda.errors import ConfigurationError
 from qualys_lambda.events import REGION
-from qualys_lambda.qscanner import PASSTHROUGH_PREFIX, PASSTHROUGH_VARIABLES
+from qualys_lambda.qscanner import PASSTHROUGH_PREFIX, PASSTHROUGH_VARIABLES, SCAN_TYPES
 
 DEFAULT_QSCANNER_PATH = "/opt/bin/qscanner"
 DEFAULT_SCAN_TYPES = "pkg,secret"
@@ -17,7 +17,8 @@ DEFAULT_EVENT_BUS = "default"
 DEFAULT_SBOM_FORMATS = ("spdx", "cyclonedx")
 KNOWN_SBOM_FORMATS = frozenset(DEFAULT_SBOM_FORMATS)
 BOOLEANS = {"true": True, "false": False, "": False}
-KNOWN_SCAN_TYPES = frozenset({"pkg", "secret", "fileinsight"})
+# Qualys policy tags: names separated by commas (no spaces or shell characters reach argv anyway).
+POLICY_TAGS = re.compile(r"^[\w .:/=+@-]{1,128}(?:,[\w .:/=+@-]{1,128})*$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 TAG_KEY = re.compile(r"^[\w.:/=+@ -]{1,128}$")
@@ -47,6 +48,8 @@ class Settings:
     inventory_regions: tuple[str, ...] = ()
     # TAG_FUNCTIONS=false: for organisations whose tag policies forbid other tags on functions.
     tag_functions: bool = True
+    # Off when empty; else QScanner runs `--mode evaluate-policy --policy-tags <these>`.
+    policy_tags: str = ""
     # The few variables of the scanner's own environment that QScanner inherits (PATH, an emulator's
     # endpoint, the simulator's test knobs); credentials are never among them.
     qscanner_env: tuple[tuple[str, str], ...] = ()
@@ -72,9 +75,15 @@ class Settings:
         if not secret_arn:
             problems.append("QUALYS_SECRET_ARN is required")
         scan_types = text("SCAN_TYPES", DEFAULT_SCAN_TYPES) or DEFAULT_SCAN_TYPES
-        unknown = sorted(set(scan_types.split(",")) - KNOWN_SCAN_TYPES)
+        scan_types = ",".join(t.strip().lower() for t in scan_types.split(",") if t.strip())
+        unknown = sorted(set(scan_types.split(",")) - SCAN_TYPES)
         if unknown:
-            problems.append(f"SCAN_TYPES has unknown types: {','.join(unknown)}")
+            problems.append(
+                f"SCAN_TYPES has unknown types: {','.join(unknown)} (QScanner knows {','.join(sorted(SCAN_TYPES))})"
+            )
+        policy_tags = ",".join(t.strip() for t in text("POLICY_TAGS").split(",") if t.strip())
+        if policy_tags and not POLICY_TAGS.match(policy_tags):
+            problems.append("POLICY_TAGS must be comma-separated Qualys policy tag names")
         role_name = text("CROSS_ACCOUNT_ROLE_NAME")
         if role_name and not ROLE_NAME.match(role_name):
             problems.append("CROSS_ACCOUNT_ROLE_NAME is not a valid IAM role name")
@@ -122,6 +131,7 @@ class Settings:
             rescan_after_days=rescan_days,
             inventory_regions=inventory_regions,
             tag_functions=bool(tag_functions),
+            policy_tags=policy_tags,
             qscanner_env=tuple(
                 (key, value)
                 for key, value in sorted(env.items())

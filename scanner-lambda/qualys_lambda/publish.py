@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from qualys_lambda.aws import error_code
 from qualys_lambda.errors import DestinationError
-from qualys_lambda.qscanner import redact
+from qualys_lambda.qscanner_output import JSON_CONTENT_TYPE, StoredFile
 from qualys_lambda.report import Summary
 
 SUBJECT_PREFIX = "QScanner Results: "
@@ -19,9 +19,11 @@ SUMMARY_FILE = "summary.json"
 TAG_TIMESTAMP = "QualysScanTimestamp"
 TAG_STATUS = "QualysScanStatus"
 TAG_SCAN_ID = "QualysScanTag"
+# Written only when the policy gate is on (POLICY_TAGS); templates' tag-write conditions list it.
+TAG_POLICY = "QualysScanPolicy"
 # Every tag key the scanner writes: the templates' tag-write condition (aws:TagKeys) lists exactly
 # these, so a scanner credential cannot set QualysScanExclude. A new key goes here and in the condition.
-SCANNER_TAG_KEYS = frozenset({TAG_TIMESTAMP, TAG_STATUS, TAG_SCAN_ID})
+SCANNER_TAG_KEYS = frozenset({TAG_TIMESTAMP, TAG_STATUS, TAG_SCAN_ID, TAG_POLICY})
 EVENT_SOURCE = "qualys-lambda"
 EVENT_DETAIL_TYPE = "Lambda Scan Completed"
 
@@ -30,33 +32,22 @@ def fail(destination: str, exc: ClientError) -> DestinationError:
     return DestinationError(f"{destination}: {error_code(exc) or type(exc).__name__}")
 
 
-def store_results(
-    s3: Any, bucket: str, prefix: str, summary: Summary, files: Mapping[str, bytes], secrets: Iterable[str]
-) -> list[str]:
-    """Put summary.json and QScanner's raw files under `prefix`; returns the keys written.
+def store_results(s3: Any, bucket: str, prefix: str, summary: Summary, files: Iterable[StoredFile]) -> list[str]:
+    """Put summary.json and the kept QScanner files (secret text already stripped) under `prefix`.
 
     No ServerSideEncryption argument: the bucket's default encryption (SSE-S3 or the operator's KMS
     key) applies, where forcing AES256 would override a KMS default.
     """
-    hidden = tuple(secrets)
-    objects = {SUMMARY_FILE: json.dumps(summary, indent=2).encode()}
-    for name, content in files.items():
-        objects[name] = _redact_bytes(content, hidden)
+    objects = [StoredFile(SUMMARY_FILE, json.dumps(summary, indent=2).encode(), JSON_CONTENT_TYPE), *files]
     keys: list[str] = []
     try:
-        for name, body in objects.items():
-            key = prefix + name
-            s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+        for stored in objects:
+            key = prefix + stored.name
+            s3.put_object(Bucket=bucket, Key=key, Body=stored.body, ContentType=stored.content_type)
             keys.append(key)
     except ClientError as exc:
         raise fail("s3", exc) from exc
     return keys
-
-
-def _redact_bytes(content: bytes, secrets: tuple[str, ...]) -> bytes:
-    if not any(secret.encode() in content for secret in secrets if secret):
-        return content
-    return redact(content.decode("utf-8", "replace"), secrets).encode()
 
 
 def notify(sns: Any, topic_arn: str, summary: Summary) -> str:
@@ -67,6 +58,8 @@ def notify(sns: Any, topic_arn: str, summary: Summary) -> str:
         "max_severity": summary["findings"]["max_severity"],
         "account": summary["function"]["account"],
     }
+    if summary["scan"]["policy"]:
+        attributes["policy"] = summary["scan"]["policy"]
     try:
         response = sns.publish(
             TopicArn=topic_arn,
@@ -79,11 +72,15 @@ def notify(sns: Any, topic_arn: str, summary: Summary) -> str:
     return str(response.get("MessageId", ""))
 
 
-def tag_function(lambda_client: Any, function_arn: str, timestamp: str, status: str, scan_id: str) -> None:
-    """Tag the scanned function with the scan's time, status and id."""
+def tag_function(
+    lambda_client: Any, function_arn: str, timestamp: str, status: str, scan_id: str, policy: str = ""
+) -> None:
+    """Tag the scanned function with the scan's time, status, id and policy verdict."""
     tags = {TAG_TIMESTAMP: timestamp, TAG_STATUS: status}
     if scan_id:
         tags[TAG_SCAN_ID] = scan_id
+    if policy:
+        tags[TAG_POLICY] = policy
     try:
         lambda_client.tag_resource(Resource=function_arn, Tags=tags)
     except ClientError as exc:

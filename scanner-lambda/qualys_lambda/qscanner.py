@@ -3,28 +3,59 @@
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+
+from qualys_lambda.qscanner_output import QScannerReport, read_report, redact
 
 logger = logging.getLogger(__name__)
 
 CACHE_DIR = "qscanner-cache"
 HOME_DIR = "qscanner-home"
 OUTPUT_PREFIX = "qscanner-out-"
-SCAN_RESULT_SUFFIX = "-ScanResult.json"
 MAX_OUTPUT_FILE_BYTES = 100 * 1024 * 1024
 STDERR_EXCERPT_CHARS = 600
-REDACTED = "[REDACTED]"
-# Exit codes from QScanner's documentation.
+# Facts below are from the Qualys QScanner README v4.8.0.
+SCAN_TYPES = frozenset({"os", "sca", "secret", "malware", "fileinsight", "compliance", "pkg"})
+# `pkg` is os+sca: the scan types whose results are the SARIF vulnerability report.
+VULNERABILITY_SCAN_TYPES = frozenset({"os", "sca", "pkg"})
+# `--format` lists inventory outputs; `json` (ScanResult.json) is its default only when the flag is absent.
+INVENTORY_FORMAT = "json"
+MODE_REPORT = "get-report"
+MODE_POLICY = "evaluate-policy"
+# QScanner's own --scan-timeout defaults to 300 s whatever the Lambda has left, so it is always passed:
+# a few seconds under the process timeout, so QScanner stops by itself and writes what it has.
+SCAN_TIMEOUT_MARGIN_S = 10
 EXIT_SUCCESS = 0
 EXIT_REPORT_NOT_READY = 40
+EXIT_POLICY_NOT_READY = 41
 EXIT_POLICY = {42: "DENY", 43: "AUDIT"}
+POLICY_ALLOW = "ALLOW"
+# (first, last, reason) of each documented exit code range.
+EXIT_REASONS = (
+    (0, 0, "success"),
+    (1, 1, "generic error (see the scanner's log)"),
+    (2, 2, "invalid parameter"),
+    (3, 3, "logger initialisation failed"),
+    (5, 10, "artifact failure: the function or its image could not be fetched or read"),
+    (11, 21, "scan failure inside QScanner"),
+    (30, 39, "output or upload failure: the network or the Qualys platform"),
+    (40, 40, "vulnerability report not available from Qualys (inventory uploaded)"),
+    (41, 41, "policy result not available from Qualys"),
+    (42, 42, "policy verdict DENY"),
+    (43, 43, "policy verdict AUDIT"),
+)
+# QScanner documents no exit code of its own for rejected credentials: a generic failure (1) whose
+# stderr names authentication is taken as one, so the secret is re-read (our heuristic).
+EXIT_GENERIC = 1
+AUTH_FAILURE = re.compile(r"\b401\b|unauthori[sz]ed|authenticat|invalid.{0,20}token|token.{0,20}expired", re.I)
 # Variables passed through to QScanner from the scanner's own environment besides credentials.
 PASSTHROUGH_VARIABLES = ("PATH", "LANG", "TZ", "AWS_ENDPOINT_URL", "SSL_CERT_FILE")
 PASSTHROUGH_PREFIX = "QSCANNER_SIM_"
@@ -46,97 +77,133 @@ class ScanJob:
     """Everything one QScanner run needs."""
 
     qscanner_path: str
-    pod: str
-    access_token: str = field(repr=False)
+    pod: str = ""
+    gateway_url: str = ""
+    # QUALYS_CLIENT_ID/QUALYS_CLIENT_SECRET or QUALYS_ACCESS_TOKEN: QScanner's environment, never argv.
+    qualys_env: Mapping[str, str] = field(default_factory=dict, repr=False)
     function_arn: str = ""
     region: str = ""
     scan_types: str = "pkg,secret"
     formats: tuple[str, ...] = ()
+    policy_tags: str = ""
     aws_env: Mapping[str, str] = field(default_factory=dict, repr=False)
     inherited_env: Mapping[str, str] = field(default_factory=dict)
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
+    @property
+    def mode(self) -> str:
+        """evaluate-policy when policy tags are set, else QScanner's default get-report."""
+        return MODE_POLICY if self.policy_tags else MODE_REPORT
+
+    @property
+    def hidden(self) -> tuple[str, ...]:
+        """Every value that must never be logged, stored or sent."""
+        return (*self.qualys_env.values(), *self.secrets)
+
 
 @dataclass(frozen=True)
 class ScanRun:
-    """What a QScanner run produced."""
+    """What a QScanner run produced, its files already read into one report."""
 
     status: str
     exit_code: int | None
-    scan_id: str
-    files: dict[str, bytes]
+    report: QScannerReport
     duration_s: float
     error: str = ""
     policy: str = ""
+    mode: str = MODE_REPORT
+    auth_failed: bool = False
+
+    @property
+    def scan_id(self) -> str:
+        """QScanner's scan id, from its file names."""
+        return self.report.scan_id
+
+    @property
+    def exit_reason(self) -> str:
+        """What the exit code's range means, or an empty string without one."""
+        return exit_reason(self.exit_code)
 
 
-def build_argv(job: ScanJob, output_dir: str, cache_dir: str) -> list[str]:
-    """QScanner's command line: global flags, then `lambda <arn>`; the token is never here."""
+def exit_reason(code: int | None) -> str:
+    """The documented meaning of a QScanner exit code."""
+    if code is None:
+        return ""
+    return next((reason for low, high, reason in EXIT_REASONS if low <= code <= high), "undocumented exit code")
+
+
+def scan_timeout_flag(timeout: float) -> str:
+    """--scan-timeout's value (a duration in seconds) a little under the process timeout."""
+    return f"{max(1, int(timeout) - SCAN_TIMEOUT_MARGIN_S)}s"
+
+
+def build_argv(job: ScanJob, output_dir: str, cache_dir: str, timeout: float) -> list[str]:
+    """QScanner's command line: global flags, then `lambda <arn>`; credentials are never here."""
+    platform = ["--gateway-url", job.gateway_url] if job.gateway_url else ["--pod", job.pod]
     argv = [
         job.qscanner_path,
-        "--pod",
-        job.pod,
+        *platform,
         "--output-dir",
         output_dir,
         "--cache-dir",
         cache_dir,
         "--scan-types",
         job.scan_types,
+        "--scan-timeout",
+        scan_timeout_flag(timeout),
     ]
     if job.formats:
-        argv += ["--format", ",".join(job.formats)]
+        # Giving --format drops its json default, and ScanResult.json is what secrets are read from.
+        argv += ["--format", ",".join(dict.fromkeys((INVENTORY_FORMAT, *job.formats)))]
+    if job.policy_tags:
+        argv += ["--mode", MODE_POLICY, "--policy-tags", job.policy_tags]
     return [*argv, "lambda", job.function_arn]
 
 
 def build_env(job: ScanJob, home: str) -> dict[str, str]:
-    """QScanner's environment, built from nothing: token, HOME, target credentials and region."""
+    """QScanner's environment, built from nothing: Qualys credentials, HOME, target credentials and region."""
     env = {
         key: value
         for key, value in job.inherited_env.items()
         if key in PASSTHROUGH_VARIABLES or key.startswith(PASSTHROUGH_PREFIX)
     }
     env.update(job.aws_env)
-    env.update(
-        {
-            "QUALYS_ACCESS_TOKEN": job.access_token,
-            "HOME": home,
-            "AWS_REGION": job.region,
-            "AWS_DEFAULT_REGION": job.region,
-        }
-    )
+    env.update(job.qualys_env)
+    # HOME is private to the scanner: QScanner caches its JWT under ~/.cache/qualys/qscanner/.
+    env.update({"HOME": home, "AWS_REGION": job.region, "AWS_DEFAULT_REGION": job.region})
     return env
 
 
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every secret value replaced."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return text
-
-
-def classify(exit_code: int) -> tuple[str, str]:
+def classify(exit_code: int, mode: str = MODE_REPORT) -> tuple[str, str]:
     """(status, policy verdict) for a QScanner exit code."""
+    allow = POLICY_ALLOW if mode == MODE_POLICY else ""
     if exit_code == EXIT_SUCCESS:
-        return "success", ""
-    if exit_code == EXIT_REPORT_NOT_READY:
+        return "success", allow
+    if exit_code in (EXIT_REPORT_NOT_READY, EXIT_POLICY_NOT_READY):
         return "partial", ""
-    if exit_code in EXIT_POLICY:
+    if exit_code in EXIT_POLICY and mode == MODE_POLICY:
         return "success", EXIT_POLICY[exit_code]
     return "failed", ""
 
 
-def read_outputs(output_dir: Path) -> tuple[str, dict[str, bytes]]:
-    """(scan id, {file name: content}) of what QScanner wrote in `output_dir`."""
-    files: dict[str, bytes] = {}
-    scan_id = ""
-    for path in sorted(output_dir.iterdir()):
-        if not path.is_file() or path.is_symlink() or path.stat().st_size > MAX_OUTPUT_FILE_BYTES:
-            continue
-        files[path.name] = path.read_bytes()
-        if path.name.endswith(SCAN_RESULT_SUFFIX):
-            scan_id = path.name[: -len(SCAN_RESULT_SUFFIX)]
-    return scan_id, files
+def read_outputs(output_dir: Path) -> dict[str, bytes]:
+    """{file name: content} of what QScanner wrote in `output_dir`."""
+    return {
+        path.name: path.read_bytes()
+        for path in sorted(output_dir.iterdir())
+        if path.is_file() and not path.is_symlink() and path.stat().st_size <= MAX_OUTPUT_FILE_BYTES
+    }
+
+
+def report_problems(job: ScanJob, exit_code: int, report: QScannerReport) -> list[str]:
+    """Why a finished run is only partial: unreadable files, a missing report, scans that failed."""
+    problems = list(report.problems)
+    wants_sarif = bool(VULNERABILITY_SCAN_TYPES & set(job.scan_types.split(",")))
+    if exit_code != EXIT_REPORT_NOT_READY and wants_sarif and not report.has_sarif and not problems:
+        problems.append("no SARIF vulnerability report was written")
+    if report.failed_scans:
+        problems.append("scans not successful: " + ",".join(report.failed_scans))
+    return problems
 
 
 def run_scan(job: ScanJob, timeout: float, runner: Runner, work_root: str) -> ScanRun:
@@ -148,25 +215,43 @@ def run_scan(job: ScanJob, timeout: float, runner: Runner, work_root: str) -> Sc
     output_dir = Path(tempfile.mkdtemp(prefix=OUTPUT_PREFIX, dir=root))
     started = time.monotonic()
 
-    def failed(error: str, exit_code: int | None = None) -> ScanRun:
-        return ScanRun("failed", exit_code, "", {}, round(time.monotonic() - started, 3), error)
+    def failed(error: str, exit_code: int | None = None, auth_failed: bool = False) -> ScanRun:
+        elapsed = round(time.monotonic() - started, 3)
+        return ScanRun("failed", exit_code, QScannerReport(), elapsed, error, mode=job.mode, auth_failed=auth_failed)
 
     try:
         if timeout <= 0:
             return failed("no time left in the invocation to run QScanner")
+        argv = build_argv(job, str(output_dir), str(cache_dir), timeout)
         try:
-            completed = runner(build_argv(job, str(output_dir), str(cache_dir)), build_env(job, str(home)), timeout)
+            completed = runner(argv, build_env(job, str(home)), timeout)
         except subprocess.TimeoutExpired:
             return failed(f"QScanner timed out after {int(timeout)} s")
         except (FileNotFoundError, PermissionError, NotADirectoryError):
             return failed(f"QScanner binary not found or not executable at {job.qscanner_path}")
-        status, policy = classify(completed.returncode)
+        code = completed.returncode
+        status, policy = classify(code, job.mode)
         if status == "failed":
-            excerpt = redact((completed.stderr or "")[-STDERR_EXCERPT_CHARS:], (job.access_token, *job.secrets))
-            logger.warning("qscanner failed", extra={"exit_code": completed.returncode, "stderr_tail": excerpt})
-            return failed(f"QScanner exited with code {completed.returncode}", completed.returncode)
-        scan_id, files = read_outputs(output_dir)
+            stderr = completed.stderr or ""
+            excerpt = redact(stderr[-STDERR_EXCERPT_CHARS:], job.hidden)
+            auth = code == EXIT_GENERIC and bool(AUTH_FAILURE.search(stderr))
+            logger.warning(
+                "qscanner failed",
+                extra={
+                    "exit_code": code,
+                    "exit_reason": exit_reason(code),
+                    "auth_failed": auth,
+                    "stderr_tail": excerpt,
+                },
+            )
+            return failed(f"QScanner exited with code {code}: {exit_reason(code)}", code, auth)
+        report = read_report(read_outputs(output_dir), job.hidden)
+        problems = report_problems(job, code, report)
+        if status == "partial":
+            problems.insert(0, exit_reason(code))
+        if problems and status == "success":
+            status = "partial"
         duration = round(time.monotonic() - started, 3)
-        return ScanRun(status, completed.returncode, scan_id, files, duration, policy=policy)
+        return ScanRun(status, code, report, duration, "; ".join(problems), policy, job.mode)
     finally:
         shutil.rmtree(output_dir, ignore_errors=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,18 +28,8 @@ from qualys_lambda.errors import (
 from qualys_lambda.events import ScanRequest
 from qualys_lambda.metrics import MetricsSink, emit
 from qualys_lambda.qscanner import Runner, ScanJob, ScanRun, run_scan
-from qualys_lambda.report import (
-    FunctionInfo,
-    ScanInfo,
-    Summary,
-    findings_from,
-    is_simulated,
-    iso,
-    s3_prefix,
-    sbom_files,
-    secrets,
-    vulnerabilities,
-)
+from qualys_lambda.qscanner_output import QScannerReport
+from qualys_lambda.report import SCHEMA_VERSION, FunctionInfo, ScanInfo, Summary, findings_from, iso, s3_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -136,22 +127,42 @@ class Scanner:
         )
 
     def _run(self, request: ScanRequest, target: Target, remaining_s: float) -> ScanRun:
-        timeout = remaining_s - DELIVERY_MARGIN_S
+        deadline = remaining_s - DELIVERY_MARGIN_S
         if self.settings.scan_timeout:
-            timeout = min(timeout, self.settings.scan_timeout)
+            deadline = min(deadline, self.settings.scan_timeout)
+        started = time.monotonic()
+        run = self._run_once(request, target, deadline)
+        if run.auth_failed:
+            # QScanner rejected the credentials: the secret may have been rotated since it was read.
+            used = self.secrets.loaded_secrets()
+            self.secrets.invalidate()
+            logger.warning(
+                "qualys credentials rejected, re-reading the secret", extra={"function_arn": request.function_arn}
+            )
+            try:
+                changed = self.secrets.get().secrets() != used
+            except ConfigurationError:
+                changed = False
+            if changed:
+                run = self._run_once(request, target, deadline - (time.monotonic() - started))
+        return run
+
+    def _run_once(self, request: ScanRequest, target: Target, timeout: float) -> ScanRun:
         try:
             qualys = self.secrets.get()
         except ConfigurationError as exc:
             logger.error("qualys secret unusable", extra={"function_arn": request.function_arn, "error": str(exc)})
-            return ScanRun("failed", None, "", {}, 0.0, str(exc))
+            return ScanRun("failed", None, QScannerReport(), 0.0, str(exc))
         job = ScanJob(
             qscanner_path=self.settings.qscanner_path,
             pod=qualys.pod,
-            access_token=qualys.access_token,
+            gateway_url=qualys.gateway_url,
+            qualys_env=qualys.as_env(),
             function_arn=request.function_arn,
             region=request.region,
             scan_types=self.settings.scan_types,
             formats=self.settings.sbom_formats,
+            policy_tags=self.settings.policy_tags,
             aws_env=target.credentials.as_env(),
             inherited_env=dict(self.settings.qscanner_env),
             secrets=target.credentials.secrets(),
@@ -172,7 +183,6 @@ class Scanner:
         """Write every destination independently; returns the names of those that failed."""
         failures: list[str] = []
         settings = self.settings
-        hidden = (self.secrets.loaded_token(), *target.credentials.secrets())
         prefix = s3_prefix(request.account, request.region, request.function_name, started)
         steps: list[tuple[str, Callable[[], object]]] = []
         if settings.results_bucket:
@@ -181,12 +191,12 @@ class Scanner:
                 "prefix": prefix,
                 "summary_key": prefix + "summary.json",
             }
-            summary["sbom"] = {fmt: prefix + name for fmt, name in sbom_files(run.files).items()}
+            summary["sbom"] = {fmt: prefix + name for fmt, name in run.report.sboms.items()}
             steps.append(
                 (
                     "s3",
                     lambda: publish.store_results(
-                        self.aws.home_client("s3"), settings.results_bucket, prefix, summary, run.files, hidden
+                        self.aws.home_client("s3"), settings.results_bucket, prefix, summary, run.report.files
                     ),
                 )
             )
@@ -197,7 +207,7 @@ class Scanner:
                 (
                     "tags",
                     lambda: publish.tag_function(
-                        target.client("lambda"), request.function_arn, iso(started), run.status, run.scan_id
+                        target.client("lambda"), request.function_arn, iso(started), run.status, run.scan_id, run.policy
                     ),
                 )
             )
@@ -213,8 +223,7 @@ class Scanner:
                     lambda: securityhub.import_findings(
                         target.client("securityhub"),
                         summary,
-                        vulnerabilities(run.files),
-                        secrets(run.files),
+                        run.report,
                         product,
                         iso(self.clock()),
                     ),
@@ -288,9 +297,11 @@ def build_summary(
         image_uri=str(code.get("ImageUri", "")),
         layers=sorted(layer["Arn"] for layer in configuration.get("Layers", [])),
     )
+    report = run.report
     scan = ScanInfo(
         status=run.status,
         exit_code=run.exit_code,
+        exit_reason=run.exit_reason,
         scan_id=run.scan_id,
         policy=run.policy,
         error=run.error,
@@ -298,6 +309,11 @@ def build_summary(
         finished_at=iso(finished),
         duration_s=run.duration_s,
         trigger={"event_name": request.event_name, "event_id": request.event_id},
-        simulated=is_simulated(run.files),
+        simulated=report.simulated,
+        mode=run.mode,
+        scans_performed=[{"type": s.scan_type, "status": s.status} for s in report.scans_performed],
+        problems=[p for p in run.error.split("; ") if p] if run.status == "partial" else [],
     )
-    return Summary(schema_version=1, function=function, scan=scan, findings=findings_from(run.files), s3=None, sbom={})
+    return Summary(
+        schema_version=SCHEMA_VERSION, function=function, scan=scan, findings=findings_from(report), s3=None, sbom={}
+    )

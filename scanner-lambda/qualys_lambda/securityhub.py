@@ -11,7 +11,8 @@ from botocore.exceptions import ClientError
 
 from qualys_lambda.aws import error_code
 from qualys_lambda.errors import DestinationError
-from qualys_lambda.report import Secret, Summary, Vulnerability
+from qualys_lambda.qscanner_output import Package, QScannerReport, Secret, Vulnerability
+from qualys_lambda.report import Summary
 
 logger = logging.getLogger(__name__)
 
@@ -75,15 +76,15 @@ def vulnerability_finding(
     """The ASFF document of one QID in one function."""
     fid = finding_id(summary["function"]["arn"], "qid", vuln.qid)
     finding = _base(summary, product, now, fid, created)
-    packages = ", ".join(f"{p['Name']} {p['Version']}" for p in vuln.packages) or "the function's code"
+    packages = ", ".join(f"{p.name} {p.version}" for p in vuln.packages) or "the function's code"
     cve = {"Id": vuln.cves[0]} if vuln.cves else {"Id": f"QID-{vuln.qid}"}
     vulnerability: dict[str, Any] = {
         **cve,
-        "VulnerablePackages": vuln.packages,
-        "FixAvailable": "YES" if any(p["FixedInVersion"] for p in vuln.packages) else "NO",
+        "VulnerablePackages": [_package(p) for p in vuln.packages],
+        "FixAvailable": "YES" if any(p.fixed_version for p in vuln.packages) else "NO",
     }
     if len(vuln.cves) > 1:
-        vulnerability["RelatedVulnerabilities"] = vuln.cves[1:]
+        vulnerability["RelatedVulnerabilities"] = list(vuln.cves[1:])
     if vuln.cvss is not None:
         vulnerability["Cvss"] = [{"Version": "3.1", "BaseScore": vuln.cvss}]
     finding.update(
@@ -99,6 +100,15 @@ def vulnerability_finding(
     )
     finding["ProductFields"]["qualys-lambda/Qid"] = vuln.qid
     return finding
+
+
+def _package(package: Package) -> dict[str, str]:
+    entry = {"Name": package.name, "Version": package.version}
+    if package.fixed_version:
+        entry["FixedInVersion"] = package.fixed_version
+    if package.path:
+        entry["FilePath"] = package.path
+    return entry
 
 
 def secret_finding(summary: Summary, secret: Secret, product: str, now: str, created: dict[str, str]) -> dict[str, Any]:
@@ -150,8 +160,7 @@ def active_findings(securityhub: Any, product: str, function_arn: str) -> dict[s
 def import_findings(
     securityhub: Any,
     summary: Summary,
-    vulns: list[Vulnerability],
-    secrets: list[Secret],
+    report: QScannerReport,
     product: str,
     now: str,
 ) -> dict[str, int]:
@@ -161,8 +170,8 @@ def import_findings(
     except ClientError as exc:
         raise DestinationError(f"securityhub: {error_code(exc)}") from exc
     created = {fid: str(f.get("CreatedAt", now)) for fid, f in previous.items()}
-    current = [vulnerability_finding(summary, v, product, now, created) for v in vulns]
-    current += [secret_finding(summary, s, product, now, created) for s in secrets]
+    current = [vulnerability_finding(summary, v, product, now, created) for v in report.vulnerabilities]
+    current += [secret_finding(summary, s, product, now, created) for s in report.secrets]
     current_ids = {f["Id"] for f in current}
     archived = [
         {**finding, "RecordState": "ARCHIVED", "UpdatedAt": now}

@@ -84,14 +84,50 @@ def test_simulated_scan_finds_vulnerable_package_and_planted_key(
     assert not list((tmp_path / "work").glob("qscanner-out-*"))
 
 
-@pytest.mark.parametrize(("code", "status"), [(40, "partial"), (42, "success")])
+@pytest.mark.parametrize(
+    ("code", "policy_tags", "status", "policy"), [("40", "", "partial", ""), ("42", "prod", "success", "DENY")]
+)
 def test_simulated_exit_codes_finish_scan(
-    simulated: Scanner, server_resources: Resources, monkeypatch: pytest.MonkeyPatch, code: int, status: str
+    simulated: Scanner,
+    server_resources: Resources,
+    monkeypatch: pytest.MonkeyPatch,
+    code: str,
+    policy_tags: str,
+    status: str,
+    policy: str,
 ) -> None:
-    monkeypatch.setenv("QSCANNER_SIM_EXIT_CODE", str(code))
+    monkeypatch.setenv("QSCANNER_SIM_EXIT_CODE", code)
+    monkeypatch.setenv("POLICY_TAGS", policy_tags)
     scanner = make_scanner(server_resources, Path(simulated.work_root).parent)
     handle(load_event("create_function"), lambda_context(), scanner)
-    assert server_resources.summary()["scan"]["status"] == status
+    assert (server_resources.summary()["scan"]["status"], server_resources.summary()["scan"]["policy"]) == (
+        status,
+        policy,
+    )
+
+
+def test_simulated_policy_gate_verdict_reaches_summary_tag_and_sns(
+    simulated: Scanner, server_resources: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POLICY_TAGS", "production")
+    scanner = make_scanner(server_resources, Path(simulated.work_root).parent)
+    handle(load_event("create_function"), lambda_context(), scanner)
+    # requests 2.19.1 is the worst finding (high): the simulated central policy answers AUDIT (exit 43).
+    assert server_resources.summary()["scan"]["policy"] == "AUDIT"
+    assert boto3.client("lambda").list_tags(Resource=FUNCTION_ARN)["Tags"]["QualysScanPolicy"] == "AUDIT"
+    (message,) = server_resources.messages()
+    assert message["MessageAttributes"]["policy"]["Value"] == "AUDIT"
+
+
+def test_simulated_planted_key_is_located_but_never_stored(simulated: Scanner, server_resources: Resources) -> None:
+    handle(load_event("create_function"), lambda_context(), simulated)
+    s3 = boto3.client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=server_resources.bucket)["Contents"]]
+    bodies = [s3.get_object(Bucket=server_resources.bucket, Key=k)["Body"].read() for k in keys]
+    assert server_resources.summary()["findings"]["secret_locations"][0]["file"] == "app.py"
+    assert all(b"AKIAIOSFODNN7EXAMPLE" not in body for body in bodies)
+    assert all(b"AKIAIOSFODNN7EXAMPLE" not in json.dumps(m).encode() for m in server_resources.messages())
+    assert not any(k.endswith(".xz") for k in keys)
 
 
 def test_simulated_token_echo_never_reaches_logs_s3_or_sns(

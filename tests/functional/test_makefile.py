@@ -152,16 +152,20 @@ def test_deploy_without_token_fails_before_any_stack(make_env: dict[str, str], d
 
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "QUALYS_ACCESS_TOKEN is not set" in errors[0]
+    assert len(errors) == 1 and "no Qualys credentials" in errors[0]
+    assert "QUALYS_CLIENT_ID and QUALYS_CLIENT_SECRET" in errors[0] and "QUALYS_ACCESS_TOKEN" in errors[0]
     stacks = boto3.client("cloudformation", region_name=REGION).list_stacks()["StackSummaries"]
     assert not [s for s in stacks if s["StackName"] == STACK]
 
 
-def test_token_on_make_command_line_refused(make_env: dict[str, str], deploy_args: list[str]) -> None:
-    result = make("deploy", *deploy_args, "QUALYS_ACCESS_TOKEN=on-the-command-line", env=make_env)
+@pytest.mark.parametrize("variable", ["QUALYS_ACCESS_TOKEN", "QUALYS_CLIENT_SECRET", "QUALYS_CLIENT_ID"])
+def test_credentials_on_make_command_line_refused(
+    make_env: dict[str, str], deploy_args: list[str], variable: str
+) -> None:
+    result = make("deploy", *deploy_args, f"{variable}=on-the-command-line", env=make_env)
 
     assert result.returncode != 0
-    assert "must come from the environment" in result.stderr
+    assert f"{variable} must come from the environment" in result.stderr
 
 
 def test_layer_without_binary_says_where_to_get_qscanner(tmp_path: Path) -> None:

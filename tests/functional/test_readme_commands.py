@@ -146,7 +146,7 @@ def test_readme_aws_commands_run_against_emulator(
     assert "summary.json" in outputs[2] and "-Report.sarif.json" in outputs[2]
     queued = sqs.receive_message(QueueUrl=stack_env["SCAN_QUEUE_URL"], MaxNumberOfMessages=10).get("Messages", [])
     assert [json.loads(m["Body"])["detail"]["functionName"] for m in queued] == [SEED]  # the manual scan request
-    assert outputs[7].split() and all(k.endswith(("spdx.json", "cdx.json")) for k in outputs[7].split())
+    assert outputs[7].split() and all(k.endswith(("spdx.json", "CycloneDX.json")) for k in outputs[7].split())
     cache = boto3.client("dynamodb", region_name=REGION)
     key = {"function_arn": {"S": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{SEED}"}}
     assert "Item" not in cache.get_item(TableName=stack_env["CACHE_TABLE"], Key=key)  # deleted by the last block

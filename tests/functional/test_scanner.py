@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import subprocess
@@ -144,8 +145,10 @@ def test_qscanner_argv_has_no_token_and_env_has_token_and_target(scanner: Scanne
         str(Path(scanner.work_root) / "qscanner-cache"),
         "--scan-types",
         "pkg,secret",
+        "--scan-timeout",
+        "860s",
         "--format",
-        "spdx,cyclonedx",
+        "json,spdx,cyclonedx",
         "lambda",
         FUNCTION_ARN,
     ]
@@ -161,6 +164,9 @@ def test_scan_deadline_comes_from_remaining_time(scanner: Scanner, runner: FakeR
     create_function()
     handle(load_event("create_function"), lambda_context(remaining_ms=300_000), scanner)
     assert runner.calls[0]["timeout"] == pytest.approx(270)
+    argv = runner.calls[0]["argv"]
+    # QScanner's own limit (300 s by default) is set a little under the process timeout.
+    assert argv[argv.index("--scan-timeout") + 1] == "260s"
 
 
 def test_update_code_event_with_full_arn_scans(scanner: Scanner, runner: FakeRunner) -> None:
@@ -222,20 +228,45 @@ def test_tagging_switched_off_scans_and_stores_but_writes_no_tag(
 
 
 @pytest.mark.parametrize(
-    ("exit_code", "status", "policy"),
-    [(0, "success", ""), (40, "partial", ""), (42, "success", "DENY"), (43, "success", "AUDIT")],
+    ("exit_code", "policy_tags", "status", "policy"),
+    [
+        (0, "", "success", ""),
+        (40, "", "partial", ""),
+        (0, "prod", "success", "ALLOW"),
+        (42, "prod", "success", "DENY"),
+        (43, "prod", "success", "AUDIT"),
+    ],
 )
 def test_finished_exit_codes_map_to_status(
-    scanner: Scanner, resources: Resources, runner: FakeRunner, exit_code: int, status: str, policy: str
+    scanner: Scanner,
+    resources: Resources,
+    runner: FakeRunner,
+    exit_code: int,
+    policy_tags: str,
+    status: str,
+    policy: str,
 ) -> None:
     runner.exit_code = exit_code
+    scanner.settings = dataclasses.replace(scanner.settings, policy_tags=policy_tags)
     create_function()
     outcome = handle(load_event("create_function"), lambda_context(), scanner)
     summary = resources.summary()
     assert outcome["status"] == status and tags_of()["QualysScanStatus"] == status
     assert summary["scan"]["exit_code"] == exit_code and summary["scan"]["policy"] == policy
+    assert tags_of().get("QualysScanPolicy", "") == policy
+    (message,) = resources.messages()
+    assert message["MessageAttributes"].get("policy", {}).get("Value", "") == policy
     if exit_code == 40:
         assert summary["findings"]["vulnerabilities"]["total"] == 0 and summary["findings"]["secrets"] == 1
+        assert summary["scan"]["problems"] == ["vulnerability report not available from Qualys (inventory uploaded)"]
+
+
+def test_policy_exit_code_without_policy_mode_is_a_failure(scanner: Scanner, runner: FakeRunner) -> None:
+    runner.exit_code = 42
+    create_function()
+    with pytest.raises(ScanFailedError):
+        handle(load_event("create_function"), lambda_context(), scanner)
+    assert "--mode" not in runner.calls[0]["argv"] and tags_of()["QualysScanStatus"] == "failed"
 
 
 @pytest.mark.parametrize(
@@ -344,7 +375,8 @@ def test_token_in_qscanner_stderr_never_reaches_logs_s3_or_sns(
 def test_token_written_into_output_files_is_redacted_in_s3(scanner: Scanner, resources: Resources) -> None:
     def leak(argv: list[str], env: dict[str, str]) -> None:
         out = Path(argv[argv.index("--output-dir") + 1])
-        (out / "debug.log").write_text(f"token={env['QUALYS_ACCESS_TOKEN']}")
+        sbom = {"bomFormat": "CycloneDX", "note": f"token={env['QUALYS_ACCESS_TOKEN']}"}
+        (out / "x-sbom.json").write_text(json.dumps(sbom))
 
     scanner.runner = FakeRunner(on_call=leak)
     create_function()

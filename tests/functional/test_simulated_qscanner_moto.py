@@ -177,44 +177,73 @@ def test_qscanner_zip_function_exit_0_writes_findings(hub_function: str, endpoin
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0] == "QScanner (SIMULATED) — not the Qualys binary"
     files = outputs(tmp_path)
-    assert set(files) == {"ScanResult.json", "Report.sarif.json"}
+    assert set(files) == {"ScanResult.json", "Report.sarif.json", "ChangeList.db.xz"}
     scan = json.loads(files["ScanResult.json"].read_text())
     assert scan["Metadata"]["CallerAccount"] == HUB_ACCOUNT
     assert scan["Metadata"]["TargetMetadata"]["FunctionArn"] == hub_function
     assert files["ScanResult.json"].name.startswith(scan["ScanID"])
     sarif = json.loads(files["Report.sarif.json"].read_text())
-    by_pkg = {r["properties"]["package"]: r for r in sarif["runs"][0]["results"]}
-    assert by_pkg["requests"]["properties"]["severity"] == 4
-    assert by_pkg["minimist"]["properties"]["severity"] == 5
+    rules = {r["id"]: r["properties"] for r in sarif["runs"][0]["tool"]["driver"]["rules"]}
+    by_pkg = {
+        s["name"]: rules[r["ruleId"]]
+        for r in sarif["runs"][0]["results"]
+        for s in r["properties"]["vulnerableSoftware"]
+    }
+    assert (by_pkg["requests"]["severity"], by_pkg["requests"]["cve-ids"]) == (4, ["CVE-2018-18074"])
+    assert by_pkg["minimist"]["severity"] == 5
 
 
-def test_qscanner_planted_key_reported_masked(hub_function: str, endpoint: str, tmp_path: Path) -> None:
+def test_qscanner_planted_key_reported_with_its_text_as_qscanner_does(
+    hub_function: str, endpoint: str, tmp_path: Path
+) -> None:
     proc = run_qscanner(hub_function, tmp_path, endpoint)
 
     scan_file = outputs(tmp_path)["ScanResult.json"]
     secret = json.loads(scan_file.read_text())["SecretResults"][0]
     assert secret["Target"] == "app.py"
-    assert secret["Secrets"][0]["Match"] == "AKIA" + "*" * 16
-    assert PLANTED_KEY not in scan_file.read_text() + proc.stdout + proc.stderr
+    # The secret's own text is in `Match`, so the product's stripping is what keeps it out of storage.
+    assert secret["Secrets"][0]["Match"] == PLANTED_KEY
+    assert PLANTED_KEY not in proc.stdout + proc.stderr
 
 
 def test_qscanner_token_not_printed_by_default(hub_function: str, endpoint: str, tmp_path: Path) -> None:
     proc = run_qscanner(hub_function, tmp_path, endpoint)
 
     assert TOKEN not in proc.stdout + proc.stderr
-    assert all(TOKEN not in p.read_text() for p in outputs(tmp_path).values())
+    assert all(TOKEN.encode() not in p.read_bytes() for p in outputs(tmp_path).values())
 
 
 def test_qscanner_sboms_written_when_asked(hub_function: str, endpoint: str, tmp_path: Path) -> None:
-    proc = run_qscanner(hub_function, tmp_path, endpoint, extra_args=("--format=json,sarif,spdx,cyclonedx",))
+    proc = run_qscanner(hub_function, tmp_path, endpoint, extra_args=("--format=json,spdx,cyclonedx",))
 
     assert proc.returncode == 0, proc.stderr
     assert set(outputs(tmp_path)) == {
         "ScanResult.json",
         "Report.sarif.json",
         "ScanResult.spdx.json",
-        "ScanResult.cdx.json",
+        "ScanResult.spdx.json.xz",
+        "ScanResult-CycloneDX.json",
+        "ChangeList.db.xz",
     }
+
+
+def test_qscanner_client_credentials_cache_jwt_under_home(hub_function: str, endpoint: str, tmp_path: Path) -> None:
+    client = {"QUALYS_ACCESS_TOKEN": "", "QUALYS_CLIENT_ID": "id-1", "QUALYS_CLIENT_SECRET": "client-secret-1"}
+
+    proc = run_qscanner(hub_function, tmp_path, endpoint, extra_env=client)
+
+    assert proc.returncode == 0, proc.stderr
+    jwt_cache = tmp_path / ".cache" / "qualys" / "qscanner" / "creds.json"
+    assert jwt_cache.exists() and "client-secret-1" not in jwt_cache.read_text()
+
+
+def test_qscanner_evaluate_policy_denies_critical_findings(hub_function: str, endpoint: str, tmp_path: Path) -> None:
+    proc = run_qscanner(
+        hub_function, tmp_path, endpoint, extra_args=("--mode", "evaluate-policy", "--policy-tags", "p")
+    )
+
+    assert proc.returncode == 42, proc.stderr
+    assert "Report.sarif.json" in outputs(tmp_path)
 
 
 def test_qscanner_cache_dir_created_with_marker(hub_function: str, endpoint: str, tmp_path: Path) -> None:
@@ -227,14 +256,14 @@ def test_qscanner_exit_40_writes_scan_result_only(hub_function: str, endpoint: s
     proc = run_qscanner(hub_function, tmp_path, endpoint, extra_env={"QSCANNER_SIM_EXIT_CODE": "40"})
 
     assert proc.returncode == 40
-    assert set(outputs(tmp_path)) == {"ScanResult.json"}
+    assert set(outputs(tmp_path)) == {"ScanResult.json", "ChangeList.db.xz"}
 
 
 def test_qscanner_exit_42_writes_all_files(hub_function: str, endpoint: str, tmp_path: Path) -> None:
     proc = run_qscanner(hub_function, tmp_path, endpoint, extra_env={"QSCANNER_SIM_EXIT_CODE": "42"})
 
     assert proc.returncode == 42
-    assert set(outputs(tmp_path)) == {"ScanResult.json", "Report.sarif.json"}
+    assert set(outputs(tmp_path)) == {"ScanResult.json", "Report.sarif.json", "ChangeList.db.xz"}
 
 
 def test_qscanner_forced_failure_writes_nothing(hub_function: str, endpoint: str, tmp_path: Path) -> None:
@@ -266,12 +295,12 @@ def test_qscanner_run_log_records_caller(hub_function: str, endpoint: str, tmp_p
     assert runs[0]["scan_id"] != runs[1]["scan_id"]
 
 
-def test_qscanner_missing_function_exits_1(endpoint: str, tmp_path: Path) -> None:
+def test_qscanner_missing_function_exits_5_artifact_failure(endpoint: str, tmp_path: Path) -> None:
     arn = f"arn:aws:lambda:{REGION}:{HUB_ACCOUNT}:function:does-not-exist"
 
     proc = run_qscanner(arn, tmp_path, endpoint)
 
-    assert proc.returncode == 1
+    assert proc.returncode == 5
     assert "ResourceNotFoundException" in proc.stderr
     assert outputs(tmp_path) == {}
 
@@ -293,7 +322,7 @@ def test_qscanner_hub_credentials_cannot_read_spoke_function(
 ) -> None:
     proc = run_qscanner(spoke_function, tmp_path, endpoint, region="eu-west-1")
 
-    assert proc.returncode == 1
+    assert proc.returncode == 5
     assert outputs(tmp_path) == {}
 
 

@@ -1,4 +1,4 @@
-"""Findings from QScanner's files and the QScanner run's argv, environment and exit codes."""
+"""The summary's counts, QScanner's argv, environment and exit codes."""
 
 from __future__ import annotations
 
@@ -7,67 +7,91 @@ from pathlib import Path
 
 import pytest
 
-from qualys_lambda.qscanner import ScanJob, build_env, classify, read_outputs, redact
+from qualys_lambda.qscanner import ScanJob, build_argv, build_env, classify, exit_reason, read_outputs
+from qualys_lambda.qscanner_output import read_report, redact
 from qualys_lambda.report import findings_from, max_severity, s3_prefix, vulnerability_counts
-from tests.support import TOKEN, sarif
+from tests.support import TOKEN, sarif, scan_result
+
+
+def report_of(severities: list[int], secrets: int = 0, severity: str = "CRITICAL") -> object:
+    result = scan_result(secrets)
+    for secret in result["SecretResults"][0]["Secrets"]:
+        secret["Severity"] = severity
+    return read_report(
+        {
+            "id-Report.sarif.json": json.dumps(sarif(severities)).encode(),
+            "id-ScanResult.json": json.dumps(result).encode(),
+        }
+    )
 
 
 def test_vulnerability_counts_by_severity() -> None:
-    counts = vulnerability_counts(sarif([5, 5, 4, 3, 1]))
+    counts = vulnerability_counts(report_of([5, 5, 4, 3, 1]))  # type: ignore[arg-type]
     assert counts == {"critical": 2, "high": 1, "medium": 1, "low": 0, "info": 1, "total": 5}
 
 
-def test_vulnerability_counts_tolerates_malformed_report() -> None:
-    assert vulnerability_counts({"runs": "x"})["total"] == 0
-    assert vulnerability_counts(None)["total"] == 0
-
-
-def test_findings_from_files_counts_secrets_and_max_severity() -> None:
-    low = {"Severity": "LOW"}
-    files = {
-        "id-Report.sarif.json": json.dumps(sarif([3, 2])).encode(),
-        "id-ScanResult.json": json.dumps({"SecretResults": [{"Secrets": [low, low]}, {"Secrets": [low]}]}).encode(),
-    }
-    findings = findings_from(files)
+def test_findings_counts_secrets_and_max_severity() -> None:
+    findings = findings_from(report_of([3, 2], secrets=3, severity="LOW"))  # type: ignore[arg-type]
     assert findings["secrets"] == 3 and findings["max_severity"] == "medium"
-
-
-def test_findings_from_files_leaked_critical_secret_raises_max_severity() -> None:
-    files = {
-        "id-Report.sarif.json": json.dumps(sarif([2])).encode(),
-        "id-ScanResult.json": json.dumps({"SecretResults": [{"Secrets": [{"Severity": "CRITICAL"}]}]}).encode(),
+    assert findings["secret_locations"][0] == {
+        "rule": "aws-access-key-id",
+        "file": "app.py",
+        "line": 2,
+        "severity": "low",
     }
-    findings = findings_from(files)
+
+
+def test_findings_leaked_critical_secret_raises_max_severity() -> None:
+    findings = findings_from(report_of([2], secrets=1))  # type: ignore[arg-type]
     assert findings["vulnerabilities"]["critical"] == 0 and findings["max_severity"] == "critical"
 
 
+def test_findings_top_lists_cves_and_package_versions() -> None:
+    findings = findings_from(report_of([3, 5]))  # type: ignore[arg-type]
+    assert [(t["qid"], t["severity"], t["cves"]) for t in findings["top"]] == [
+        ("100001", "critical", ["CVE-2020-0001"]),
+        ("100000", "medium", ["CVE-2020-0000"]),
+    ]
+    assert findings["top"][0]["packages"] == ["requests 2.19.1 (fixed in 2.20.0)"]
+
+
 def test_max_severity_none_without_findings() -> None:
-    assert max_severity(vulnerability_counts(sarif([]))) == "none"
+    assert max_severity(vulnerability_counts(report_of([]))) == "none"  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
-    ("code", "expected"),
+    ("code", "mode", "expected"),
     [
-        (0, ("success", "")),
-        (40, ("partial", "")),
-        (42, ("success", "DENY")),
-        (43, ("success", "AUDIT")),
-        (1, ("failed", "")),
-        (41, ("failed", "")),
-        (-9, ("failed", "")),
+        (0, "get-report", ("success", "")),
+        (0, "evaluate-policy", ("success", "ALLOW")),
+        (40, "get-report", ("partial", "")),
+        (41, "evaluate-policy", ("partial", "")),
+        (42, "evaluate-policy", ("success", "DENY")),
+        (43, "evaluate-policy", ("success", "AUDIT")),
+        (42, "get-report", ("failed", "")),
+        (1, "get-report", ("failed", "")),
+        (-9, "get-report", ("failed", "")),
     ],
 )
-def test_classify_exit_codes(code: int, expected: tuple[str, str]) -> None:
-    assert classify(code) == expected
+def test_classify_exit_codes(code: int, mode: str, expected: tuple[str, str]) -> None:
+    assert classify(code, mode) == expected
 
 
-def test_build_env_is_explicit_and_carries_token_region_credentials() -> None:
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [(2, "invalid parameter"), (7, "artifact"), (15, "scan failure"), (33, "upload"), (40, "vulnerability report")],
+)
+def test_exit_reason_names_the_range(code: int, words: str) -> None:
+    assert words in exit_reason(code)
+
+
+def test_build_env_is_explicit_and_carries_credentials_region() -> None:
     job = ScanJob(
         "/opt/bin/qscanner",
         "US2",
-        TOKEN,
-        "arn",
-        "eu-west-1",
+        qualys_env={"QUALYS_CLIENT_ID": "id", "QUALYS_CLIENT_SECRET": "secret"},
+        function_arn="arn",
+        region="eu-west-1",
         aws_env={"AWS_ACCESS_KEY_ID": "AKIDSPOKE", "AWS_SECRET_ACCESS_KEY": "s"},
         inherited_env={"PATH": "/bin", "AWS_SECRET_ACCESS_KEY": "own"},
     )
@@ -76,19 +100,53 @@ def test_build_env_is_explicit_and_carries_token_region_credentials() -> None:
         "PATH": "/bin",
         "AWS_ACCESS_KEY_ID": "AKIDSPOKE",
         "AWS_SECRET_ACCESS_KEY": "s",
-        "QUALYS_ACCESS_TOKEN": TOKEN,
+        "QUALYS_CLIENT_ID": "id",
+        "QUALYS_CLIENT_SECRET": "secret",
         "HOME": "/tmp/home",
         "AWS_REGION": "eu-west-1",
         "AWS_DEFAULT_REGION": "eu-west-1",
     }
 
 
-def test_read_outputs_takes_scan_id_from_scan_result(tmp_path: Path) -> None:
+def test_build_argv_json_format_scan_timeout_policy_and_gateway() -> None:
+    job = ScanJob(
+        "/q",
+        gateway_url="https://gateway.qg1.apps.qualysgov.com",
+        qualys_env={"QUALYS_ACCESS_TOKEN": TOKEN},
+        function_arn="arn",
+        formats=("spdx", "cyclonedx"),
+        policy_tags="prod,pci",
+    )
+    argv = build_argv(job, "/out", "/cache", 700.0)
+    assert argv == [
+        "/q",
+        "--gateway-url",
+        "https://gateway.qg1.apps.qualysgov.com",
+        "--output-dir",
+        "/out",
+        "--cache-dir",
+        "/cache",
+        "--scan-types",
+        "pkg,secret",
+        "--scan-timeout",
+        "690s",
+        "--format",
+        "json,spdx,cyclonedx",
+        "--mode",
+        "evaluate-policy",
+        "--policy-tags",
+        "prod,pci",
+        "lambda",
+        "arn",
+    ]
+    assert TOKEN not in " ".join(argv)
+
+
+def test_read_outputs_reads_files_not_directories(tmp_path: Path) -> None:
     (tmp_path / "abc-ScanResult.json").write_text("{}")
     (tmp_path / "abc-Report.sarif.json").write_text("{}")
     (tmp_path / "nested").mkdir()
-    scan_id, files = read_outputs(tmp_path)
-    assert scan_id == "abc" and sorted(files) == ["abc-Report.sarif.json", "abc-ScanResult.json"]
+    assert sorted(read_outputs(tmp_path)) == ["abc-Report.sarif.json", "abc-ScanResult.json"]
 
 
 def test_redact_removes_every_secret() -> None:

@@ -96,6 +96,7 @@ def test_parse_args_defaults_scan_pkg_and_secret() -> None:
     opts = qs.parse_args(["--pod", "US1", "--output-dir", "/tmp/o", "lambda", ARN])
 
     assert opts.scan_types == ("pkg", "secret")
+    assert (opts.formats, opts.mode, opts.scan_timeout_s) == (("json",), "get-report", 300)
     assert opts.cache_dir is None
     assert opts.access_token is None
 
@@ -111,9 +112,12 @@ def test_parse_args_defaults_scan_pkg_and_secret() -> None:
         ["--pod", "US2", "--output-dir", "/o", "lambda", "arn:aws:s3:::bucket"],
         ["--pod", "US2", "lambda", ARN],
         ["--pod", "US2", "--output-dir", "/o", "--scan-types", "pkg,config", "lambda", ARN],
-        ["--pod", "US2", "--output-dir", "/o", "--format", "table", "lambda", ARN],
+        ["--pod", "US2", "--output-dir", "/o", "--format", "sarif", "lambda", ARN],
         ["--pod", "US2", "--output-dir", "/o", "lambda", ARN, "extra"],
         ["--pod", "US2", "--output-dir"],
+        ["--pod", "GOV1", "--output-dir", "/o", "lambda", ARN],
+        ["--pod", "US2", "--output-dir", "/o", "--mode", "evaluate-policy", "lambda", ARN],
+        ["--pod", "US2", "--output-dir", "/o", "--scan-timeout", "soon", "lambda", ARN],
     ],
     ids=[
         "unknown-flag",
@@ -127,40 +131,80 @@ def test_parse_args_defaults_scan_pkg_and_secret() -> None:
         "bad-format",
         "extra-argument",
         "flag-without-value",
+        "gov1-is-not-a-pod",
+        "policy-mode-without-tags",
+        "bad-scan-timeout",
     ],
 )
-def test_main_usage_error_exits_1(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_main_usage_error_exits_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     code = qs.main(argv, GOOD_ENV)
 
-    assert code == 1
+    assert code == 2
     assert "qscanner: error:" in capsys.readouterr().err
 
 
-def test_main_missing_token_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+def test_main_missing_credentials_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     env = {k: v for k, v in GOOD_ENV.items() if k != "QUALYS_ACCESS_TOKEN"}
 
     code = qs.main(["--pod", "US2", "--output-dir", "/tmp/o", "lambda", ARN], env)
 
-    assert code == 1
-    assert "QUALYS_ACCESS_TOKEN" in capsys.readouterr().err
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "QUALYS_CLIENT_ID" in err and "QUALYS_ACCESS_TOKEN" in err
+
+
+def test_main_client_id_without_secret_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    env = {"QUALYS_CLIENT_ID": "id", "AWS_REGION": "us-east-1", "HOME": "/tmp"}
+
+    assert qs.main(["--pod", "US2", "--output-dir", "/tmp/o", "lambda", ARN], env) == 2
+    assert "QUALYS_CLIENT_SECRET" in capsys.readouterr().err
+
+
+def test_main_rejected_credential_exits_1_naming_authentication(capsys: pytest.CaptureFixture[str]) -> None:
+    env = {**GOOD_ENV, "QSCANNER_SIM_REJECT_CREDENTIAL": "tok-unit"}
+
+    assert qs.main(["--pod", "US2", "--output-dir", "/tmp/o", "lambda", ARN], env) == 1
+    assert "401 Unauthorized" in capsys.readouterr().err
+
+
+def test_parse_args_gateway_url_mode_policy_and_scan_timeout() -> None:
+    opts = qs.parse_args(
+        [
+            "--gateway-url",
+            "https://gateway.example.com",
+            "--output-dir",
+            "/o",
+            "--mode",
+            "evaluate-policy",
+            "--policy-tags",
+            "prod,pci",
+            "--scan-timeout",
+            "5m",
+            "lambda",
+            ARN,
+        ]
+    )
+
+    assert (opts.pod, opts.gateway_url) == ("", "https://gateway.example.com")
+    assert (opts.mode, opts.policy_tags, opts.scan_timeout_s) == ("evaluate-policy", ("prod", "pci"), 300)
 
 
 @pytest.mark.parametrize("missing", ["AWS_REGION", "HOME"])
-def test_main_missing_environment_exits_1(missing: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_main_missing_environment_exits_2(missing: str, capsys: pytest.CaptureFixture[str]) -> None:
     env = {k: v for k, v in GOOD_ENV.items() if k != missing}
 
     code = qs.main(["--pod", "US2", "--output-dir", "/tmp/o", "lambda", ARN], env)
 
-    assert code == 1
+    assert code == 2
     err = capsys.readouterr().err
     assert missing in err
     assert "tok-unit" not in err
 
 
-def test_main_bad_knob_exits_1() -> None:
+def test_main_bad_knob_exits_2() -> None:
     env = {**GOOD_ENV, "QSCANNER_SIM_EXIT_CODE": "forty"}
 
-    assert qs.main(["--pod", "US2", "--output-dir", "/tmp/o", "lambda", ARN], env) == 1
+    assert qs.main(["--pod", "US2", "--output-dir", "/tmp/o", "lambda", ARN], env) == 2
 
 
 # ------------------------------------------------------------------ versions and inventory
@@ -233,11 +277,12 @@ def test_advisories_cover_every_severity_and_are_marked_simulated() -> None:
 # ------------------------------------------------------------------ secrets
 
 
-def test_find_secrets_planted_access_key_masked() -> None:
+def test_find_secrets_planted_access_key_match_is_the_secret_text() -> None:
     secrets = qs.find_secrets(SAMPLE_ZIP)
 
     assert [(s.path, s.rule["id"], s.line) for s in secrets] == [("app.py", "aws-access-key-id", 2)]
-    assert secrets[0].match == "AKIA" + "*" * 16
+    # As QScanner does: the product, not the scanner, must strip it.
+    assert secrets[0].match == AKIA
     assert secrets[0].rule["severity"] == "CRITICAL"
 
 
@@ -258,7 +303,6 @@ def test_find_secrets_all_rules_match() -> None:
         ("private-key", "HIGH"),
         ("github-pat", "CRITICAL"),
     }
-    assert all(secret_key not in s.match and "a" * 36 not in s.match for s in secrets)
 
 
 def test_find_secrets_binary_and_large_files_skipped() -> None:
@@ -275,7 +319,7 @@ def test_find_secrets_binary_and_large_files_skipped() -> None:
 # ------------------------------------------------------------------ output files
 
 
-def _write(tmp_path: Path, formats: tuple[str, ...] = ("json", "sarif"), exit_code: int = 0) -> list[Path]:
+def _write(tmp_path: Path, formats: tuple[str, ...] = ("json",), exit_code: int = 0) -> list[Path]:
     target = make_target()
     data = qs.scan_target(target, ("pkg", "secret"))
     return qs.write_outputs(
@@ -286,7 +330,11 @@ def _write(tmp_path: Path, formats: tuple[str, ...] = ("json", "sarif"), exit_co
 def test_write_outputs_success_writes_scan_result_and_sarif(tmp_path: Path) -> None:
     written = _write(tmp_path)
 
-    assert sorted(p.name for p in written) == ["scan-1-Report.sarif.json", "scan-1-ScanResult.json"]
+    assert sorted(p.name for p in written) == [
+        "scan-1-ChangeList.db.xz",
+        "scan-1-Report.sarif.json",
+        "scan-1-ScanResult.json",
+    ]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written)
 
 
@@ -294,40 +342,65 @@ def test_write_outputs_scan_result_has_qscanner_fields(tmp_path: Path) -> None:
     _write(tmp_path)
 
     doc = json.loads((tmp_path / "scan-1-ScanResult.json").read_text())
-    assert (doc["SchemaVersion"], doc["Simulated"], doc["ScanID"], doc["ArtifactName"]) == (2, True, "scan-1", ARN)
+    assert (doc["SchemaVersion"], doc["Simulated"], doc["ScanID"], doc["ArtifactName"]) == (5, True, "scan-1", ARN)
+    assert doc["QScannerVersion"].endswith("-simulated")
+    assert doc["ScansPerformed"] == [
+        {"ScanType": "pkg", "ScanDuration": "0.1s", "Status": "success"},
+        {"ScanType": "secret", "ScanDuration": "0.1s", "Status": "success"},
+    ]
     meta = doc["Metadata"]
     assert (meta["CallerAccount"], meta["Region"]) == ("123456789012", "us-east-1")
     assert meta["TargetMetadata"]["Layers"] == ["arn:aws:lambda:us-east-1:123456789012:layer:libs:3"]
     assert meta["TargetMetadata"]["ImageMetadata"] == {"RepoTags": [], "RepoDigests": []}
     assert {r["Type"] for r in doc["Results"]} == {"python-pkg", "node-pkg"}
     assert doc["SecretResults"][0]["Target"] == "app.py"
-    assert doc["SecretResults"][0]["Secrets"][0]["Match"] == "AKIA" + "*" * 16
-    assert AKIA not in (tmp_path / "scan-1-ScanResult.json").read_text()
+    assert doc["SecretResults"][0]["Secrets"][0]["Match"] == AKIA
 
 
-def test_write_outputs_sarif_result_properties(tmp_path: Path) -> None:
+def test_write_outputs_sarif_rules_carry_qid_data_results_carry_software(tmp_path: Path) -> None:
     _write(tmp_path)
 
     sarif = json.loads((tmp_path / "scan-1-Report.sarif.json").read_text())
     assert sarif["version"] == "2.1.0"
     run = sarif["runs"][0]
     assert run["tool"]["driver"]["name"] == "QScanner (simulated)"
-    results = {r["properties"]["package"]: r for r in run["results"]}
-    requests = results["requests"]
-    assert requests["level"] == "error"
-    assert requests["properties"] == {
-        "severity": 4,
-        "qid": 900001,
-        "cves": ["CVE-2018-18074"],
-        "package": "requests",
-        "installedVersion": "2.19.1",
-        "fixedVersion": "2.20.0",
-        "cvssV3": 7.5,
-        "ecosystem": "pypi",
-    }
-    assert requests["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "requirements.txt"
-    assert results["jinja2"]["level"] == "warning"
-    assert {r["id"] for r in run["tool"]["driver"]["rules"]} == {r["ruleId"] for r in run["results"]}
+    rules = {r["id"]: r for r in run["tool"]["driver"]["rules"]}
+    results = {r["ruleId"]: r for r in run["results"]}
+    assert rules["900001"]["properties"]["severity"] == 4
+    assert rules["900001"]["properties"]["cve-ids"] == ["CVE-2018-18074"]
+    assert rules["900001"]["properties"]["cvss3Info"]["baseScore"] == "7.5"
+    requests = results["900001"]
+    assert (requests["level"], requests["properties"]["QID"]) == ("error", 900001)
+    assert requests["properties"]["vulnerableSoftware"] == [
+        {
+            "name": "requests",
+            "path": "requirements.txt",
+            "installedVersion": "2.19.1",
+            "fixedVersion": "2.20.0",
+            "layerSHA": "",
+        }
+    ]
+    assert results["900004"]["level"] == "warning"
+    assert set(rules) == set(results)
+
+
+def test_write_outputs_format_without_json_writes_no_scan_result(tmp_path: Path) -> None:
+    written = _write(tmp_path, formats=("spdx",))
+
+    assert "scan-1-ScanResult.json" not in {p.name for p in written}
+
+
+def test_write_outputs_evaluate_policy_mode_writes_report_inventory_only_does_not(tmp_path: Path) -> None:
+    target = make_target()
+    data = qs.scan_target(target, ("pkg",))
+    args = (target, "1", "us-east-1", data, ("pkg",), ("json",), 0)
+
+    policy = qs.write_outputs(tmp_path / "p", "s", *args, mode="evaluate-policy")
+    inventory = qs.write_outputs(tmp_path / "i", "s", *args, mode="inventory-only")
+
+    assert "s-Report.sarif.json" in {p.name for p in policy}
+    assert "s-Report.sarif.json" not in {p.name for p in inventory}
+    assert qs.policy_verdict(data) == 42  # pyyaml 5.3.1 is critical: DENY
 
 
 @pytest.mark.parametrize(("severity", "level"), [(5, "error"), (4, "error"), (3, "warning"), (2, "note"), (1, "note")])
@@ -338,13 +411,17 @@ def test_sarif_level_from_severity(severity: int, level: str) -> None:
 def test_write_outputs_sboms_written_when_asked(tmp_path: Path) -> None:
     written = _write(tmp_path, formats=("json", "spdx", "cyclonedx"))
 
-    assert {p.name for p in written} >= {"scan-1-ScanResult.spdx.json", "scan-1-ScanResult.cdx.json"}
+    assert {p.name for p in written} >= {
+        "scan-1-ScanResult.spdx.json",
+        "scan-1-ScanResult.spdx.json.xz",
+        "scan-1-ScanResult-CycloneDX.json",
+    }
     spdx = json.loads((tmp_path / "scan-1-ScanResult.spdx.json").read_text())
     assert spdx["spdxVersion"] == "SPDX-2.3"
     purls = {ref["referenceLocator"] for p in spdx["packages"] for ref in p.get("externalRefs", [])}
     assert "pkg:pypi/requests@2.19.1" in purls
     assert "pkg:npm/%40scope/pkg@1.0.0" in purls
-    cdx = json.loads((tmp_path / "scan-1-ScanResult.cdx.json").read_text())
+    cdx = json.loads((tmp_path / "scan-1-ScanResult-CycloneDX.json").read_text())
     assert (cdx["bomFormat"], cdx["specVersion"]) == ("CycloneDX", "1.5")
     lodash = next(c for c in cdx["components"] if c["name"] == "lodash")
     assert (lodash["type"], lodash["version"], lodash["purl"]) == ("library", "4.17.15", "pkg:npm/lodash@4.17.15")
@@ -353,13 +430,13 @@ def test_write_outputs_sboms_written_when_asked(tmp_path: Path) -> None:
 def test_write_outputs_sboms_absent_by_default(tmp_path: Path) -> None:
     written = _write(tmp_path)
 
-    assert not any(p.name.endswith((".spdx.json", ".cdx.json")) for p in written)
+    assert not any(p.name.endswith((".spdx.json", "-CycloneDX.json")) for p in written)
 
 
 def test_write_outputs_report_pending_writes_scan_result_only(tmp_path: Path) -> None:
-    written = _write(tmp_path, formats=("spdx",), exit_code=40)
+    written = _write(tmp_path, formats=("json",), exit_code=40)
 
-    assert [p.name for p in written] == ["scan-1-ScanResult.json"]
+    assert [p.name for p in written] == ["scan-1-ScanResult.json", "scan-1-ChangeList.db.xz"]
 
 
 def test_write_outputs_failure_code_writes_nothing(tmp_path: Path) -> None:
@@ -377,9 +454,9 @@ def test_write_outputs_secret_only_scan_has_no_sarif_or_results(tmp_path: Path) 
     target = make_target()
     data = qs.scan_target(target, ("secret",))
 
-    written = qs.write_outputs(tmp_path, "s", target, "1", "us-east-1", data, ("secret",), ("json", "sarif"), 0)
+    written = qs.write_outputs(tmp_path, "s", target, "1", "us-east-1", data, ("secret",), ("json",), 0)
 
-    assert [p.name for p in written] == ["s-ScanResult.json"]
+    assert [p.name for p in written] == ["s-ScanResult.json", "s-ChangeList.db.xz"]
     doc = json.loads(written[0].read_text())
     assert "Results" not in doc
     assert "SecretResults" in doc

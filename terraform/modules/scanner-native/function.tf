@@ -58,6 +58,7 @@ resource "aws_lambda_function" "scanner" {
       SBOM_FORMATS        = var.sbom_formats
       SCAN_QUEUE_URL      = aws_sqs_queue.scan.url
       RESCAN_AFTER_DAYS   = tostring(var.rescan_after_days)
+      POLICY_TAGS         = var.policy_tags
     }
   }
 

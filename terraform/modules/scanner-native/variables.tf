@@ -29,7 +29,7 @@ variable "qualys_pod" {
 variable "qualys_secret_arn" {
   type        = string
   default     = ""
-  description = "Full ARN of an existing Secrets Manager secret holding {\"qualys_pod\": \"...\", \"qualys_access_token\": \"...\"}, the only secret the scanner may read. Empty: the module creates the secret <name>/qualys WITHOUT a value; set it with the AWS CLI (docs/terraform.md), so the token never lands in the Terraform state."
+  description = "Full ARN of an existing Secrets Manager secret holding {\"qualys_pod\": \"...\", \"qualys_client_id\": \"...\", \"qualys_client_secret\": \"...\"} (preferred) or {\"qualys_pod\": \"...\", \"qualys_access_token\": \"...\"}, optionally with \"qualys_gateway_url\" for platforms outside the POD list; the only secret the scanner may read. Empty: the module creates the secret <name>/qualys WITHOUT a value; set it with the AWS CLI (docs/terraform.md), so the token never lands in the Terraform state."
 
   validation {
     condition     = var.qualys_secret_arn == "" || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", var.qualys_secret_arn))
@@ -56,11 +56,22 @@ variable "layer_s3_bucket" {
 variable "scan_types" {
   type        = string
   default     = "pkg,secret"
-  description = "Value of QScanner's --scan-types (SCAN_TYPES)."
+  description = "Value of QScanner's --scan-types (SCAN_TYPES): os, sca, secret, malware, fileinsight, compliance, pkg (os+sca), per the Qualys QScanner README v4.8.0."
 
   validation {
-    condition     = can(regex("^[a-z]+(,[a-z]+)*$", var.scan_types))
-    error_message = "scan_types must be a comma-separated list of QScanner scan types, e.g. pkg,secret."
+    condition     = alltrue([for t in split(",", var.scan_types) : contains(["os", "sca", "secret", "malware", "fileinsight", "compliance", "pkg"], t)])
+    error_message = "scan_types must be a comma-separated list of os, sca, secret, malware, fileinsight, compliance, pkg."
+  }
+}
+
+variable "policy_tags" {
+  type        = string
+  default     = ""
+  description = "Qualys policy tags (POLICY_TAGS). Empty: off. Set: QScanner runs --mode evaluate-policy --policy-tags <these>, and the verdict (ALLOW, DENY, AUDIT) lands in the summary, the QualysScanPolicy tag and the SNS attribute policy."
+
+  validation {
+    condition     = can(regex("^([A-Za-z0-9_ .:/=+@-]{1,128}(,[A-Za-z0-9_ .:/=+@-]{1,128})*)?$", var.policy_tags))
+    error_message = "policy_tags must be empty or comma-separated Qualys policy tag names."
   }
 }
 
