@@ -22,46 +22,18 @@ from qualys_lambda.metrics import NAMESPACE
 from qualys_lambda.scanner import Scanner
 from tests.support import (
     ACCOUNT,
+    PAGE_SIZE,
     REGION,
     SCANNER_ARN,
     FakeContext,
     FakeRunner,
+    PagedLambda,
     Resources,
     create_function,
     event_for,
+    run_inventory,
     settings_for,
 )
-
-SCHEDULE = {
-    "version": "0",
-    "id": "sched-1",
-    "source": "aws.events",
-    "detail-type": "Scheduled Event",
-    "account": ACCOUNT,
-    "region": REGION,
-    "detail": {},
-}
-PAGE_SIZE = 50  # what real ListFunctions returns per page
-
-
-class PagedLambda:
-    """moto's Lambda client, but ListFunctions pages by 50 like the real API (moto returns one page)."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self.pages = 0
-
-    def list_functions(self, Marker: str = "") -> dict[str, Any]:
-        self.pages += 1
-        everything = self.client.list_functions()["Functions"]
-        start = int(Marker or 0)
-        page: dict[str, Any] = {"Functions": everything[start : start + PAGE_SIZE]}
-        if start + PAGE_SIZE < len(everything):
-            page["NextMarker"] = str(start + PAGE_SIZE)
-        return page
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.client, name)
 
 
 @pytest.fixture
@@ -72,7 +44,8 @@ def queue(resources: Resources) -> str:
 def make_scanner(
     resources: Resources, queue: str, tmp_path: Path, runner: FakeRunner | None = None, **overrides: Any
 ) -> tuple[Scanner, list[dict[str, int]], PagedLambda]:
-    settings = settings_for(resources, SCAN_QUEUE_URL=queue, **overrides)
+    units = boto3.client("sqs").create_queue(QueueName="inventory-units")["QueueUrl"]
+    settings = settings_for(resources, SCAN_QUEUE_URL=queue, INVENTORY_QUEUE_URL=units, **overrides)
     paged = PagedLambda(boto3.client("lambda"))
 
     def home_client(service: str, region: str | None = None) -> Any:
@@ -103,6 +76,11 @@ def queued(queue_url: str) -> list[dict[str, Any]]:
     return bodies
 
 
+def inventory(scanner: Scanner) -> dict[str, Any]:
+    """The schedule, then each unit it put on the inventory queue."""
+    return run_inventory(scanner, scanner.settings.inventory_queue_url)
+
+
 def scan_from_queue(scanner: Scanner, bodies: list[dict[str, Any]]) -> dict[str, Any]:
     records = [{"messageId": str(i), "eventSource": "aws:sqs", "body": json.dumps(b)} for i, b in enumerate(bodies)]
     return handle({"Records": records}, FakeContext(), scanner)
@@ -117,24 +95,29 @@ def test_inventory_enqueues_1200_functions_across_pages_once(resources: Resource
     sent: list[dict[str, Any]] = []
     aws.client("sqs").meta.events.register(
         "provide-client-params.sqs.SendMessageBatch",
-        lambda params, **_: sent.extend(json.loads(e["MessageBody"]) for e in params["Entries"]),
+        lambda params, **_: sent.extend(
+            body for e in params["Entries"] if (body := json.loads(e["MessageBody"]))["detail-type"] == "Scan Request"
+        ),
     )
 
-    first = handle(SCHEDULE, FakeContext(), scanner)
-    second = handle(SCHEDULE, FakeContext(), scanner)
+    first = inventory(scanner)
+    second = inventory(scanner)
 
     depth = boto3.client("sqs").get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])
-    assert paged.pages == 2 * 1200 // PAGE_SIZE
+    assert len(paged.markers) == 2 * 1200 // PAGE_SIZE
     assert first["enqueued"] == 1200 and second["enqueued"] == 0
     assert depth["Attributes"]["ApproximateNumberOfMessages"] == "1200"
     assert len({b["detail"]["functionArn"] for b in sent}) == len(sent) == 1200
     assert {(b["source"], b["detail-type"], b["detail"]["force"]) for b in sent} == {
         ("qualys-lambda.inventory", "Scan Request", False)
     }
-    assert emitted[0] == {
+    assert emitted[0] == {"InventoryAccounts": 1, "InventoryUnitsPlanned": 1}
+    assert {
+        k: emitted[1][k] for k in ("FunctionsCovered", "FunctionsUncovered", "FunctionsPending", "ScansEnqueued")
+    } == {
         "FunctionsCovered": 0,
         "FunctionsUncovered": 1200,
-        "FunctionsExcluded": 0,
+        "FunctionsPending": 1200,
         "ScansEnqueued": 1200,
     }
 
@@ -144,10 +127,10 @@ def test_inventory_requests_are_scanned_and_then_covered(resources: Resources, q
     create_function(name="billing")
     runner = FakeRunner()
     scanner, _emitted, _paged = make_scanner(resources, queue, tmp_path, runner)
-    handle(SCHEDULE, FakeContext(), scanner)
+    inventory(scanner)
     assert scan_from_queue(scanner, queued(queue)) == {"batchItemFailures": []}
     assert len(runner.calls) == 2
-    assert handle(SCHEDULE, FakeContext(), scanner)["enqueued"] == 0
+    assert inventory(scanner)["enqueued"] == 0
 
 
 def test_inventory_skips_excluded_and_requeues_stale_forced(resources: Resources, queue: str, tmp_path: Path) -> None:
@@ -159,7 +142,7 @@ def test_inventory_skips_excluded_and_requeues_stale_forced(resources: Resources
     handle(event_for("orders-api"), FakeContext(), scanner)  # a successful scan, 8 days old
     scanner.clock = lambda: datetime.now(UTC)
 
-    result = handle(SCHEDULE, FakeContext(), scanner)
+    result = inventory(scanner)
     (body,) = queued(queue)
 
     assert body["detail"] == {"functionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orders-api", "force": True}
