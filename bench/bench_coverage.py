@@ -32,6 +32,7 @@ from tests.support import (
     create_function,
     event_for,
     make_resources,
+    run_inventory,
     settings_for,
 )
 
@@ -50,15 +51,16 @@ def scanner_for(runner: FakeRunner, work: str, **overrides: Any) -> Scanner:
 
 def inventory(work: str, counter: CallCounter) -> None:
     queue = boto3.client("sqs").create_queue(QueueName="scan-requests")["QueueUrl"]
-    scanner = scanner_for(FakeRunner(), work, SCAN_QUEUE_URL=queue)
+    units = boto3.client("sqs").create_queue(QueueName="inventory-units")["QueueUrl"]
+    scanner = scanner_for(FakeRunner(), work, SCAN_QUEUE_URL=queue, INVENTORY_QUEUE_URL=units)
     lambda_client = boto3.client("lambda")
     for index in range(FUNCTIONS):
         create_function(name=f"inv-{index:04d}", files={"app.py": "x = 1\n"}, client=lambda_client)
-    schedule = {"source": "aws.events", "detail-type": "Scheduled Event", "account": ACCOUNT, "region": "us-east-1"}
     for label in ("first run (all pending)", "second run (all queued)"):
         counter.take()
         started = time.perf_counter()
-        result = handle(schedule, FakeContext(), scanner)
+        # The schedule plans one unit (one account, one region), then the unit's own invocation runs it.
+        result = run_inventory(scanner, units)
         elapsed = time.perf_counter() - started
         calls = counter.take()
         print(

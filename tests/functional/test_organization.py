@@ -134,13 +134,13 @@ def new_member(name: str) -> str:
     return str(status["CreateAccountStatus"]["AccountId"])
 
 
-def member_functions(account: str) -> set[str]:
-    """FUNCTIONS_PER_REGION functions in each region of `account`; their ARNs."""
+def member_functions(account: str, count: int = FUNCTIONS_PER_REGION) -> set[str]:
+    """`count` functions in each region of `account`; their ARNs."""
     arns: set[str] = set()
     for region in REGIONS:
         session = account_session(account, region=region)
         role = session.client("iam").create_role(RoleName=f"fn-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument="{}")
-        for index in range(FUNCTIONS_PER_REGION):
+        for index in range(count):
             arns.add(
                 session.client("lambda").create_function(
                     FunctionName=f"app-{index}",
