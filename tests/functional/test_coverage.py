@@ -198,6 +198,18 @@ def test_coverage_reason_codes_for_prepared_functions(resources: Resources, queu
     assert rows["scanned"]["secrets"] == 1 and rows["scanned"]["last_scan"].endswith("Z")
 
 
+def deploy_scanner(resources: Resources, env: dict[str, str]) -> None:
+    """The scanner function the CLI reads its configuration from (its code never runs here)."""
+    boto3.client("lambda").create_function(
+        FunctionName="qscanner-scanner",
+        Runtime="python3.12",
+        Role=resources.role_arn,
+        Handler="lambda_function.h",
+        Code={"ZipFile": b"PK\x05\x06" + b"\0" * 18},
+        Environment={"Variables": env},
+    )
+
+
 def test_coverage_cli_json_reads_deployed_configuration(resources: Resources, queue: str, tmp_path: Path) -> None:
     settings_env = {
         "QUALYS_SECRET_ARN": resources.secret_arn,
@@ -205,14 +217,7 @@ def test_coverage_cli_json_reads_deployed_configuration(resources: Resources, qu
         "SCAN_QUEUE_URL": queue,
         "RESULTS_S3_BUCKET": resources.bucket,
     }
-    boto3.client("lambda").create_function(
-        FunctionName="qscanner-scanner",
-        Runtime="python3.12",
-        Role=resources.role_arn,
-        Handler="lambda_function.h",
-        Code={"ZipFile": b"PK\x05\x06" + b"\0" * 18},
-        Environment={"Variables": settings_env},
-    )
+    deploy_scanner(resources, settings_env)
     create_function()
     scanner, _emitted, _paged = make_scanner(resources, queue, tmp_path)
     handle(event_for("orders-api"), FakeContext(), scanner)
@@ -227,6 +232,19 @@ def test_coverage_cli_json_reads_deployed_configuration(resources: Resources, qu
     table = io.StringIO()
     cli_main(["coverage", "--function-name", "qscanner-scanner"], table)
     assert "orders-api" in table.getvalue() and "1 covered, 0 uncovered" in table.getvalue()
+
+
+def test_scan_all_cli_runs_every_unit_in_process_and_enqueues(resources: Resources, queue: str) -> None:
+    deploy_scanner(resources, {"QUALYS_SECRET_ARN": resources.secret_arn, "SCAN_QUEUE_URL": queue})
+    create_function()
+    create_function(name="billing")
+    out = io.StringIO()
+
+    assert cli_main(["scan-all", "--function-name", "qscanner-scanner"], out) == 0
+
+    assert out.getvalue() == "enqueued 2 of 2 functions\n"
+    arns = {b["detail"]["functionArn"].rsplit(":", 1)[1] for b in queued(queue)}
+    assert arns == {"orders-api", "billing"}  # scan requests only: the units ran here, none were queued
 
 
 def test_scan_metrics_are_emf_totals_without_function_dimension(
