@@ -771,11 +771,20 @@ class Demo:
             "detail": {},
         }
         result = self.invoke((event, lambda result: None))
-        self.checks.check("inventory ran and enqueued scans", result.get("outcome") == "inventory")
+        self.checks.check(
+            "the schedule only planned: one inventory unit (this account, this region)",
+            result.get("outcome") == "inventory planned" and result.get("units") == 1,
+        )
 
         queue_url = self.resources["ScanQueueUrl"]
         queue_arn = self._queue_arn(queue_url)
-        messages = self._drain(queue_url, int(result.get("enqueued", 0)))
+        enqueued = 0
+        for unit in self._drain(queue_url, int(result.get("units", 0))):
+            body = json.loads(unit["Body"])
+            print(f"-- Lambda's poller hands the inventory unit {body['account']} / {body['region']} to the scanner")
+            enqueued += int(self.invoke(self._poller_batch(queue_arn, queue_url, unit)).get("enqueued", 0))
+        self.checks.check("inventory ran and enqueued scans", enqueued > 0)
+        messages = self._drain(queue_url, enqueued)
         print(f"scan queue {queue_arn.rsplit(':', 1)[-1]} holds {len(messages)} scan request(s):")
         requested: dict[str, dict[str, Any]] = {}
         for message in messages:
