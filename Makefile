@@ -86,6 +86,7 @@ templates: $(VENV_STAMP) ## render cloudformation/*.yaml from cloudformation/src
 bench: $(VENV_STAMP) ## benchmarks (on demand, not part of the tests)
 	$(PY) bench/bench_scanner.py
 	$(PY) bench/bench_coverage.py
+	$(PY) bench/bench_organization.py
 
 tf-validate: ## terraform fmt -check, then init and validate both examples (needs terraform on PATH)
 	@command -v $(TERRAFORM) >/dev/null || { echo "tf-validate: terraform not found: install it (https://developer.hashicorp.com/terraform/install)" >&2; exit 1; }

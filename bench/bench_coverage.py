@@ -18,7 +18,6 @@ import boto3
 from bench_scanner import CallCounter
 from moto import mock_aws
 
-from local import runtime
 from qualys_lambda import aws
 from qualys_lambda.aws import AwsAccess
 from qualys_lambda.credentials import SecretReader
@@ -33,6 +32,7 @@ from tests.support import (
     event_for,
     lambda_context,
     make_resources,
+    run_inventory,
     settings_for,
 )
 
@@ -51,15 +51,16 @@ def scanner_for(runner: FakeRunner, work: str, **overrides: Any) -> Scanner:
 
 def inventory(work: str, counter: CallCounter) -> None:
     queue = boto3.client("sqs").create_queue(QueueName="scan-requests")["QueueUrl"]
-    scanner = scanner_for(FakeRunner(), work, SCAN_QUEUE_URL=queue)
+    units = boto3.client("sqs").create_queue(QueueName="inventory-units")["QueueUrl"]
+    scanner = scanner_for(FakeRunner(), work, SCAN_QUEUE_URL=queue, INVENTORY_QUEUE_URL=units)
     lambda_client = boto3.client("lambda")
     for index in range(FUNCTIONS):
         create_function(name=f"inv-{index:04d}", files={"app.py": "x = 1\n"}, client=lambda_client)
-    schedule = runtime.scheduled_event(f"arn:aws:events:us-east-1:{ACCOUNT}:rule/inventory")
     for label in ("first run (all pending)", "second run (all queued)"):
         counter.take()
         started = time.perf_counter()
-        result = handle(schedule, lambda_context(), scanner)
+        # The schedule plans one unit (one account, one region), then the unit's own invocation runs it.
+        result = run_inventory(scanner, units)
         elapsed = time.perf_counter() - started
         calls = counter.take()
         print(

@@ -462,11 +462,19 @@ class Demo:
         print(f"note: moto does not fire schedules; the demo delivers the event rule {rule['Name']}")
         print(f"      ({rule.get('ScheduleExpression')}) sends its Lambda target, straight to the handler")
         result = self.invoke(runtime.scheduled_event(rule["Arn"]))
-        self.checks.check("inventory ran and enqueued scans", result.get("outcome") == "inventory")
+        self.checks.check(
+            "the schedule only planned: one inventory unit (this account, this region)",
+            result.get("outcome") == "inventory planned" and result.get("units") == 1,
+        )
 
         sqs = self.client("sqs")
         queue_url = self.resources["ScanQueueUrl"]
         queue_arn = runtime.queue_arn(sqs, queue_url)
+        print("-- Lambda's poller hands the inventory unit (this account, this region) to the scanner")
+        context = LambdaContext(self.scanner_arn, INVOCATION_BUDGET_MS)
+        polled = runtime.poll(self.session, queue_arn, self.function, context)
+        unit = self._outcome(polled.result) if polled else {}
+        self.checks.check("inventory ran and enqueued scans", int(unit.get("enqueued", 0)) > 0)
         messages = runtime.receive_all(sqs, queue_url, delete=False)
         print(f"scan queue {queue_arn.rsplit(':', 1)[-1]} holds {len(messages)} scan request(s):")
         requested: dict[str, str] = {}

@@ -24,6 +24,7 @@ from local import runtime
 from local.runtime import LambdaContext
 from local.runtime import zip_bytes as code_zip
 from qualys_lambda.config import Settings
+from qualys_lambda.handler import handle, handle_one
 
 VULNERABLE_CODE = {
     "app.py": "import requests\nAWS_KEY = 'AKIAIOSFODNN7EXAMPLE'\n",
@@ -439,3 +440,74 @@ def atomic_dynamodb_writes() -> Iterator[None]:
     finally:
         for name, original in originals.items():
             setattr(DynamoHandler, name, original)
+
+
+def schedule_event(account: str = ACCOUNT, region: str = REGION) -> dict[str, Any]:
+    """The inventory's EventBridge schedule event."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "source": "aws.events",
+        "detail-type": "Scheduled Event",
+        "account": account,
+        "region": region,
+        "detail": {},
+    }
+
+
+def drain_units(
+    scanner: Any, queue_url: str, context: Any = None, sqs: Any = None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Lambda's poller for the inventory queue: each unit message handled in its own invocation until the
+    queue is empty (continuations included). Returns (unit outcomes, the other messages received and deleted)."""
+    context = context or lambda_context()
+    sqs = sqs or boto3.client("sqs", region_name=REGION)
+    outcomes: list[dict[str, Any]] = []
+    others: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in batch:
+            body = json.loads(message["Body"])
+            if body.get("detail-type") == "Inventory Unit":
+                outcomes.append(handle_one(scanner, body, lambda: context.get_remaining_time_in_millis() / 1000))
+            else:
+                others.append(message)
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return outcomes, others
+
+
+def run_inventory(scanner: Any, queue_url: str, context: Any = None) -> dict[str, Any]:
+    """The schedule, then every unit it planned: the inventory's totals summed over its units."""
+    planned = handle(schedule_event(), context or lambda_context(), scanner)
+    outcomes, _others = drain_units(scanner, queue_url, context)
+    return {
+        "planned": planned,
+        "units": outcomes,
+        "functions": sum(o["functions"] for o in outcomes),
+        "enqueued": sum(o["enqueued"] for o in outcomes),
+        "totals": {key: sum(o["totals"][key] for o in outcomes) for key in outcomes[0]["totals"]},
+    }
+
+
+PAGE_SIZE = 50  # what real ListFunctions returns per page
+
+
+class PagedLambda:
+    """moto's Lambda client with ListFunctions paged by `size` like the real API (moto returns one page);
+    records the Marker of every call."""
+
+    def __init__(self, client: Any, size: int = PAGE_SIZE) -> None:
+        self.client = client
+        self.size = size
+        self.markers: list[str] = []
+
+    def list_functions(self, Marker: str = "") -> dict[str, Any]:
+        self.markers.append(Marker)
+        everything = self.client.list_functions()["Functions"]
+        start = int(Marker or 0)
+        page: dict[str, Any] = {"Functions": everything[start : start + self.size]}
+        if start + self.size < len(everything):
+            page["NextMarker"] = str(start + self.size)
+        return page
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,18 @@ from botocore.exceptions import ClientError
 
 from qualys_lambda.errors import TargetAccessError, TransientError
 
-CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=60)
+# Adaptive mode: standard retries (exponential backoff with jitter) plus a client-side rate limiter
+# that slows the client down once the service throttles it (botocore retries guide). Lambda's
+# control-plane quotas are per account and region and shared with the customer's own tooling.
+CLIENT_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 6}, connect_timeout=5, read_timeout=60)
+# AWS Lambda quotas page, "Lambda API requests": GetFunction 100 requests per second, and every other
+# control-plane API (ListFunctions, ListTags, TagResource, GetLayerVersion, ...) 15 requests per
+# second, per account and Region; neither can be increased.
+LAMBDA_GET_FUNCTION_RPS = 100
+LAMBDA_CONTROL_PLANE_RPS = 15
+# The inventory keeps to a third of the control-plane quota, leaving the rest to scans (TagResource,
+# QScanner's GetLayerVersion) and to the customer's deployments.
+INVENTORY_CONTROL_PLANE_RPS = LAMBDA_CONTROL_PLANE_RPS / 3
 ROLE_SESSION_NAME = "qualys-lambda-scanner"
 # Re-assume well before expiry so a long QScanner run never holds stale credentials.
 CREDENTIALS_REFRESH_MARGIN = timedelta(minutes=20)
@@ -77,6 +89,44 @@ def _cached_client(service: str, region: str | None) -> Any:
 def clear_clients() -> None:
     """Forget every cached client (tests start and stop moto around them)."""
     _cached_client.cache_clear()
+    _own_session.cache_clear()
+
+
+@functools.cache
+def _own_session() -> boto3.Session:
+    # One session per container: resolving the credential chain costs more than the two AWS calls of
+    # a cache hit. Lambda's execution-role credentials are in the environment for the container's
+    # life; a refreshable provider (a profile's role) refreshes itself in get_frozen_credentials.
+    return boto3.Session()
+
+
+class Pacer:
+    """A token bucket: `wait()` returns once a call fits under `rate` per second (burst of one second)."""
+
+    def __init__(
+        self,
+        rate: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rate = rate
+        self.clock = clock
+        self.sleep = sleep
+        self.tokens = rate
+        self.updated = clock()
+        self.waited = 0.0
+
+    def wait(self) -> None:
+        """Take one token, sleeping until one is available."""
+        now = self.clock()
+        self.tokens = min(self.rate, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < 1:
+            delay = (1 - self.tokens) / self.rate
+            self.sleep(delay)
+            self.waited += delay
+            self.tokens, self.updated = 1.0, self.updated + delay
+        self.tokens -= 1
 
 
 @dataclass(frozen=True)
@@ -156,7 +206,7 @@ class AwsAccess:
         return f"arn:{self.partition}:iam::{account}:role/{self.role_name}"
 
     def _own_credentials(self) -> Credentials:
-        frozen = boto3.Session().get_credentials()
+        frozen = _own_session().get_credentials()
         if frozen is None:
             raise TargetAccessError("the scanner has no AWS credentials")
         creds = frozen.get_frozen_credentials()

@@ -19,7 +19,7 @@ from qualys_lambda.aws import AwsAccess
 from qualys_lambda.cache import ScanCache
 from qualys_lambda.config import Settings
 from qualys_lambda.coverage import CoverageRow, totals
-from qualys_lambda.inventory import collect, run_inventory
+from qualys_lambda.inventory import collect, run_all
 
 SEVERITY_COLUMNS = ("critical", "high", "medium", "low")
 
@@ -79,8 +79,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     settings, access, scanner_arn = deployed_settings(args.function_name)
     now = datetime.now(UTC)
     if args.command == "scan-all":
-        # Metrics are the scheduled inventory's job (its EMF lines reach CloudWatch); a local run only reports.
-        result = run_inventory(settings, access, cache_of(settings), now, lambda values: None, aws.client, scanner_arn)
+        # Every unit here, with the caller's credentials; metrics are the scheduled inventory's job.
+        result = run_all(settings, access, cache_of(settings), now, scanner_arn)
         print(
             json.dumps(result) if args.json else f"enqueued {result['enqueued']} of {result['functions']} functions",
             file=out,

@@ -22,6 +22,8 @@ POLICY_TAGS = re.compile(r"^[\w .:/=+@-]{1,128}(?:,[\w .:/=+@-]{1,128})*$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 TAG_KEY = re.compile(r"^[\w.:/=+@ -]{1,128}$")
+# INVENTORY_ACCOUNTS' value that lists the accounts from AWS Organizations at each inventory.
+ORGANIZATION = "organization"
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,11 @@ class Settings:
     tag_functions: bool = True
     # Off when empty; else QScanner runs `--mode evaluate-policy --policy-tags <these>`.
     policy_tags: str = ""
+    # Organization scale: which accounts the inventory covers (empty: this account plus
+    # ALLOWED_ACCOUNT_IDS, as before), and the queue its per-account units go to (empty: the scan queue).
+    inventory_organization: bool = False
+    inventory_accounts: tuple[str, ...] = ()
+    inventory_queue_url: str = ""
     # The few variables of the scanner's own environment that QScanner inherits (PATH, an emulator's
     # endpoint, the simulator's test knobs); credentials are never among them.
     qscanner_env: tuple[tuple[str, str], ...] = ()
@@ -109,6 +116,13 @@ class Settings:
         inventory_regions = tuple(r.strip() for r in text("INVENTORY_REGIONS").split(",") if r.strip())
         if any(not REGION.match(r) for r in inventory_regions):
             problems.append("INVENTORY_REGIONS must be comma-separated AWS regions")
+        inventory_spec = text("INVENTORY_ACCOUNTS")
+        organization = inventory_spec.lower() == ORGANIZATION
+        inventory_accounts = () if organization else tuple(a.strip() for a in inventory_spec.split(",") if a.strip())
+        if any(not ACCOUNT_ID.match(a) for a in inventory_accounts):
+            problems.append("INVENTORY_ACCOUNTS must be 'organization' or comma-separated 12-digit account ids")
+        if organization and not role_name:
+            problems.append("INVENTORY_ACCOUNTS=organization needs CROSS_ACCOUNT_ROLE_NAME to reach member accounts")
         if problems:
             raise ConfigurationError("invalid scanner settings: " + "; ".join(problems))
         return cls(
@@ -132,6 +146,9 @@ class Settings:
             inventory_regions=inventory_regions,
             tag_functions=bool(tag_functions),
             policy_tags=policy_tags,
+            inventory_organization=organization,
+            inventory_accounts=inventory_accounts,
+            inventory_queue_url=text("INVENTORY_QUEUE_URL"),
             qscanner_env=tuple(
                 (key, value)
                 for key, value in sorted(env.items())

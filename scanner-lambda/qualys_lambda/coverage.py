@@ -59,17 +59,6 @@ class CoverageRow:
         }
 
 
-def list_functions(lambda_client: Any) -> Iterator[dict[str, Any]]:
-    """Every function of the region, following every page."""
-    marker = None
-    while True:
-        page = lambda_client.list_functions(**({"Marker": marker} if marker else {}))
-        yield from page.get("Functions", [])
-        marker = page.get("NextMarker")
-        if not marker:
-            return
-
-
 def excluded_functions(tagging: Any, tag_key: str) -> set[str]:
     """ARNs of functions tagged `tag_key` = true, in one paginated tag query instead of one call per function."""
     excluded: set[str] = set()
@@ -151,8 +140,11 @@ def _row_from_cache(
     )
 
 
-def _row_from_tags(function: dict[str, Any], target: Target, now: datetime, rescan_after: timedelta) -> CoverageRow:
+def _row_from_tags(
+    function: dict[str, Any], target: Target, now: datetime, rescan_after: timedelta, pace: Callable[[], None]
+) -> CoverageRow:
     """Without a cache, the function's own tags say when it was last scanned and how that went."""
+    pace()
     tags = target.client("lambda").list_tags(Resource=function["FunctionArn"]).get("Tags", {})
     status, last_scan = tags.get(TAG_STATUS, ""), tags.get(TAG_TIMESTAMP, "")
     reason = reason_for(status, last_scan, now, rescan_after)
@@ -168,37 +160,71 @@ def _row_from_tags(function: dict[str, Any], target: Target, now: datetime, resc
     )
 
 
-def assess(
+@dataclass(frozen=True)
+class Page:
+    """The rows of one ListFunctions page, and the Marker of the next page ("" after the last)."""
+
+    rows: list[CoverageRow]
+    next_marker: str
+
+
+def assess_pages(
     target: Target,
     cache: ScanCache | None,
     exclude_tag: str,
     now: datetime,
     rescan_after_days: int,
     skip: frozenset[str] = frozenset(),
-) -> list[CoverageRow]:
-    """A row per function in the target's account and region (but `skip`); ACCESS_DENIED when it cannot be listed."""
+    marker: str = "",
+    pace: Callable[[], None] = lambda: None,
+) -> Iterator[Page]:
+    """Rows of the target's functions (but `skip`) a ListFunctions page at a time, from `marker` on.
+
+    Each Lambda control-plane call first waits on `pace`; a region that cannot be read yields one
+    ACCESS_DENIED row; throttling is a TransientError, so the unit is retried, never half-recorded.
+    """
     rescan_after = timedelta(days=rescan_after_days)
+    lambda_client = target.client("lambda")
     try:
-        functions = [f for f in list_functions(target.client("lambda")) if f["FunctionArn"] not in skip]
         excluded = excluded_functions(target.client("resourcegroupstaggingapi"), exclude_tag)
     except ClientError as exc:
-        if is_transient(exc):
-            raise TransientError("listing functions was throttled") from exc
-        return [access_denied(target.account, target.region)]
-    items = cache_items(cache, [f["FunctionArn"] for f in functions]) if cache else {}
-    rows = []
-    for function in functions:
-        if function["FunctionArn"] in excluded:
-            rows.append(
-                CoverageRow(
-                    function["FunctionArn"], function["FunctionName"], target.account, target.region, EXCLUDED_BY_TAG
+        yield Page([_unreadable(target, exc)], "")
+        return
+    while True:
+        pace()
+        try:
+            page = lambda_client.list_functions(**({"Marker": marker} if marker else {}))
+        except ClientError as exc:
+            yield Page([_unreadable(target, exc)], "")
+            return
+        functions = [f for f in page.get("Functions", []) if f["FunctionArn"] not in skip]
+        items = cache_items(cache, [f["FunctionArn"] for f in functions]) if cache else {}
+        rows = []
+        for function in functions:
+            if function["FunctionArn"] in excluded:
+                rows.append(
+                    CoverageRow(
+                        function["FunctionArn"],
+                        function["FunctionName"],
+                        target.account,
+                        target.region,
+                        EXCLUDED_BY_TAG,
+                    )
                 )
-            )
-        elif cache:
-            rows.append(_row_from_cache(function, target, items.get(function["FunctionArn"]), now, rescan_after))
-        else:
-            rows.append(_row_from_tags(function, target, now, rescan_after))
-    return rows
+            elif cache:
+                rows.append(_row_from_cache(function, target, items.get(function["FunctionArn"]), now, rescan_after))
+            else:
+                rows.append(_row_from_tags(function, target, now, rescan_after, pace))
+        marker = page.get("NextMarker") or ""
+        yield Page(rows, marker)
+        if not marker:
+            return
+
+
+def _unreadable(target: Target, exc: ClientError) -> CoverageRow:
+    if is_transient(exc):
+        raise TransientError("listing functions was throttled") from exc
+    return access_denied(target.account, target.region)
 
 
 def access_denied(account: str, region: str) -> CoverageRow:

@@ -17,6 +17,8 @@ CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 MANUAL_SOURCE = "qualys-lambda.manual"
 INVENTORY_SOURCE = "qualys-lambda.inventory"
 SCAN_REQUEST_DETAIL_TYPE = "Scan Request"
+INVENTORY_UNIT_DETAIL_TYPE = "Inventory Unit"
+MARKER_MAX = 1024  # a ListFunctions Marker is an opaque token; anything longer is not one
 REQUEST_EVENT_NAMES = {MANUAL_SOURCE: "ManualScan", INVENTORY_SOURCE: "InventoryScan"}
 
 _REGION = r"[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}"
@@ -161,6 +163,50 @@ def scan_request_event(function_arn: str, account: str, region: str, force: bool
         "region": region,
         "detail": {"functionArn": function_arn, "force": force},
     }
+
+
+@dataclass(frozen=True)
+class InventoryUnit:
+    """One (account, region) of an inventory, resumed from `marker` when a previous part ran short of time."""
+
+    account: str
+    region: str
+    marker: str = ""
+    inventory_id: str = ""
+    part: int = 0
+
+
+def inventory_unit_event(unit: InventoryUnit, event_id: str) -> dict[str, Any]:
+    """The queue message of an inventory unit, shaped like the scan requests it sits next to."""
+    return {
+        "version": "0",
+        "id": event_id,
+        "source": INVENTORY_SOURCE,
+        "detail-type": INVENTORY_UNIT_DETAIL_TYPE,
+        "account": unit.account,
+        "region": unit.region,
+        "detail": {"marker": unit.marker, "inventoryId": unit.inventory_id, "part": unit.part},
+    }
+
+
+def parse_inventory_unit(event: Any) -> InventoryUnit | None:
+    """The inventory unit `event` carries, or None when it is not one; a malformed unit is bad input."""
+    if not isinstance(event, Mapping) or event.get("detail-type") != INVENTORY_UNIT_DETAIL_TYPE:
+        return None
+    if event.get("source") != INVENTORY_SOURCE:
+        raise InvalidEventError("inventory unit from an unexpected source")
+    detail = event.get("detail")
+    if not isinstance(detail, Mapping):
+        raise InvalidEventError("inventory unit has no detail object")
+    account, region = _text(event, "account"), _text(event, "region")
+    marker, inventory_id, part = _text(detail, "marker"), _text(detail, "inventoryId"), detail.get("part", 0)
+    if not ACCOUNT.match(account) or not REGION.match(region):
+        raise InvalidEventError("inventory unit's account or region is malformed")
+    if len(marker) > MARKER_MAX or (inventory_id and not EVENT_ID.match(inventory_id)):
+        raise InvalidEventError("inventory unit's marker or id is malformed")
+    if not isinstance(part, int) or isinstance(part, bool) or part < 0:
+        raise InvalidEventError("inventory unit's part must be a non-negative integer")
+    return InventoryUnit(account, region, marker, inventory_id, part)
 
 
 def is_schedule(event: Any) -> bool:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from qualys_lambda import aws
 from qualys_lambda.config import Settings
 from qualys_lambda.credentials import SecretReader
-from qualys_lambda.errors import InvalidEventError
-from qualys_lambda.events import is_schedule, parse_event, sqs_records
+from qualys_lambda.errors import InvalidEventError, TransientError
+from qualys_lambda.events import InventoryUnit, is_schedule, parse_event, parse_inventory_unit, sqs_records
 from qualys_lambda.qscanner import run_subprocess
 from qualys_lambda.scanner import Scanner
 
@@ -53,15 +54,18 @@ def default_scanner(context: LambdaContext) -> Scanner:
     return _scanner
 
 
-def handle_one(scanner: Scanner, event: Any, remaining_s: float) -> dict[str, Any]:
-    """Scan one event; bad input is logged and rejected, anything else propagates for a retry."""
+def handle_one(scanner: Scanner, event: Any, remaining_s: Callable[[], float]) -> dict[str, Any]:
+    """Scan one event or run one inventory unit; bad input is logged and rejected, anything else propagates."""
     try:
+        unit = parse_inventory_unit(event)
+        if unit is not None:
+            return run_unit(scanner, unit, remaining_s)
         request = parse_event(event)
     except InvalidEventError as exc:
         logger.warning("event rejected", extra={"reason": str(exc), "event_id": _event_id(event)})
         return {"outcome": "rejected", "reason": str(exc)}
     try:
-        return scanner.scan(request, remaining_s)
+        return scanner.scan(request, remaining_s())
     except InvalidEventError as exc:
         logger.warning(
             "event rejected",
@@ -69,30 +73,42 @@ def handle_one(scanner: Scanner, event: Any, remaining_s: float) -> dict[str, An
         )
         return {"outcome": "rejected", "reason": str(exc), "function_arn": request.function_arn}
     except Exception as exc:
-        logger.error(
-            "scan failed",
-            extra={
-                "error": str(exc),
-                "error_type": type(exc).__name__,
-                "function_arn": request.function_arn,
-                "event_id": request.event_id,
-            },
-        )
+        _log_failure(scanner, "scan failed", exc, function_arn=request.function_arn, event_id=request.event_id)
         raise
+
+
+def run_unit(scanner: Scanner, unit: InventoryUnit, remaining_s: Callable[[], float]) -> dict[str, Any]:
+    """One inventory unit; a failure propagates so SQS returns that unit alone for a retry."""
+    try:
+        return scanner.run_unit(unit, remaining_s)
+    except Exception as exc:
+        _log_failure(scanner, "inventory unit failed", exc, account=unit.account, region=unit.region)
+        raise
+
+
+def _log_failure(scanner: Scanner, message: str, exc: Exception, **fields: str) -> None:
+    """Log a failure about to propagate; count the transient ones (throttling), which SQS retries."""
+    logger.error(message, extra={"error": str(exc), "error_type": type(exc).__name__, **fields})
+    if isinstance(exc, TransientError):
+        scanner.metrics({"TransientFailures": 1})
 
 
 def handle(event: Any, context: LambdaContext, scanner: Scanner | None = None) -> dict[str, Any]:
     """Direct events return an outcome, SQS batches their failed message ids, the schedule its inventory."""
     scanner = scanner or default_scanner(context)
+
+    def remaining_s() -> float:
+        return context.get_remaining_time_in_millis() / 1000
+
     if is_schedule(event):
-        return scanner.run_inventory()
+        return scanner.plan_inventory(_event_id(event))
     records = sqs_records(event)
     if records is None:
-        return handle_one(scanner, event, context.get_remaining_time_in_millis() / 1000)
+        return handle_one(scanner, event, remaining_s)
     failures = []
     for message_id, body in records:
         try:
-            handle_one(scanner, body, context.get_remaining_time_in_millis() / 1000)
+            handle_one(scanner, body, remaining_s)
         except Exception:
             failures.append({"itemIdentifier": message_id})
     return {"batchItemFailures": failures}

@@ -1,22 +1,38 @@
-"""The backfill: list every function and enqueue a scan for each one without a valid scan."""
+"""The inventory: the schedule plans one unit per (account, region); each unit lists, assesses and enqueues.
+
+A unit runs in its own invocation (an SQS message on the inventory queue), so no invocation touches more
+than one target account, a failure is retried for that unit alone, and a unit that runs short of time
+hands its ListFunctions Marker to a continuation unit instead of starting over.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from qualys_lambda.aws import AwsAccess, error_code
+from qualys_lambda.aws import INVENTORY_CONTROL_PLANE_RPS, AwsAccess, Pacer, error_code, is_transient
 from qualys_lambda.cache import ScanCache, key_of, to_item
 from qualys_lambda.config import Settings
-from qualys_lambda.coverage import ACCESS_DENIED, STALE, UNCOVERED, CoverageRow, access_denied, assess, totals
-from qualys_lambda.errors import TargetAccessError, TransientError
-from qualys_lambda.events import scan_request_event
+from qualys_lambda.coverage import (
+    ACCESS_DENIED,
+    STALE,
+    UNCOVERED,
+    CoverageRow,
+    Page,
+    access_denied,
+    assess_pages,
+    totals,
+)
+from qualys_lambda.errors import ConfigurationError, TargetAccessError, TransientError
+from qualys_lambda.events import EVENT_ID, InventoryUnit, inventory_unit_event, scan_request_event
 from qualys_lambda.metrics import MetricsSink
 
 logger = logging.getLogger(__name__)
@@ -24,58 +40,119 @@ logger = logging.getLogger(__name__)
 SEND_BATCH_LIMIT = 10  # SendMessageBatch takes at most 10 messages
 # A queued request is not sent again for this long, so a second inventory does not duplicate it.
 QUEUED_WINDOW = timedelta(hours=12)
+# A unit stops paging with this much of its invocation left: one more ListFunctions page (50
+# functions, a BatchGetItem, ten SendMessageBatch calls) takes well under a second, a throttled
+# page with adaptive retries some seconds.
+UNIT_TIME_MARGIN_S = 60.0
+# AWS Organizations API Reference, Account object: Status/State ACTIVE is a member that can be used;
+# SUSPENDED, PENDING_CLOSURE and CLOSED accounts drop out of the inventory.
+ACTIVE = "ACTIVE"
 
 
-def inventory_targets(settings: Settings, aws: AwsAccess) -> list[tuple[str, str]]:
-    """(account, region) pairs to inventory: this account, and in hub mode each allowed spoke."""
-    accounts = [aws.own_account]
-    if settings.cross_account_role_name:
-        accounts += sorted(settings.allowed_account_ids - {aws.own_account})
+def organization_accounts(organizations: Any) -> list[str]:
+    """The organization's ACTIVE account ids, every ListAccounts page (management or delegated admin account)."""
+    accounts: list[str] = []
+    token = ""
+    while True:
+        try:
+            page = organizations.list_accounts(**({"NextToken": token} if token else {}))
+        except ClientError as exc:
+            if is_transient(exc):
+                raise TransientError("ListAccounts was throttled") from exc
+            raise ConfigurationError(f"cannot list the organization's accounts: {error_code(exc)}") from exc
+        # `State` replaces the deprecated `Status`; either says ACTIVE for a usable member.
+        accounts += [a["Id"] for a in page.get("Accounts", []) if a.get("State", a.get("Status")) == ACTIVE]
+        token = page.get("NextToken", "")
+        if not token:
+            return accounts
+
+
+def inventory_accounts(settings: Settings, aws: AwsAccess) -> list[str]:
+    """This account first, then the organization's accounts, INVENTORY_ACCOUNTS, or (hub mode) ALLOWED_ACCOUNT_IDS."""
+    if settings.inventory_organization:
+        others = organization_accounts(aws.home_client("organizations"))
+    elif settings.inventory_accounts:
+        others = list(settings.inventory_accounts)
+    elif settings.cross_account_role_name:
+        others = list(settings.allowed_account_ids)
+    else:
+        others = []
+    return [aws.own_account, *sorted(set(others) - {aws.own_account})]
+
+
+def inventory_units(settings: Settings, aws: AwsAccess, inventory_id: str = "") -> list[InventoryUnit]:
+    """One unit per inventoried (account, region)."""
     regions = settings.inventory_regions or (aws.home_region,)
-    return [(account, region) for account in accounts for region in regions]
+    accounts = inventory_accounts(settings, aws)
+    return [InventoryUnit(account, region, inventory_id=inventory_id) for account in accounts for region in regions]
+
+
+def unit_pages(
+    unit: InventoryUnit,
+    settings: Settings,
+    aws: AwsAccess,
+    cache: ScanCache | None,
+    now: datetime,
+    scanner_arn: str = "",
+    pace: Callable[[], None] = lambda: None,
+) -> Iterator[Page]:
+    """The unit's coverage a page at a time; an account the scanner cannot reach is one ACCESS_DENIED row."""
+    try:
+        target = aws.target(unit.account, unit.region)
+    except TargetAccessError as exc:
+        logger.error(
+            "inventory cannot reach account", extra={"account": unit.account, "region": unit.region, "error": str(exc)}
+        )
+        yield Page([access_denied(unit.account, unit.region)], "")
+        return
+    yield from assess_pages(
+        target,
+        cache,
+        settings.exclude_tag,
+        now,
+        settings.rescan_after_days,
+        frozenset({scanner_arn}),
+        unit.marker,
+        pace,
+    )
 
 
 def collect(
     settings: Settings, aws: AwsAccess, cache: ScanCache | None, now: datetime, scanner_arn: str = ""
 ) -> list[CoverageRow]:
     """Coverage rows of every inventoried account and region; the scanner itself is never one of them."""
-    rows: list[CoverageRow] = []
-    for account, region in inventory_targets(settings, aws):
+    return [
+        row
+        for unit in inventory_units(settings, aws)
+        for page in unit_pages(unit, settings, aws, cache, now, scanner_arn)
+        for row in page.rows
+    ]
+
+
+def send_messages(sqs: Any, queue_url: str, bodies: list[dict[str, Any]], what: str) -> list[int]:
+    """SendMessageBatch in tens; returns the indices of the bodies that were sent."""
+    sent: list[int] = []
+    for start in range(0, len(bodies), SEND_BATCH_LIMIT):
+        batch = bodies[start : start + SEND_BATCH_LIMIT]
+        entries = [{"Id": str(index), "MessageBody": json.dumps(body)} for index, body in enumerate(batch)]
         try:
-            target = aws.target(account, region)
-        except TargetAccessError as exc:
-            logger.error("inventory cannot reach account", extra={"account": account, "error": str(exc)})
-            rows.append(access_denied(account, region))
-            continue
-        rows += assess(target, cache, settings.exclude_tag, now, settings.rescan_after_days, frozenset({scanner_arn}))
-    return rows
+            response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+        except ClientError as exc:
+            raise TransientError(f"SQS failed enqueueing {what}: {error_code(exc)}") from exc
+        failed = {f["Id"] for f in response.get("Failed", [])}
+        sent += [start + index for index in range(len(batch)) if str(index) not in failed]
+        if failed:
+            logger.error("messages not enqueued", extra={"what": what, "count": len(failed)})
+    return sent
 
 
 def enqueue(sqs: Any, queue_url: str, rows: list[CoverageRow]) -> list[CoverageRow]:
     """Send one scan request per row (stale ones forced past the cache); returns the rows sent."""
-    sent: list[CoverageRow] = []
-    for start in range(0, len(rows), SEND_BATCH_LIMIT):
-        batch = rows[start : start + SEND_BATCH_LIMIT]
-        entries = [
-            {
-                "Id": str(index),
-                "MessageBody": json.dumps(
-                    scan_request_event(
-                        row.function_arn, row.account, row.region, row.reason == STALE, str(uuid.uuid4())
-                    )
-                ),
-            }
-            for index, row in enumerate(batch)
-        ]
-        try:
-            response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-        except ClientError as exc:
-            raise TransientError(f"SQS failed enqueueing scans: {error_code(exc)}") from exc
-        failed = {f["Id"] for f in response.get("Failed", [])}
-        sent += [row for index, row in enumerate(batch) if str(index) not in failed]
-        if failed:
-            logger.error("scan requests not enqueued", extra={"count": len(failed)})
-    return sent
+    bodies = [
+        scan_request_event(row.function_arn, row.account, row.region, row.reason == STALE, str(uuid.uuid4()))
+        for row in rows
+    ]
+    return [rows[index] for index in send_messages(sqs, queue_url, bodies, "scan requests")]
 
 
 def mark_queued(cache: ScanCache, rows: list[CoverageRow], now: datetime) -> None:
@@ -95,34 +172,99 @@ def mark_queued(cache: ScanCache, rows: list[CoverageRow], now: datetime) -> Non
             raise TransientError(f"DynamoDB failed marking queued scans: {error_code(exc)}") from exc
 
 
-def run_inventory(
+def plan(settings: Settings, aws: AwsAccess, metrics: MetricsSink, inventory_id: str = "") -> dict[str, Any]:
+    """The schedule's whole job: enqueue one unit per (account, region), touching no target account."""
+    queue_url = settings.inventory_queue_url or settings.scan_queue_url
+    if not settings.scan_queue_url:
+        raise TransientError("SCAN_QUEUE_URL is not set: the inventory has nowhere to enqueue scans")
+    if not EVENT_ID.match(inventory_id):
+        inventory_id = str(uuid.uuid4())
+    units = inventory_units(settings, aws, inventory_id)
+    bodies = [inventory_unit_event(unit, str(uuid.uuid4())) for unit in units]
+    sent = send_messages(aws.home_client("sqs"), queue_url, bodies, "inventory units")
+    accounts = len({unit.account for unit in units})
+    metrics({"InventoryAccounts": accounts, "InventoryUnitsPlanned": len(sent)})
+    result = {"outcome": "inventory planned", "inventory_id": inventory_id, "accounts": accounts, "units": len(sent)}
+    logger.info("inventory planned", extra=result)
+    if len(sent) < len(units):
+        # The schedule's invocation is retried; a unit sent twice only repeats a listing.
+        raise TransientError("some inventory units were not enqueued")
+    return result
+
+
+def run_unit(
+    unit: InventoryUnit,
     settings: Settings,
     aws: AwsAccess,
     cache: ScanCache | None,
     now: datetime,
     metrics: MetricsSink,
-    home_client: Callable[[str], Any],
+    remaining_s: Callable[[], float] = lambda: math.inf,
     scanner_arn: str = "",
+    pacer: Pacer | None = None,
 ) -> dict[str, Any]:
-    """List, enqueue what needs a scan, publish coverage totals; returns the totals."""
+    """List, assess and enqueue one (account, region) page by page; hand on the Marker when time runs low."""
     if not settings.scan_queue_url:
         raise TransientError("SCAN_QUEUE_URL is not set: the inventory has nowhere to enqueue scans")
-    rows = collect(settings, aws, cache, now, scanner_arn)
-    wanted = [r for r in rows if r.reason in UNCOVERED and r.function_arn and not r.queued]
-    sent = enqueue(home_client("sqs"), settings.scan_queue_url, wanted)
-    if cache is not None:
-        mark_queued(cache, sent, now)
-    counts = totals(rows)
+    pacer = pacer or Pacer(INVENTORY_CONTROL_PLANE_RPS)
+    sqs = aws.home_client("sqs")
+    counts = totals([])
+    enqueued, continued = 0, ""
+    for page in unit_pages(unit, settings, aws, cache, now, scanner_arn, pacer.wait):
+        counts = {key: counts[key] + value for key, value in totals(page.rows).items()}
+        wanted = [r for r in page.rows if r.reason in UNCOVERED and r.function_arn and not r.queued]
+        sent = enqueue(sqs, settings.scan_queue_url, wanted)
+        if cache is not None:
+            mark_queued(cache, sent, now)
+        enqueued += len(sent)
+        if page.next_marker and remaining_s() < UNIT_TIME_MARGIN_S:
+            continued = page.next_marker
+            following = replace(unit, marker=continued, part=unit.part + 1)
+            queue_url = settings.inventory_queue_url or settings.scan_queue_url
+            if not send_messages(sqs, queue_url, [inventory_unit_event(following, str(uuid.uuid4()))], "a unit"):
+                raise TransientError("the inventory unit's continuation was not enqueued")
+            break
     metrics(
         {
             "FunctionsCovered": counts["covered"],
             "FunctionsUncovered": counts["uncovered"],
             "FunctionsExcluded": counts["EXCLUDED_BY_TAG"],
-            "ScansEnqueued": len(sent),
+            "FunctionsPending": counts["PENDING"],
+            "FunctionsStale": counts["STALE"],
+            "FunctionsFailed": counts["FAILED"],
             # An account or region the inventory could not read: the templates alarm on it.
             "InventoryTargetsUnreachable": counts[ACCESS_DENIED],
+            "ScansEnqueued": enqueued,
+            "InventoryUnitsRun": 1,
+            "InventoryUnitsContinued": int(bool(continued)),
+            "InventoryPacedMilliseconds": int(pacer.waited * 1000),
         }
     )
-    result = {"outcome": "inventory", "functions": len(rows), "enqueued": len(sent), "totals": counts}
-    logger.info("inventory finished", extra=result)
+    result = {
+        "outcome": "inventory unit",
+        "account": unit.account,
+        "region": unit.region,
+        "part": unit.part,
+        "functions": sum(counts[r] for r in ("covered", "uncovered", "EXCLUDED_BY_TAG")) - counts["ACCESS_DENIED"],
+        "enqueued": enqueued,
+        "continued": bool(continued),
+        "totals": counts,
+    }
+    logger.info("inventory unit finished", extra={**result, "inventory_id": unit.inventory_id})
     return result
+
+
+def run_all(
+    settings: Settings, aws: AwsAccess, cache: ScanCache | None, now: datetime, scanner_arn: str = ""
+) -> dict[str, Any]:
+    """Every unit in this process, one after another (the operator's `scan-all`, not the platform's path)."""
+    results = [
+        run_unit(unit, settings, aws, cache, now, lambda values: None, scanner_arn=scanner_arn)
+        for unit in inventory_units(settings, aws)
+    ]
+    return {
+        "outcome": "inventory",
+        "functions": sum(r["functions"] for r in results),
+        "enqueued": sum(r["enqueued"] for r in results),
+        "totals": {key: sum(r["totals"][key] for r in results) for key in totals([])},
+    }

@@ -25,7 +25,7 @@ from qualys_lambda.errors import (
     ScannerError,
     TransientError,
 )
-from qualys_lambda.events import ScanRequest
+from qualys_lambda.events import InventoryUnit, ScanRequest
 from qualys_lambda.metrics import MetricsSink, emit
 from qualys_lambda.qscanner import Runner, ScanJob, ScanRun, run_scan
 from qualys_lambda.qscanner_output import QScannerReport
@@ -107,23 +107,28 @@ class Scanner:
             "delivery_failures": failures,
         }
         logger.info("scan finished", extra={**log, **outcome, "outcome": "scanned"})
-        self.metrics({"ScansRun": 1, "ScanFailures": int(run.status == "failed"), "DeliveryFailures": len(failures)})
+        self.metrics(
+            {
+                "ScansRun": 1,
+                "ScanFailures": int(run.status == "failed"),
+                "DeliveryFailures": len(failures),
+                "ScanDurationMilliseconds": int(run.duration_s * 1000),
+            }
+        )
         if run.status == "failed":
             raise ScanFailedError(run.error)
         if failures:
             raise DeliveryError("results not delivered to: " + ", ".join(failures))
         return outcome
 
-    def run_inventory(self) -> dict[str, Any]:
-        """List every function (every inventoried account and region) and enqueue those needing a scan."""
-        return inventory.run_inventory(
-            self.settings,
-            self.aws,
-            self.cache,
-            self.clock(),
-            self.metrics,
-            self.aws.home_client,
-            self.own_function_arn,
+    def plan_inventory(self, inventory_id: str = "") -> dict[str, Any]:
+        """The schedule: enqueue one inventory unit per inventoried (account, region)."""
+        return inventory.plan(self.settings, self.aws, self.metrics, inventory_id)
+
+    def run_unit(self, unit: InventoryUnit, remaining_s: Callable[[], float]) -> dict[str, Any]:
+        """One unit of the inventory: list, assess and enqueue one account and region."""
+        return inventory.run_unit(
+            unit, self.settings, self.aws, self.cache, self.clock(), self.metrics, remaining_s, self.own_function_arn
         )
 
     def _run(self, request: ScanRequest, target: Target, remaining_s: float) -> ScanRun:

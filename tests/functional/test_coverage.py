@@ -23,46 +23,18 @@ from qualys_lambda.metrics import NAMESPACE
 from qualys_lambda.scanner import Scanner
 from tests.support import (
     ACCOUNT,
+    PAGE_SIZE,
     REGION,
     SCANNER_ARN,
     FakeRunner,
+    PagedLambda,
     Resources,
     create_function,
     event_for,
     lambda_context,
+    run_inventory,
     settings_for,
 )
-
-SCHEDULE = {
-    "version": "0",
-    "id": "sched-1",
-    "source": "aws.events",
-    "detail-type": "Scheduled Event",
-    "account": ACCOUNT,
-    "region": REGION,
-    "detail": {},
-}
-PAGE_SIZE = 50  # what real ListFunctions returns per page
-
-
-class PagedLambda:
-    """moto's Lambda client, but ListFunctions pages by 50 like the real API (moto returns one page)."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self.pages = 0
-
-    def list_functions(self, Marker: str = "") -> dict[str, Any]:
-        self.pages += 1
-        everything = self.client.list_functions()["Functions"]
-        start = int(Marker or 0)
-        page: dict[str, Any] = {"Functions": everything[start : start + PAGE_SIZE]}
-        if start + PAGE_SIZE < len(everything):
-            page["NextMarker"] = str(start + PAGE_SIZE)
-        return page
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.client, name)
 
 
 @pytest.fixture
@@ -73,7 +45,8 @@ def queue(resources: Resources) -> str:
 def make_scanner(
     resources: Resources, queue: str, tmp_path: Path, runner: FakeRunner | None = None, **overrides: Any
 ) -> tuple[Scanner, list[dict[str, int]], PagedLambda]:
-    settings = settings_for(resources, SCAN_QUEUE_URL=queue, **overrides)
+    units = boto3.client("sqs").create_queue(QueueName="inventory-units")["QueueUrl"]
+    settings = settings_for(resources, SCAN_QUEUE_URL=queue, INVENTORY_QUEUE_URL=units, **overrides)
     paged = PagedLambda(boto3.client("lambda"))
 
     def home_client(service: str, region: str | None = None) -> Any:
@@ -116,6 +89,11 @@ def queued(queue_url: str) -> list[dict[str, Any]]:
     return runtime.bodies(runtime.receive_all(boto3.client("sqs"), queue_url))
 
 
+def inventory(scanner: Scanner) -> dict[str, Any]:
+    """The schedule, then each unit it put on the inventory queue."""
+    return run_inventory(scanner, scanner.settings.inventory_queue_url)
+
+
 def scan_from_queue(scanner: Scanner, bodies: list[dict[str, Any]]) -> dict[str, Any]:
     queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:qualys-scan-queue"
     return handle(runtime.bodies_batch(bodies, queue_arn), lambda_context(), scanner)
@@ -130,24 +108,29 @@ def test_inventory_enqueues_1200_functions_across_pages_once(resources: Resource
     sent: list[dict[str, Any]] = []
     aws.client("sqs").meta.events.register(
         "provide-client-params.sqs.SendMessageBatch",
-        lambda params, **_: sent.extend(json.loads(e["MessageBody"]) for e in params["Entries"]),
+        lambda params, **_: sent.extend(
+            body for e in params["Entries"] if (body := json.loads(e["MessageBody"]))["detail-type"] == "Scan Request"
+        ),
     )
 
-    first = handle(SCHEDULE, lambda_context(), scanner)
-    second = handle(SCHEDULE, lambda_context(), scanner)
+    first = inventory(scanner)
+    second = inventory(scanner)
 
     depth = boto3.client("sqs").get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])
-    assert paged.pages == 2 * 1200 // PAGE_SIZE
+    assert len(paged.markers) == 2 * 1200 // PAGE_SIZE
     assert first["enqueued"] == 1200 and second["enqueued"] == 0
     assert depth["Attributes"]["ApproximateNumberOfMessages"] == "1200"
     assert len({b["detail"]["functionArn"] for b in sent}) == len(sent) == 1200
     assert {(b["source"], b["detail-type"], b["detail"]["force"]) for b in sent} == {
         ("qualys-lambda.inventory", "Scan Request", False)
     }
-    assert emitted[0] == {
+    assert emitted[0] == {"InventoryAccounts": 1, "InventoryUnitsPlanned": 1}
+    assert {
+        k: emitted[1][k] for k in ("FunctionsCovered", "FunctionsUncovered", "FunctionsPending", "ScansEnqueued")
+    } == {
         "FunctionsCovered": 0,
         "FunctionsUncovered": 1200,
-        "FunctionsExcluded": 0,
+        "FunctionsPending": 1200,
         "ScansEnqueued": 1200,
         "InventoryTargetsUnreachable": 0,
     }
@@ -158,10 +141,10 @@ def test_inventory_requests_are_scanned_and_then_covered(resources: Resources, q
     create_function(name="billing")
     runner = FakeRunner()
     scanner, _emitted, _paged = make_scanner(resources, queue, tmp_path, runner)
-    handle(SCHEDULE, lambda_context(), scanner)
+    inventory(scanner)
     assert scan_from_queue(scanner, queued(queue)) == {"batchItemFailures": []}
     assert len(runner.calls) == 2
-    assert handle(SCHEDULE, lambda_context(), scanner)["enqueued"] == 0
+    assert inventory(scanner)["enqueued"] == 0
 
 
 def test_inventory_skips_excluded_and_requeues_stale_forced(resources: Resources, queue: str, tmp_path: Path) -> None:
@@ -173,7 +156,7 @@ def test_inventory_skips_excluded_and_requeues_stale_forced(resources: Resources
     handle(event_for("orders-api"), lambda_context(), scanner)  # a successful scan, 8 days old
     scanner.clock = lambda: datetime.now(UTC)
 
-    result = handle(SCHEDULE, lambda_context(), scanner)
+    result = inventory(scanner)
     (body,) = queued(queue)
 
     assert body["detail"] == {"functionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orders-api", "force": True}
@@ -219,6 +202,18 @@ def test_coverage_reason_codes_for_prepared_functions(resources: Resources, queu
     assert rows["scanned"]["secrets"] == 1 and rows["scanned"]["last_scan"].endswith("Z")
 
 
+def deploy_scanner(resources: Resources, env: dict[str, str]) -> None:
+    """The scanner function the CLI reads its configuration from (its code never runs here)."""
+    boto3.client("lambda").create_function(
+        FunctionName="qscanner-scanner",
+        Runtime="python3.12",
+        Role=resources.role_arn,
+        Handler="lambda_function.h",
+        Code={"ZipFile": b"PK\x05\x06" + b"\0" * 18},
+        Environment={"Variables": env},
+    )
+
+
 def test_coverage_cli_json_reads_deployed_configuration(resources: Resources, queue: str, tmp_path: Path) -> None:
     settings_env = {
         "QUALYS_SECRET_ARN": resources.secret_arn,
@@ -226,14 +221,7 @@ def test_coverage_cli_json_reads_deployed_configuration(resources: Resources, qu
         "SCAN_QUEUE_URL": queue,
         "RESULTS_S3_BUCKET": resources.bucket,
     }
-    boto3.client("lambda").create_function(
-        FunctionName="qscanner-scanner",
-        Runtime="python3.12",
-        Role=resources.role_arn,
-        Handler="lambda_function.h",
-        Code={"ZipFile": b"PK\x05\x06" + b"\0" * 18},
-        Environment={"Variables": settings_env},
-    )
+    deploy_scanner(resources, settings_env)
     create_function()
     scanner, _emitted, _paged = make_scanner(resources, queue, tmp_path)
     handle(event_for("orders-api"), lambda_context(), scanner)
@@ -248,6 +236,19 @@ def test_coverage_cli_json_reads_deployed_configuration(resources: Resources, qu
     table = io.StringIO()
     cli_main(["coverage", "--function-name", "qscanner-scanner"], table)
     assert "orders-api" in table.getvalue() and "1 covered, 0 uncovered" in table.getvalue()
+
+
+def test_scan_all_cli_runs_every_unit_in_process_and_enqueues(resources: Resources, queue: str) -> None:
+    deploy_scanner(resources, {"QUALYS_SECRET_ARN": resources.secret_arn, "SCAN_QUEUE_URL": queue})
+    create_function()
+    create_function(name="billing")
+    out = io.StringIO()
+
+    assert cli_main(["scan-all", "--function-name", "qscanner-scanner"], out) == 0
+
+    assert out.getvalue() == "enqueued 2 of 2 functions\n"
+    arns = {b["detail"]["functionArn"].rsplit(":", 1)[1] for b in queued(queue)}
+    assert arns == {"orders-api", "billing"}  # scan requests only: the units ran here, none were queued
 
 
 def test_scan_metrics_are_emf_totals_without_function_dimension(
@@ -278,7 +279,9 @@ def test_inventory_counts_unreachable_account_in_a_metric(resources: Resources, 
     create_function()
     scanner, emitted, stubber = scanner_denied_one_spoke(resources, queue, tmp_path)
     with stubber:
-        result = handle(SCHEDULE, lambda_context(), scanner)
+        result = inventory(scanner)
 
     assert result["totals"]["ACCESS_DENIED"] == 1
-    assert emitted[-1]["InventoryTargetsUnreachable"] == 1 and emitted[-1]["ScansEnqueued"] == 1
+    # One document per unit: the unreachable spoke's counts the denial, this account's the scan it enqueued.
+    assert sum(d.get("InventoryTargetsUnreachable", 0) for d in emitted) == 1
+    assert sum(d.get("ScansEnqueued", 0) for d in emitted) == 1

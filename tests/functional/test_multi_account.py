@@ -55,8 +55,10 @@ from tests.support import (
     FakeRunner,
     account_session,
     code_zip,
+    drain_units,
     event_for,
     lambda_context,
+    schedule_event,
     sts_denying_assume_role,
 )
 
@@ -384,28 +386,23 @@ def test_hub_function_environment_names_spoke_role_external_id_and_accounts(orga
 # ---------------------------------------------------------------- centralized: inventory and manual scans
 
 
+def hub_inventory(org: Organisation, scanner: Scanner) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The schedule on the hub, then each inventory unit it queued (on the scan queue, as deployed):
+    the units' outcomes and the scan-request messages they queued."""
+    context = lambda_context(invoked_function_arn=org.hub_function_arn)
+    planned = handle(schedule_event(HUB, REGION), context, scanner)
+    assert planned["outcome"] == "inventory planned"
+    return drain_units(scanner, org.hub["ScanQueueUrl"], context)
+
+
 def test_hub_inventory_lists_spoke_functions_and_queues_their_scans(organisation: Organisation, tmp_path: Path) -> None:
     fresh = {account: spoke_function(account)[1] for account in SPOKES}
-    schedule = {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "source": "aws.events",
-        "detail-type": "Scheduled Event",
-        "account": HUB,
-        "region": REGION,
-        "time": "2026-11-26T21:00:00Z",
-        "resources": [f"arn:aws:events:{REGION}:{HUB}:rule/{organisation.hub['InventoryScheduleRuleName']}"],
-        "detail": {},
-    }
 
-    outcome = handle(
-        schedule,
-        lambda_context(invoked_function_arn=organisation.hub_function_arn),
-        hub_scanner(organisation, FakeRunner(), tmp_path),
-    )
+    outcomes, messages = hub_inventory(organisation, hub_scanner(organisation, FakeRunner(), tmp_path))
 
-    requests = {b["detail"]["functionArn"]: b for b in runtime.bodies(receive_all(organisation.hub["ScanQueueUrl"]))}
-    assert outcome["outcome"] == "inventory" and outcome["totals"]["ACCESS_DENIED"] == 0
+    requests = {b["detail"]["functionArn"]: b for b in runtime.bodies(messages)}
+    assert sorted(o["account"] for o in outcomes) == sorted([HUB, *SPOKES])
+    assert all(o["totals"]["ACCESS_DENIED"] == 0 for o in outcomes)
     for account, arn in fresh.items():
         assert requests[arn]["account"] == account
         assert (requests[arn]["source"], requests[arn]["detail-type"]) == ("qualys-lambda.inventory", "Scan Request")
@@ -413,14 +410,8 @@ def test_hub_inventory_lists_spoke_functions_and_queues_their_scans(organisation
 
 def test_hub_inventory_request_scanned_with_spoke_credentials(organisation: Organisation, tmp_path: Path) -> None:
     _name, arn = spoke_function(SPOKES[1])
-    schedule = {"source": "aws.events", "detail-type": "Scheduled Event", "account": HUB, "region": REGION}
-    context = lambda_context(invoked_function_arn=organisation.hub_function_arn)
-    handle(schedule, context, hub_scanner(organisation, FakeRunner(), tmp_path))
-    messages = [
-        m
-        for m in receive_all(organisation.hub["ScanQueueUrl"])
-        if json.loads(m["Body"])["detail"]["functionArn"] == arn
-    ]
+    _outcomes, queued = hub_inventory(organisation, hub_scanner(organisation, FakeRunner(), tmp_path))
+    messages = [m for m in queued if json.loads(m["Body"])["detail"]["functionArn"] == arn]
     runner = FakeRunner()
 
     outcome = handle_queued(organisation, messages, hub_scanner(organisation, runner, tmp_path))

@@ -9,11 +9,13 @@ import subprocess
 import threading
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import boto3
 import pytest
 
 from local import runtime
+from qualys_lambda import aws as aws_module
 from qualys_lambda.aws import AwsAccess
 from qualys_lambda.credentials import SecretReader
 from qualys_lambda.errors import DeliveryError, ScanFailedError
@@ -183,6 +185,23 @@ def test_configuration_update_after_scan_is_cache_hit_without_secret_read(scanne
     assert outcome["outcome"] == "cache_hit"
     assert len(runner.calls) == 1
     assert cold.secrets.reads == 0
+
+
+def test_own_account_events_resolve_credentials_once_per_container(scanner: Scanner, runner: FakeRunner) -> None:
+    create_function()
+    handle(load_event("create_function"), lambda_context(), scanner)
+    sessions: list[Any] = []
+    real_session = boto3.Session
+
+    def counting_session(*args: Any, **kwargs: Any) -> Any:
+        sessions.append(kwargs)
+        return real_session(*args, **kwargs)
+
+    with mock.patch.object(aws_module.boto3, "Session", counting_session):
+        outcomes = [handle(load_event("update_function_configuration"), lambda_context(), scanner) for _ in range(5)]
+
+    assert [o["outcome"] for o in outcomes] == ["cache_hit"] * 5
+    assert sessions == []  # the container's session, built by the first event, serves every later one
 
 
 def test_layer_change_rescans(scanner: Scanner, runner: FakeRunner) -> None:

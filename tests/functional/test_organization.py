@@ -1,0 +1,275 @@
+"""Organization scale: a moto organization of several accounts and two regions, the hub set to `organization`.
+
+The schedule only plans (one inventory unit per account and region); the tests then play Lambda's
+pollers: every message on the inventory and scan queues is handed to a fresh scanner (a cold
+container, so each cross-account invocation must assume its role and the tests can see which), one
+message per invocation, until both queues are empty. moto does not enforce trust policies; an
+unreachable account is an STS client that answers AccessDenied for it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from qualys_lambda import aws
+from qualys_lambda.aws import AwsAccess
+from qualys_lambda.credentials import SecretReader
+from qualys_lambda.handler import handle
+from qualys_lambda.scanner import Scanner
+from tests.support import (
+    ACCOUNT,
+    REGION,
+    SCANNER_ARN,
+    FakeRunner,
+    PagedLambda,
+    Resources,
+    account_session,
+    code_zip,
+    create_function,
+    lambda_context,
+    schedule_event,
+    settings_for,
+)
+
+HUB = ACCOUNT  # moto's default account creates the organization: the management account
+REGIONS = (REGION, "eu-west-1")
+MEMBERS = 3
+FUNCTIONS_PER_REGION = 3
+SPOKE_ROLE = "QualysScannerSpokeRole"
+
+
+class RecordingSts:
+    """The hub's STS client: records each AssumeRole's account, denies the accounts in `denied`."""
+
+    def __init__(self, denied: frozenset[str]) -> None:
+        self.client = boto3.client("sts", region_name=REGION)
+        self.denied = denied
+        self.accounts: set[str] = set()
+
+    def assume_role(self, **kwargs: Any) -> Any:
+        account = kwargs["RoleArn"].split(":")[4]
+        self.accounts.add(account)
+        if account in self.denied:
+            error = {"Error": {"Code": "AccessDenied", "Message": "not authorized to perform sts:AssumeRole"}}
+            raise ClientError(error, "AssumeRole")  # type: ignore[arg-type]
+        return self.client.assume_role(**kwargs)
+
+
+@dataclass
+class Hub:
+    """The hub's deployment in moto and the pollers of its two queues."""
+
+    resources: Resources
+    env: dict[str, str]
+    runner: FakeRunner = field(default_factory=FakeRunner)
+    work: str = ""
+    denied: frozenset[str] = frozenset()
+    remaining_ms: int = 900_000
+    invocations: list[dict[str, Any]] = field(default_factory=list)
+    metrics: list[dict[str, int]] = field(default_factory=list)
+
+    def scanner(self, sts: RecordingSts) -> Scanner:
+        """A cold container's scanner."""
+
+        def home_client(service: str, region: str | None = None) -> Any:
+            return sts if service == "sts" else aws.client(service, region)
+
+        settings = settings_for(self.resources, **self.env)
+        access = AwsAccess(HUB, SPOKE_ROLE, home_region=REGION, home_client=home_client)
+        secrets = SecretReader(aws.client("secretsmanager", REGION), settings.qualys_secret_arn)
+        return Scanner(
+            settings,
+            access,
+            secrets,
+            self.runner,
+            SCANNER_ARN,
+            self.work,
+            metrics=lambda v: self.metrics.append(dict(v)),
+        )
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        """One invocation; records which accounts it assumed a role in."""
+        sts = RecordingSts(self.denied)
+        result = handle(event, lambda_context(remaining_ms=self.remaining_ms), self.scanner(sts))
+        self.invocations.append({"event": event, "result": result, "assumed": sts.accounts})
+        return result
+
+    def schedule(self) -> dict[str, Any]:
+        return self.invoke(schedule_event(HUB, REGION))
+
+    def drain(self, queues: tuple[str, ...] = ("INVENTORY_QUEUE_URL", "SCAN_QUEUE_URL")) -> None:
+        """The queues' pollers, one message per invocation (BatchSize 1), until every queue is empty."""
+        sqs = aws.client("sqs", REGION)
+        queues = tuple(self.env[name] for name in queues)
+        while True:
+            received = 0
+            for queue in queues:
+                for message in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+                    received += 1
+                    record = {"messageId": message["MessageId"], "eventSource": "aws:sqs", "body": message["Body"]}
+                    if not self.invoke({"Records": [record]})["batchItemFailures"]:
+                        sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+            if not received:
+                return
+
+    def scanned(self) -> Counter[str]:
+        """How many times QScanner ran for each function ARN."""
+        return Counter(call["argv"][-1] for call in self.runner.calls)
+
+
+def new_member(name: str) -> str:
+    """CreateAccount in the organization; returns the new account id."""
+    status = boto3.client("organizations").create_account(AccountName=name, Email=f"{name}@example.com")
+    return str(status["CreateAccountStatus"]["AccountId"])
+
+
+def member_functions(account: str, count: int = FUNCTIONS_PER_REGION) -> set[str]:
+    """`count` functions in each region of `account`; their ARNs."""
+    arns: set[str] = set()
+    for region in REGIONS:
+        session = account_session(account, region=region)
+        role = session.client("iam").create_role(RoleName=f"fn-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument="{}")
+        for index in range(count):
+            arns.add(
+                session.client("lambda").create_function(
+                    FunctionName=f"app-{index}",
+                    Runtime="python3.12",
+                    Role=role["Role"]["Arn"],
+                    Handler="app.handler",
+                    Code={"ZipFile": code_zip({"app.py": f"x = {account!r}\n"})},
+                )["FunctionArn"]
+            )
+    return arns
+
+
+@pytest.fixture
+def organization(resources: Resources, tmp_path: Path) -> Iterator[tuple[Hub, dict[str, set[str]]]]:
+    """The organization (hub + MEMBERS members), their functions, and the hub configured with `organization`."""
+    boto3.client("organizations").create_organization(FeatureSet="ALL")
+    functions = {account: member_functions(account) for account in (new_member(f"m{i}") for i in range(MEMBERS))}
+    functions[HUB] = {create_function(name="hub-app", region=region, role_arn=resources.role_arn) for region in REGIONS}
+    sqs = aws.client("sqs", REGION)
+    env = {
+        "SCAN_QUEUE_URL": sqs.create_queue(QueueName="scan-queue")["QueueUrl"],
+        "INVENTORY_QUEUE_URL": sqs.create_queue(QueueName="inventory-queue")["QueueUrl"],
+        "INVENTORY_ACCOUNTS": "organization",
+        "INVENTORY_REGIONS": ",".join(REGIONS),
+        "CROSS_ACCOUNT_ROLE_NAME": SPOKE_ROLE,
+        "SCAN_EVENT_BUS": "",
+    }
+    yield Hub(resources, env, work=str(tmp_path)), functions
+
+
+def unit_results(hub: Hub) -> list[dict[str, Any]]:
+    """The result of every inventory unit handled (the SQS batch result hides it, the log keeps it)."""
+    return [
+        i for i in hub.invocations if "Records" in i["event"] and "Inventory Unit" in i["event"]["Records"][0]["body"]
+    ]
+
+
+def test_organization_schedule_then_drain_scans_every_function_once(
+    organization: tuple[Hub, dict[str, set[str]]],
+) -> None:
+    hub, functions = organization
+
+    planned = hub.schedule()
+    hub.drain()
+
+    everything = set().union(*functions.values())
+    assert planned["accounts"] == MEMBERS + 1 and planned["units"] == (MEMBERS + 1) * len(REGIONS)
+    assert hub.scanned() == Counter({arn: 1 for arn in everything})
+    assert all(len(i["assumed"]) <= 1 for i in hub.invocations)
+    assert len(unit_results(hub)) == (MEMBERS + 1) * len(REGIONS)
+
+
+def test_organization_new_account_covered_next_schedule_without_rescans(
+    organization: tuple[Hub, dict[str, set[str]]],
+) -> None:
+    hub, functions = organization
+    hub.schedule()
+    hub.drain()
+    newcomer = new_member("newcomer")
+    added = member_functions(newcomer)
+
+    hub.schedule()
+    hub.drain()
+
+    everything = set().union(*functions.values(), added)
+    assert hub.scanned() == Counter({arn: 1 for arn in everything})  # the new ones once, nothing again
+    assert all(len(i["assumed"]) <= 1 for i in hub.invocations)
+    assert hub.invocations[-1]["result"] == {"batchItemFailures": []}
+
+
+def test_organization_suspended_account_drops_out(organization: tuple[Hub, dict[str, set[str]]]) -> None:
+    hub, functions = organization
+    closed = next(a for a in functions if a != HUB)
+    boto3.client("organizations").close_account(AccountId=closed)
+
+    planned = hub.schedule()
+    hub.drain()
+
+    assert planned["accounts"] == MEMBERS
+    assert set(hub.scanned()) == set().union(*(arns for account, arns in functions.items() if account != closed))
+    assert all(closed not in i["assumed"] for i in hub.invocations)
+
+
+def test_organization_unreachable_account_recorded_others_scanned(
+    organization: tuple[Hub, dict[str, set[str]]], caplog: pytest.LogCaptureFixture
+) -> None:
+    hub, functions = organization
+    denied = next(a for a in functions if a != HUB)
+    hub.denied = frozenset({denied})
+
+    with caplog.at_level(logging.ERROR, logger="qualys_lambda.inventory"):
+        hub.schedule()
+        hub.drain()
+
+    assert set(hub.scanned()) == set().union(*(arns for account, arns in functions.items() if account != denied))
+    denials = [m for m in hub.metrics if m.get("InventoryTargetsUnreachable")]
+    assert len(denials) == len(REGIONS)  # one ACCESS_DENIED unit per region of that account, not retried
+    assert all(m["FunctionsUncovered"] == 1 and m["ScansEnqueued"] == 0 for m in denials)
+    logged = [r for r in caplog.records if r.getMessage() == "inventory cannot reach account"]
+    assert sorted((r.account, r.region) for r in logged) == sorted((denied, region) for region in REGIONS)  # type: ignore[attr-defined]
+
+
+def test_unit_short_of_time_resumes_from_marker(resources: Resources, tmp_path: Path) -> None:
+    for index in range(12):
+        create_function(name=f"fn-{index:02d}", files={"app.py": "x = 1\n"})
+    sqs = aws.client("sqs", REGION)
+    env = {
+        "SCAN_QUEUE_URL": sqs.create_queue(QueueName="scan-queue")["QueueUrl"],
+        "INVENTORY_QUEUE_URL": sqs.create_queue(QueueName="inventory-queue")["QueueUrl"],
+        "SCAN_EVENT_BUS": "",
+    }
+    # 30 s left in every invocation: below the unit's margin, so each unit lists one page and hands on.
+    hub = Hub(resources, env, work=str(tmp_path), remaining_ms=30_000)
+    paged = PagedLambda(boto3.client("lambda", region_name=REGION), size=5)
+    original = aws.client
+
+    def client(service: str, region: str | None = None) -> Any:
+        return paged if service == "lambda" else original(service, region)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(aws, "client", client)
+        hub.schedule()
+        hub.drain(("INVENTORY_QUEUE_URL",))
+
+    units = [json.loads(i["event"]["Records"][0]["body"]) for i in unit_results(hub)]
+    assert [(u["detail"]["part"], u["detail"]["marker"]) for u in units] == [(0, ""), (1, "5"), (2, "10")]
+    assert paged.markers == ["", "5", "10"]  # resumed, never restarted
+    sqs = boto3.client("sqs", region_name=REGION)
+    queued = []
+    while batch := sqs.receive_message(QueueUrl=env["SCAN_QUEUE_URL"], MaxNumberOfMessages=10).get("Messages", []):
+        queued += [json.loads(m["Body"])["detail"]["functionArn"] for m in batch]
+    assert len(queued) == len(set(queued)) == 12  # each function enqueued once over the three parts
