@@ -104,7 +104,7 @@ def test_readme_aws_commands_run_against_emulator(
             "QSCANNER=local/qscanner",
             f"AWS={VENV_BIN / 'aws'}",
             f"BUILD={tmp_path / 'build'}",
-            "PARAMETERS=ResultsRetentionDays=365 NotificationEmail= InventorySchedule=",
+            "QUALYS_POD=US2",
         ],
         cwd=ROOT,
         env=env,
