@@ -7,6 +7,7 @@
 #                        [INVENTORY_REGIONS=us-east-1,eu-west-1]
 #   make deploy-spoke    AWS_REGION=us-east-1 HUB_BUS_ARN=arn:... HUB_ROLE_ARN=arn:...
 #   make deploy-stackset ORG_ID=o-abc123def4 OU_IDS="ou-ab12-cdef3456" REGIONS="us-east-1 eu-west-1"
+#   make delete-hub / delete-spoke / delete-stackset [PURGE=1]   # uninstall; PURGE=1 also what is kept
 
 # Centralized model.
 HUB_STACK_NAME ?= $(STACK_NAME)-hub

@@ -287,3 +287,24 @@ def test_delete_with_purge_removes_secret_buckets_and_layer_versions(
     assert not boto3.client("secretsmanager", region_name=REGION).list_secrets()["SecretList"]
     layers = boto3.client("lambda", region_name=REGION).list_layer_versions(LayerName=f"{STACK}-qscanner")
     assert not layers["LayerVersions"]
+
+
+def test_delete_spoke_with_purge_removes_its_trail_bucket(make_env: dict[str, str], deploy_args: list[str]) -> None:
+    env = make_env | {"EXTERNAL_ID": "make-test-external-id-0123"}
+    hub = [
+        f"HUB_BUS_ARN=arn:aws:events:{REGION}:123456789012:event-bus/hub",
+        "HUB_ROLE_ARN=arn:aws:iam::123456789012:role/hub-scanner",
+        "SPOKE_CREATE_TRAIL=true",
+    ]
+    deployed = make("deploy-spoke", *deploy_args, *hub, env=env)
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    s3 = boto3.client("s3", region_name=REGION)
+    (trail_bucket,) = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+    deleted = make("delete-spoke", *deploy_args, "PURGE=1", env=env)
+
+    assert deleted.returncode == 0, deleted.stdout + deleted.stderr
+    assert f"bucket {trail_bucket}" in deleted.stdout[: deleted.stdout.index("==> deleting stack")]
+    assert not s3.list_buckets()["Buckets"]
+    stacks = boto3.client("cloudformation", region_name=REGION).list_stacks()["StackSummaries"]
+    assert [s["StackStatus"] for s in stacks if s["StackName"] == f"{STACK}-spoke"] == ["DELETE_COMPLETE"]
