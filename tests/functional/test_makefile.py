@@ -308,3 +308,29 @@ def test_delete_spoke_with_purge_removes_its_trail_bucket(make_env: dict[str, st
     assert not s3.list_buckets()["Buckets"]
     stacks = boto3.client("cloudformation", region_name=REGION).list_stacks()["StackSummaries"]
     assert [s["StackStatus"] for s in stacks if s["StackName"] == f"{STACK}-spoke"] == ["DELETE_COMPLETE"]
+
+
+def test_delete_stackset_with_purge_removes_stackset_and_shared_artifacts(
+    make_env: dict[str, str], deploy_args: list[str]
+) -> None:
+    organizations = boto3.client("organizations", region_name=REGION)
+    org = organizations.create_organization(FeatureSet="ALL")["Organization"]["Id"]
+    root = organizations.list_roots()["Roots"][0]["Id"]
+    ou = organizations.create_organizational_unit(ParentId=root, Name="workloads")["OrganizationalUnit"]["Id"]
+    targets = [f"ORG_ID={org}", f"OU_IDS={ou}", f"REGIONS={REGION}"]
+    deployed = make("deploy-stackset", *deploy_args, *targets, env=make_env)
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+
+    deleted = make("delete-stackset", *deploy_args, *targets, "PURGE=1", env=make_env)
+
+    assert deleted.returncode == 0, deleted.stdout + deleted.stderr
+    assert f"secret {STACK}/qualys-org" in deleted.stdout[: deleted.stdout.index("==> deleting the instances")]
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    assert [s["Status"] for s in cloudformation.list_stack_sets()["Summaries"]] == ["DELETED"]
+    assert not boto3.client("s3", region_name=REGION).list_buckets()["Buckets"]
+    assert not boto3.client("secretsmanager", region_name=REGION).list_secrets()["SecretList"]
+    kms = boto3.client("kms", region_name=REGION)
+    keys = [kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"] for k in kms.list_keys()["Keys"]]
+    assert [k["KeyState"] for k in keys if k["KeyManager"] == "CUSTOMER"] == ["PendingDeletion"]
+    layers = boto3.client("lambda", region_name=REGION).list_layer_versions(LayerName=f"{STACK}-qscanner")
+    assert not layers["LayerVersions"]
