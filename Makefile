@@ -6,7 +6,8 @@
 #
 AWS_REGION ?=
 STACK_NAME ?= qscanner
-QUALYS_POD ?= US2
+# Required, never defaulted: a wrong POD would deploy a scanner whose every scan fails.
+QUALYS_POD ?=
 # Qualys credentials come from the environment only: QUALYS_CLIENT_ID + QUALYS_CLIENT_SECRET (preferred:
 # QScanner renews its own JWT) or QUALYS_ACCESS_TOKEN; optional QUALYS_GATEWAY_URL for platforms outside
 # the POD list. Recipes read them in a helper's environment and never expand them into a command line.
@@ -14,6 +15,8 @@ QUALYS_ACCESS_TOKEN ?=
 QUALYS_CLIENT_ID ?=
 QUALYS_CLIENT_SECRET ?=
 QSCANNER ?= scanner-lambda/qscanner.gz
+# PURGE=1: the delete targets also remove what they keep by default (secrets, buckets, layer versions).
+PURGE ?=
 REGIONS ?= us-east-1 us-west-2 eu-west-1
 AWS_ENDPOINT_URL ?=
 SECRET_NAME ?= $(STACK_NAME)/qualys
@@ -111,30 +114,51 @@ package: ## zip the handler into build/scanner-lambda.zip (deterministic; the S3
 
 # ---------------------------------------------------------------- deploy
 
-# Prerequisite checks: one line each, on stderr, before anything touches AWS.
-define check_cli
-command -v $(AWS) >/dev/null 2>&1 || { echo "error: the AWS CLI ($(AWS)) was not found: install it (https://aws.amazon.com/cli/) or pass AWS=/path/to/aws" >&2; exit 1; }
-[ -n "$(AWS_REGION)" ] || { echo "error: AWS_REGION is not set: run e.g. make $(or $(MAKECMDGOALS),deploy) AWS_REGION=us-east-2" >&2; exit 1; }
-endef
-define check_token
-[ -n "$${QUALYS_CLIENT_ID:-}$${QUALYS_CLIENT_SECRET:-}$${QUALYS_ACCESS_TOKEN:-}" ] || { echo "error: no Qualys credentials: export QUALYS_CLIENT_ID and QUALYS_CLIENT_SECRET (read -rs QUALYS_CLIENT_SECRET && export QUALYS_CLIENT_ID QUALYS_CLIENT_SECRET), or QUALYS_ACCESS_TOKEN" >&2; exit 1; }
-[ -z "$${QUALYS_CLIENT_ID:-}$${QUALYS_CLIENT_SECRET:-}" ] || [ -n "$${QUALYS_CLIENT_ID:-}" -a -n "$${QUALYS_CLIENT_SECRET:-}" ] || { echo "error: QUALYS_CLIENT_ID and QUALYS_CLIENT_SECRET must both be set" >&2; exit 1; }
-endef
-define check_credentials
-if ! reason=$$($(AWSR) sts get-caller-identity 2>&1 >/dev/null); then
-  echo "error: no usable AWS credentials (aws sts get-caller-identity failed: $$(tail -n1 <<<"$$reason")): run aws configure, set AWS_PROFILE or run aws sso login" >&2
-  exit 1
+# Prerequisite checks: local/preflight.py reports every missing or invalid one in one run, one line
+# each on stderr, before anything touches AWS (its only call is the read-only sts get-caller-identity).
+PREFLIGHT = $(PYTHON) -m local.preflight --aws "$(AWS)" --region "$(AWS_REGION)" --pod "$(QUALYS_POD)" \
+	--qscanner "$(QSCANNER)" --target "$(or $(firstword $(MAKECMDGOALS)),deploy)"
+# Used by mk/multi-account.mk's checks.
+check_cli = $(PREFLIGHT) cli region
+check_token = $(PREFLIGHT) qualys pod qscanner
+check_credentials = $(PREFLIGHT) credentials
+
+check-aws:
+	@$(PREFLIGHT) cli credentials region
+
+check: ## check deploy prerequisites, all in one run: AWS CLI, credentials, AWS_REGION, Qualys credential, QUALYS_POD, QScanner binary
+	@$(PREFLIGHT) cli credentials region qualys pod qscanner
+
+# $(call stack_parameters,TEMPLATE,STACK,FILE): FILE (a JSON list of Key=Value) is the deploy's
+# --parameter-overrides. On an emulator every parameter is made explicit (local/stack_parameters.py
+# says why moto needs it); on AWS the file is left as it is.
+define stack_parameters
+if [ -n "$${AWS_ENDPOINT_URL:-}" ]; then
+  $(AWSR) cloudformation get-template-summary --template-body "file://$(1)" --query Parameters --output json >"$(3).template"
+  $(AWSR) cloudformation describe-stacks --stack-name "$(2)" --query 'Stacks[0].Parameters' --output json >"$(3).stack" 2>/dev/null || echo null >"$(3).stack"
+  $(PYTHON) -m local.stack_parameters --overrides-file "$(3)" --template-parameters "$(3).template" --stack-parameters "$(3).stack" >"$(3).full"
+  mv "$(3).full" "$(3)"
+  rm -f "$(3).template" "$(3).stack"
 fi
 endef
 
-check-aws:
-	@$(check_cli)
-	$(check_credentials)
-
-check: ## check deploy prerequisites: aws CLI, AWS_REGION, Qualys credentials, AWS credentials
-	@$(check_cli)
-	$(check_token)
-	$(check_credentials)
+# $(call emulator_schedule_targets,STACK): on an emulator only, detach the Lambda target of the stack's
+# inventory schedule rule. moto fires no schedules, yet its PutEvents runs every event through a
+# schedule-only rule (no pattern) and then raises NotImplementedError on a Lambda target: HTTP 500 for
+# every put-events ("Force a scan"), each CLI retry queueing the request again.
+define emulator_schedule_targets
+if [ -n "$${AWS_ENDPOINT_URL:-}" ]; then
+  rule=$$($(AWSR) cloudformation list-stack-resources --stack-name "$(1)" \
+    --query "StackResourceSummaries[?LogicalResourceId=='InventoryScheduleRule'].PhysicalResourceId | [0]" --output text)
+  if [ -n "$$rule" ] && [ "$$rule" != None ]; then
+    ids=$$($(AWSR) events list-targets-by-rule --rule "$$rule" --query "Targets[?contains(Arn, ':lambda:')].Id" --output text)
+    if [ -n "$$ids" ] && [ "$$ids" != None ]; then
+      $(AWSR) events remove-targets --rule "$$rule" --ids $$ids >/dev/null
+      echo "    emulator: Lambda target of $$rule detached (moto fires no schedules and cannot invoke Lambda targets)"
+    fi
+  fi
+fi
+endef
 
 deploy: check layer package ## build, publish the layer, upload the code, store the secret, deploy the stack in AWS_REGION
 	@account=$$($(AWSR) sts get-caller-identity --query Account --output text)
@@ -193,15 +217,19 @@ deploy: check layer package ## build, publish the layer, upload the code, store 
 	# The template goes inline (TemplateBody, under CloudFormation's 51,200-byte limit); add
 	# --s3-bucket "$$bucket" here if it ever grows past that.
 	deploy_log=$$(mktemp)
-	trap 'rm -f "$$secret_file" "$$deploy_log"' EXIT
+	params=$$(mktemp)
+	trap 'rm -f "$$secret_file" "$$deploy_log" "$$params"' EXIT
+	$(PYTHON) -m local.stack_parameters QualysPod=$(QUALYS_POD) "QualysSecretArn=$$secret_arn" "QScannerLayerArn=$$layer_arn" \
+	  "CodeS3Bucket=$$bucket" "CodeS3Key=$$code_key" $(PARAMETERS) >"$$params"
+	$(call stack_parameters,$(TEMPLATE),$(STACK_NAME),$$params)
 	if ! $(AWSR) cloudformation deploy --template-file "$(TEMPLATE)" --stack-name "$(STACK_NAME)" \
 	  --capabilities CAPABILITY_IAM CAPABILITY_NAMED_IAM --no-fail-on-empty-changeset \
-	  --parameter-overrides QualysPod=$(QUALYS_POD) "QualysSecretArn=$$secret_arn" "QScannerLayerArn=$$layer_arn" \
-	    "CodeS3Bucket=$$bucket" "CodeS3Key=$$code_key" $(PARAMETERS) 2>&1 | tee "$$deploy_log"; then
+	  --parameter-overrides "file://$$params" 2>&1 | tee "$$deploy_log"; then
 	  # Some emulators (moto) answer an unchanged deploy with this error instead of an empty change set.
 	  grep -q "No updates are to be performed" "$$deploy_log" || exit 1
 	  echo "    no changes: the stack is up to date"
 	fi
+	$(call emulator_schedule_targets,$(STACK_NAME))
 	$(MAKE) --no-print-directory outputs
 
 coverage: $(VENV_STAMP) check-aws ## coverage report of every function in AWS_REGION (JSON=1 for machines)
@@ -259,12 +287,92 @@ update-function: check-aws package ## ship new handler code to the stack's scann
 	  --query '[FunctionName,CodeSha256]' --output text | awk -F'\t' '{print "updated " $$1 ": CodeSha256 " $$2}'
 	echo "note: the stack's CodeS3Key still names the previous zip until the next make deploy"
 
-delete: check-aws ## delete the stack in AWS_REGION and wait; the secret, artifacts and results buckets stay
-	@$(AWSR) cloudformation delete-stack --stack-name "$(STACK_NAME)"
-	echo "==> deleting stack $(STACK_NAME) in $(AWS_REGION) ..."
-	$(AWSR) cloudformation wait stack-delete-complete --stack-name "$(STACK_NAME)"
-	echo "deleted. Kept on purpose: the secret $(SECRET_NAME), the bucket $(STACK_NAME)-artifacts-<account>-$(AWS_REGION),"
-	echo "the results bucket (DeletionPolicy Retain) and the $(LAYER_NAME) layer versions. Remove them by hand if unwanted."
+# $(call purge_bucket,BUCKET): every object version and delete marker (500 a page), then the bucket.
+define purge_bucket
+if $(AWSR) s3api head-bucket --bucket "$(1)" >/dev/null 2>&1; then
+  batch=$$(mktemp)
+  while :; do
+    $(AWSR) s3api list-object-versions --bucket "$(1)" --max-keys 500 --no-paginate --output json \
+      --query '{Objects: [Versions, DeleteMarkers][][].{Key: Key, VersionId: VersionId}, Quiet: `true`}' >"$$batch"
+    grep -q '"Key"' "$$batch" || break
+    $(AWSR) s3api delete-objects --bucket "$(1)" --delete "file://$$batch" >/dev/null
+  done
+  rm -f "$$batch"
+  $(AWSR) s3api delete-bucket --bucket "$(1)"
+  echo "    deleted bucket $(1) and every object version in it"
+fi
+endef
+
+# $(purge_artifacts): what make deploy made beside a stack in AWS_REGION ($$artifacts is its bucket).
+define purge_artifacts
+$(call purge_bucket,$$artifacts)
+if $(AWSR) secretsmanager describe-secret --secret-id "$(SECRET_NAME)" >/dev/null 2>&1; then
+  $(AWSR) secretsmanager delete-secret --secret-id "$(SECRET_NAME)" --force-delete-without-recovery >/dev/null
+  echo "    deleted secret $(SECRET_NAME)"
+fi
+for version in $$($(AWSR) lambda list-layer-versions --layer-name "$(LAYER_NAME)" --query 'LayerVersions[].Version' --output text); do
+  $(AWSR) lambda delete-layer-version --layer-name "$(LAYER_NAME)" --version-number "$$version"
+  echo "    deleted layer version $(LAYER_NAME):$$version"
+done
+endef
+
+purge-artifacts: check-aws
+	@account=$$($(AWSR) sts get-caller-identity --query Account --output text)
+	artifacts="$(STACK_NAME)-artifacts-$$account-$(AWS_REGION)"
+	$(purge_artifacts)
+
+# $(call delete_stack,STACK,SHARED WITH): delete STACK and wait. With PURGE=1, first print and then
+# remove what the stack retains (ResultsBucket, TrailBucket: DeletionPolicy Retain) and, unless
+# SHARED WITH (the other stack using them) still exists, what make deploy made beside it: the
+# artifacts bucket, the secret $(SECRET_NAME), the $(LAYER_NAME) layer versions. An empty SHARED WITH
+# means the stack has no such artifacts (a spoke).
+define delete_stack
+retained=$$($(AWSR) cloudformation list-stack-resources --stack-name "$(1)" --output text \
+  --query "StackResourceSummaries[?LogicalResourceId=='ResultsBucket' || LogicalResourceId=='TrailBucket'].PhysicalResourceId" 2>/dev/null || true)
+account=$$($(AWSR) sts get-caller-identity --query Account --output text)
+artifacts="$(STACK_NAME)-artifacts-$$account-$(AWS_REGION)"
+shared=""
+if [ -n "$(2)" ]; then
+  shared=yes
+  other=$$($(AWSR) cloudformation describe-stacks --stack-name "$(2)" --query 'Stacks[0].StackStatus' --output text 2>/dev/null || true)
+  if [ -n "$$other" ] && [ "$$other" != DELETE_COMPLETE ]; then shared="in use by $(2)"; fi
+fi
+if [ -n "$(PURGE)" ]; then
+  echo "==> PURGE=1: after the stack $(1), these are deleted for good (no recovery window):"
+  for b in $$retained; do echo "    bucket $$b (every object version)"; done
+  if [ "$$shared" = yes ]; then
+    echo "    bucket $$artifacts (every object version)"
+    echo "    secret $(SECRET_NAME)"
+    echo "    every version of the layer $(LAYER_NAME)"
+  elif [ -n "$$shared" ]; then
+    echo "    kept, $$shared: bucket $$artifacts, secret $(SECRET_NAME), layer $(LAYER_NAME)"
+  fi
+fi
+echo "==> deleting stack $(1) in $(AWS_REGION) ..."
+$(AWSR) cloudformation delete-stack --stack-name "$(1)"
+$(AWSR) cloudformation wait stack-delete-complete --stack-name "$(1)"
+echo "deleted stack $(1)."
+if [ -n "$(PURGE)" ]; then
+  for b in $$retained; do
+    $(call purge_bucket,$$b)
+  done
+  if [ "$$shared" = yes ]; then
+    $(purge_artifacts)
+  fi
+else
+  [ -z "$$retained" ] || echo "Kept on purpose (PURGE=1 deletes them): the bucket(s) $$retained (DeletionPolicy Retain)."
+  [ -z "$(2)" ] || echo "Kept on purpose (PURGE=1 deletes them): the secret $(SECRET_NAME), the artifacts bucket $$artifacts, the $(LAYER_NAME) layer versions."
+fi
+endef
+
+delete: check-aws ## delete the stack in AWS_REGION and wait; PURGE=1 also deletes the secret, the buckets (every object version) and the layer versions
+	@$(call delete_stack,$(STACK_NAME),$(HUB_STACK_NAME))
+
+delete-multi-region: ## make delete in each region of REGIONS (PURGE=1 passes through)
+	@for region in $(REGIONS); do
+	  echo "######## $$region"
+	  $(MAKE) --no-print-directory delete AWS_REGION="$$region"
+	done
 
 clean: ## remove build/ and caches (no AWS access needed)
 	@rm -rf "$(BUILD)" .pytest_cache .ruff_cache .mypy_cache

@@ -21,6 +21,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 GZIP_MAGIC = b"\x1f\x8b"
+# ELF header fields (System V ABI, "ELF header" in the gABI; `man 5 elf`): the magic, EI_CLASS at
+# byte 4 (2 = 64-bit), EI_DATA at byte 5 (1 = little-endian), e_machine as a little-endian u16 at 18.
+ELF_MAGIC = b"\x7fELF"
+ELF_CLASS_64 = 2
+ELF_DATA_LITTLE = 1
+# The two architectures Lambda runs (AWS Lambda "Lambda instruction set architectures" page).
+ELF_MACHINES = {0x3E: "x86_64", 0xB7: "arm64"}
+# The simulated QScanner (local/qscanner), a Python script, declares itself with this line. A script
+# is accepted as QSCANNER only with it, so the demo and the tests can use the stand-in on purpose
+# while a text file saved by mistake (an HTML error page, a README) is refused before it is deployed.
+SIMULATED_MARKER = b"qualys-lambda: simulated QScanner"
+SIMULATED_HEAD_BYTES = 512
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 EXECUTABLE = 0o755
 REGULAR = 0o644
@@ -68,7 +80,24 @@ def read_qscanner(path: Path) -> bytes:
             raise BuildError(f"{path} starts like gzip but does not decompress: {exc}") from exc
     if not data:
         raise BuildError(f"{path} is empty. {WHERE_TO_GET_QSCANNER}.")
+    executable_kind(data, path)
     return data
+
+
+def executable_kind(data: bytes, path: Path) -> str:
+    """`x86_64` or `arm64` for a 64-bit Linux ELF, `simulated` for the declared stand-in; else BuildError."""
+    if data[:4] == ELF_MAGIC:
+        machine = int.from_bytes(data[18:20], "little") if len(data) >= 20 else -1
+        if data[4] != ELF_CLASS_64 or data[5] != ELF_DATA_LITTLE or machine not in ELF_MACHINES:
+            raise BuildError(
+                f"{path} is an ELF file for another platform (class {data[4]}, machine {machine:#x}): "
+                "Lambda needs QScanner for Linux x86_64 or arm64"
+            )
+        return ELF_MACHINES[machine]
+    if data[:2] == b"#!" and SIMULATED_MARKER in data[:SIMULATED_HEAD_BYTES]:
+        return "simulated"
+    why = "a script that does not declare itself simulated" if data[:2] == b"#!" else "no ELF header"
+    raise BuildError(f"{path} is not a Linux executable ({why}). {WHERE_TO_GET_QSCANNER}.")
 
 
 def layer_zip(qscanner: Path) -> bytes:

@@ -7,6 +7,7 @@
 #                        [INVENTORY_REGIONS=us-east-1,eu-west-1]
 #   make deploy-spoke    AWS_REGION=us-east-1 HUB_BUS_ARN=arn:... HUB_ROLE_ARN=arn:...
 #   make deploy-stackset ORG_ID=o-abc123def4 OU_IDS="ou-ab12-cdef3456" REGIONS="us-east-1 eu-west-1"
+#   make delete-hub / delete-spoke / delete-stackset [PURGE=1]   # uninstall; PURGE=1 also what is kept
 
 # Centralized model.
 HUB_STACK_NAME ?= $(STACK_NAME)-hub
@@ -36,6 +37,8 @@ CALL_AS ?= SELF
 ORG_SECRET_KEY_ALIAS ?= alias/$(STACKSET_NAME)-org-secret
 # The shared secret has its own name: a secret made by `make deploy` (AWS managed key) cannot be shared.
 ORG_SECRET_NAME ?= $(STACKSET_NAME)/qualys-org
+# KMS keeps a deleted key for 7 to 30 days (AWS KMS "Deleting AWS KMS keys"): the shortest wait.
+KMS_PENDING_DAYS ?= 7
 comma := ,
 space := $(subst ,, )
 
@@ -43,7 +46,7 @@ ifeq ($(origin EXTERNAL_ID),command line)
 $(error EXTERNAL_ID must come from the environment (export EXTERNAL_ID), not the make command line, where ps and shell history show it)
 endif
 
-.PHONY: deploy-hub deploy-spoke deploy-stackset check-hub check-spoke check-stackset
+.PHONY: deploy-hub deploy-spoke deploy-stackset check-hub check-spoke check-stackset delete-hub delete-spoke delete-stackset
 
 # ---------------------------------------------------------------- prerequisite checks (one line each)
 
@@ -133,6 +136,7 @@ endef
 # JSON file (["Key=Value", ...]) so no value (ExternalId) is ever on a command line.
 define deploy_stack
 deploy_log=$$(mktemp)
+$(call stack_parameters,$(1),$(2),$(3))
 if ! $(AWSR) cloudformation deploy --template-file "$(1)" --stack-name "$(2)" \
   --capabilities CAPABILITY_IAM CAPABILITY_NAMED_IAM --no-fail-on-empty-changeset \
   --parameter-overrides "file://$(3)" 2>&1 | tee "$$deploy_log"; then
@@ -181,6 +185,7 @@ deploy-hub: check-hub layer package ## centralized: the hub (central bus, scan q
 	HUB_PARAMS="QualysPod=$(QUALYS_POD) QualysSecretArn=$$secret_arn QScannerLayerArn=$$layer_arn CodeS3Bucket=$$bucket CodeS3Key=$$code_key OrganizationId=$(ORG_ID) AllowedAccountIds=$(SPOKE_ACCOUNT_IDS) SpokeRoleName=$(SPOKE_ROLE_NAME) InventoryRegions=$(INVENTORY_REGIONS) $(PARAMETERS)" \
 	  $(PYTHON) -c 'import json, os; print(json.dumps(os.environ["HUB_PARAMS"].split() + ["ExternalId=" + os.environ["EXTERNAL_ID"]]))' >"$$params"
 	$(call deploy_stack,cloudformation/centralized-hub.yaml,$(HUB_STACK_NAME),$$params)
+	$(call emulator_schedule_targets,$(HUB_STACK_NAME))
 	bus=$$($(call stack_output,$(HUB_STACK_NAME),HubEventBusArn))
 	role=$$($(call stack_output,$(HUB_STACK_NAME),ScannerRoleArn))
 	if [[ "$$bus" != arn:* || "$$role" != arn:* ]]; then
@@ -281,3 +286,47 @@ deploy-stackset: check-stackset layer package ## StackSet: share layer, code and
 	done
 	echo "StackSet $(STACKSET_NAME) deployed to OUs $(OU_IDS) in $(REGIONS); new accounts in those OUs get it automatically."
 
+
+# ---------------------------------------------------------------- uninstall (PURGE=1: also what is kept)
+
+delete-hub: check-aws ## centralized: delete the hub stack in AWS_REGION; PURGE=1 also its results bucket and, unless make deploy's stack uses them, the secret, artifacts bucket and layer
+	@$(call delete_stack,$(HUB_STACK_NAME),$(STACK_NAME))
+
+delete-spoke: check-aws ## centralized: delete this account's spoke stack in AWS_REGION; PURGE=1 also its trail bucket, if it made one
+	@$(call delete_stack,$(SPOKE_STACK_NAME),)
+
+delete-stackset: check-aws ## StackSet: delete the instances in OU_IDS x REGIONS, then the StackSet; PURGE=1 also the shared artifacts, secret and key in each region
+	@[ -n "$(strip $(OU_IDS))" ] || { echo "error: OU_IDS is not set: the OUs the StackSet was deployed to (make delete-stackset OU_IDS=\"ou-...\")" >&2; exit 1; }
+	if [ -n "$(PURGE)" ]; then
+	  echo "==> PURGE=1: after the StackSet, in each of $(REGIONS), these are deleted for good:"
+	  echo "    bucket $(STACK_NAME)-artifacts-<account>-<region> (every object version), secret $(ORG_SECRET_NAME) (no recovery window),"
+	  echo "    every version of the layer $(LAYER_NAME), the key $(ORG_SECRET_KEY_ALIAS) (scheduled for deletion in $(KMS_PENDING_DAYS) days)"
+	  echo "    Member accounts keep their results buckets (DeletionPolicy Retain): delete them from each account."
+	fi
+	if $(AWSR) cloudformation describe-stack-set --stack-set-name "$(STACKSET_NAME)" --call-as $(CALL_AS) >/dev/null 2>&1; then
+	  echo "==> deleting the instances of StackSet $(STACKSET_NAME) in OUs $(OU_IDS), regions $(REGIONS)"
+	  op=$$($(AWSR) cloudformation delete-stack-instances --stack-set-name "$(STACKSET_NAME)" --call-as $(CALL_AS) \
+	    --deployment-targets "OrganizationalUnitIds=$(subst $(space),$(comma),$(strip $(OU_IDS)))" --regions $(REGIONS) \
+	    --no-retain-stacks --operation-preferences FailureTolerancePercentage=10,MaxConcurrentPercentage=25 \
+	    --query OperationId --output text)
+	  $(call wait_stackset_operation,op)
+	  $(AWSR) cloudformation delete-stack-set --stack-set-name "$(STACKSET_NAME)" --call-as $(CALL_AS)
+	  echo "deleted StackSet $(STACKSET_NAME)."
+	else
+	  echo "no StackSet $(STACKSET_NAME): nothing to delete"
+	fi
+	if [ -z "$(PURGE)" ]; then
+	  echo "Kept on purpose (PURGE=1 removes them): in each region, the bucket $(STACK_NAME)-artifacts-<account>-<region>,"
+	  echo "the secret $(ORG_SECRET_NAME), its key $(ORG_SECRET_KEY_ALIAS) and the $(LAYER_NAME) layer versions."
+	  exit 0
+	fi
+	for region in $(REGIONS); do
+	  echo "==> purging the shared artifacts in $$region"
+	  $(MAKE) --no-print-directory purge-artifacts AWS_REGION=$$region SECRET_NAME="$(ORG_SECRET_NAME)"
+	  key=$$($(AWS) --region $$region kms describe-key --key-id "$(ORG_SECRET_KEY_ALIAS)" --query KeyMetadata.KeyId --output text 2>/dev/null || true)
+	  if [ -n "$$key" ] && [ "$$key" != None ]; then
+	    $(AWS) --region $$region kms delete-alias --alias-name "$(ORG_SECRET_KEY_ALIAS)"
+	    $(AWS) --region $$region kms schedule-key-deletion --key-id "$$key" --pending-window-in-days $(KMS_PENDING_DAYS) >/dev/null
+	    echo "    key $$key scheduled for deletion in $(KMS_PENDING_DAYS) days"
+	  fi
+	done

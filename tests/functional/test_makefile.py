@@ -1,12 +1,10 @@
 """The Makefile's deploy targets run as `make` subprocesses against the session's moto server.
 
-moto 5.2.1 limits what an in-place update through `aws cloudformation deploy` (change sets) can do:
-an UPDATE change set marks every resource that references a parameter left at its default (sent as
-UsePreviousValue) as modified, including resources whose condition is false, and then fails on them
-(HTTP 500: AttributeError in moto's S3 bucket update for the never-created TrailBucket). The deploys
-here therefore pass the two such parameters (ResultsRetentionDays, NotificationEmail) explicitly;
-real CloudFormation needs no such thing. moto also computes no stack outputs for change-set deploys,
-so `make update-function` finds the function through the stack's ScannerFunction resource.
+Where moto needs it (AWS_ENDPOINT_URL set) the Makefile itself makes every stack parameter explicit
+(local/stack_parameters.py says why) and detaches the inventory schedule's Lambda target (moto fails
+put-events on it), so these deploys pass the same variables a user would. moto computes no stack
+outputs for change-set deploys, so `make update-function` finds the function through the stack's
+ScannerFunction resource.
 """
 
 from __future__ import annotations
@@ -21,7 +19,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.conftest import FAKE_CREDENTIALS
+from tests.conftest import FAKE_CREDENTIALS, free_port
 
 pytestmark = pytest.mark.server
 
@@ -30,7 +28,7 @@ VENV_BIN = ROOT / ".venv" / "bin"
 REGION = "us-east-2"
 STACK = "qscanner-make"
 MAKE_TOKEN = "make-test-token-7f3a9c-never-printed"
-MOTO_PARAMETERS = "ResultsRetentionDays=365 NotificationEmail="
+SEED_DETAIL = json.dumps({"functionName": "seed"})
 
 
 def make(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -44,6 +42,15 @@ def make(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.Co
         timeout=timeout,
         check=False,
     )
+
+
+def stack_resource(logical_id: str) -> str:
+    """The physical id of one of the stack's resources (moto's describe-stack-resource fails on some)."""
+    summaries = boto3.client("cloudformation", region_name=REGION).list_stack_resources(StackName=STACK)
+    (physical,) = [
+        r["PhysicalResourceId"] for r in summaries["StackResourceSummaries"] if r["LogicalResourceId"] == logical_id
+    ]
+    return str(physical)
 
 
 @pytest.fixture
@@ -72,7 +79,7 @@ def deploy_args(tmp_path: Path) -> list[str]:
         "QSCANNER=local/qscanner",
         f"AWS={VENV_BIN / 'aws'}",
         f"BUILD={tmp_path / 'build'}",
-        f"PARAMETERS={MOTO_PARAMETERS}",
+        "QUALYS_POD=US2",
     ]
 
 
@@ -188,3 +195,146 @@ def test_clean_without_aws_environment_removes_build(tmp_path: Path) -> None:
 
     assert result.returncode == 0, result.stderr
     assert not build.exists()
+
+
+def test_deploy_with_nothing_set_reports_every_prerequisite_without_aws(tmp_path: Path) -> None:
+    # A fresh clone: no AWS CLI on PATH, no region, no Qualys credential, no POD, no QScanner binary.
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+
+    result = make("deploy", f"BUILD={tmp_path / 'build'}", env=env)
+
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 5, result.stderr
+    for expected in (
+        "AWS CLI",
+        "AWS_REGION is not set",
+        "QUALYS_ACCESS_TOKEN is not set",
+        "QUALYS_POD is not set",
+        "no QScanner binary",
+    ):
+        assert [line for line in errors if expected in line], expected
+    assert not (tmp_path / "build").exists()  # stopped before the layer and the package
+
+
+def test_deploy_against_closed_endpoint_says_unreachable_and_touches_nothing(
+    make_env: dict[str, str], deploy_args: list[str], emulator: str
+) -> None:
+    closed = free_port()
+    env = make_env | {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{closed}"}
+    env.pop("QUALYS_ACCESS_TOKEN")
+    args = [a for a in deploy_args if not a.startswith(("QUALYS_POD=", "QSCANNER="))]
+
+    result = make("deploy", *args, "QUALYS_POD=XX9", "QSCANNER=README.md", env=env)
+
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 4, result.stderr
+    assert "unreachable" in errors[0] and f"127.0.0.1:{closed}" in errors[0] and "no AWS credentials" not in errors[0]
+    assert "QUALYS_ACCESS_TOKEN is not set" in errors[1]
+    assert "QUALYS_POD=XX9 is not a Qualys POD" in errors[2]
+    assert "README.md is not a Linux executable" in errors[3]
+    assert not boto3.client("s3", region_name=REGION).list_buckets()["Buckets"]  # nothing reached moto
+
+
+def test_second_deploy_changing_a_parameter_updates_in_place_and_manual_scan_queues_once(
+    make_env: dict[str, str], deploy_args: list[str]
+) -> None:
+    first = make("deploy", *deploy_args, env=make_env)
+    assert first.returncode == 0, first.stdout + first.stderr
+
+    second = make("deploy", *deploy_args, "PARAMETERS=ScannerMemorySize=3008", env=make_env)
+
+    assert second.returncode == 0, second.stdout + second.stderr
+    function = boto3.client("lambda", region_name=REGION).get_function_configuration(FunctionName=f"{STACK}-scanner")
+    assert function["MemorySize"] == 3008
+    events = subprocess.run(
+        [
+            str(VENV_BIN / "aws"),
+            "events",
+            "put-events",
+            "--region",
+            REGION,
+            "--entries",
+            json.dumps([{"Source": "qualys-lambda.manual", "DetailType": "Scan Request", "Detail": SEED_DETAIL}]),
+        ],
+        env=make_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert events.returncode == 0, events.stderr
+    queue = stack_resource("ScanQueue")
+    messages = boto3.client("sqs", region_name=REGION).receive_message(QueueUrl=queue, MaxNumberOfMessages=10)
+    assert [json.loads(m["Body"])["detail"]["functionName"] for m in messages.get("Messages", [])] == ["seed"]
+
+
+def test_delete_with_purge_removes_secret_buckets_and_layer_versions(
+    make_env: dict[str, str], deploy_args: list[str]
+) -> None:
+    deployed = make("deploy", *deploy_args, env=make_env)
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    s3 = boto3.client("s3", region_name=REGION)
+    results = stack_resource("ResultsBucket")
+    s3.put_bucket_versioning(Bucket=results, VersioningConfiguration={"Status": "Enabled"})
+    for body in (b"one", b"two"):
+        s3.put_object(Bucket=results, Key="scans/x/summary.json", Body=body)
+    s3.delete_object(Bucket=results, Key="scans/x/summary.json")
+
+    deleted = make("delete", *deploy_args, "PURGE=1", env=make_env)
+
+    assert deleted.returncode == 0, deleted.stdout + deleted.stderr
+    announced = deleted.stdout[: deleted.stdout.index("==> deleting stack")]
+    assert results in announced and f"secret {STACK}/qualys" in announced and f"{STACK}-qscanner" in announced
+    assert not s3.list_buckets()["Buckets"]
+    assert not boto3.client("secretsmanager", region_name=REGION).list_secrets()["SecretList"]
+    layers = boto3.client("lambda", region_name=REGION).list_layer_versions(LayerName=f"{STACK}-qscanner")
+    assert not layers["LayerVersions"]
+
+
+def test_delete_spoke_with_purge_removes_its_trail_bucket(make_env: dict[str, str], deploy_args: list[str]) -> None:
+    env = make_env | {"EXTERNAL_ID": "make-test-external-id-0123"}
+    hub = [
+        f"HUB_BUS_ARN=arn:aws:events:{REGION}:123456789012:event-bus/hub",
+        "HUB_ROLE_ARN=arn:aws:iam::123456789012:role/hub-scanner",
+        "SPOKE_CREATE_TRAIL=true",
+    ]
+    deployed = make("deploy-spoke", *deploy_args, *hub, env=env)
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    s3 = boto3.client("s3", region_name=REGION)
+    (trail_bucket,) = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+    deleted = make("delete-spoke", *deploy_args, "PURGE=1", env=env)
+
+    assert deleted.returncode == 0, deleted.stdout + deleted.stderr
+    assert f"bucket {trail_bucket}" in deleted.stdout[: deleted.stdout.index("==> deleting stack")]
+    assert not s3.list_buckets()["Buckets"]
+    stacks = boto3.client("cloudformation", region_name=REGION).list_stacks()["StackSummaries"]
+    assert [s["StackStatus"] for s in stacks if s["StackName"] == f"{STACK}-spoke"] == ["DELETE_COMPLETE"]
+
+
+def test_delete_stackset_with_purge_removes_stackset_and_shared_artifacts(
+    make_env: dict[str, str], deploy_args: list[str]
+) -> None:
+    organizations = boto3.client("organizations", region_name=REGION)
+    org = organizations.create_organization(FeatureSet="ALL")["Organization"]["Id"]
+    root = organizations.list_roots()["Roots"][0]["Id"]
+    ou = organizations.create_organizational_unit(ParentId=root, Name="workloads")["OrganizationalUnit"]["Id"]
+    targets = [f"ORG_ID={org}", f"OU_IDS={ou}", f"REGIONS={REGION}"]
+    deployed = make("deploy-stackset", *deploy_args, *targets, env=make_env)
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+
+    deleted = make("delete-stackset", *deploy_args, *targets, "PURGE=1", env=make_env)
+
+    assert deleted.returncode == 0, deleted.stdout + deleted.stderr
+    assert f"secret {STACK}/qualys-org" in deleted.stdout[: deleted.stdout.index("==> deleting the instances")]
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    assert [s["Status"] for s in cloudformation.list_stack_sets()["Summaries"]] == ["DELETED"]
+    assert not boto3.client("s3", region_name=REGION).list_buckets()["Buckets"]
+    assert not boto3.client("secretsmanager", region_name=REGION).list_secrets()["SecretList"]
+    kms = boto3.client("kms", region_name=REGION)
+    keys = [kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"] for k in kms.list_keys()["Keys"]]
+    assert [k["KeyState"] for k in keys if k["KeyManager"] == "CUSTOMER"] == ["PendingDeletion"]
+    layers = boto3.client("lambda", region_name=REGION).list_layer_versions(LayerName=f"{STACK}-qscanner")
+    assert not layers["LayerVersions"]

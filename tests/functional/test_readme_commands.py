@@ -1,8 +1,13 @@
-"""Every AWS command block the README marks `<!-- readme-check -->` runs, verbatim, against the emulator.
+"""The README's command blocks: those marked `<!-- readme-check -->` run as written, in order, in one
+fresh bash session against the emulator; every other block is listed here with the reason it needs
+real AWS (or is run by another test), as the README says.
 
-The stack is deployed with the real `make deploy` onto the session's moto server. Between creating the
-seed function and reading its results, the test plays the part of CloudTrail and Lambda (which moto
-does not run): it scans the seed with the deployed scanner's own settings and the simulated QScanner.
+The session starts with what a new user has: PATH (the venv's aws CLI), fake credentials, the
+emulator's endpoint, and two stand-ins the README names: `QSCANNER=local/qscanner` (the simulated
+QScanner instead of the licensed binary) and, between the seed's creation and the reading of its
+results, the test itself playing CloudTrail, EventBridge and Lambda (which moto does not run): it
+scans the seed with the deployed scanner's own settings and the simulated QScanner. The client id
+and secret the deploy block reads are typed into the session, as a user would.
 """
 
 from __future__ import annotations
@@ -24,46 +29,105 @@ from qualys_lambda.credentials import SecretReader
 from qualys_lambda.handler import handle
 from qualys_lambda.qscanner import run_subprocess
 from qualys_lambda.scanner import Scanner
-from tests.conftest import FAKE_CREDENTIALS
+from tests.conftest import free_port
 from tests.support import event_for, lambda_context
-
-pytestmark = pytest.mark.server
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
-REGION = "us-east-1"
+REGION = "us-east-2"  # the README's deploy block exports it
 ACCOUNT = "123456789012"
 SEED = "qscanner-seed"
-BLOCK = re.compile(r"<!-- readme-check -->\n```bash\n(.*?)```", re.DOTALL)
+TOKEN = "readme-test-token-0123456789abcdef"
+CLIENT_ID = "readme-test-client"
+CLIENT_SECRET = "readme-test-client-secret-0123456789"
+DONE = "__README_BLOCK_DONE__"
+CHECK_MARK = "<!-- readme-check -->"
+FENCE = re.compile(r"^( *)```(bash|sh)\n(.*?)^\1```", re.DOTALL | re.MULTILINE)
+HEADING = re.compile(r"^#+ (.+)$", re.MULTILINE)
+# The blocks not run here, by the heading they sit under, and why.
+NOT_RUN = {
+    "Deploy (single account)": "the access-token alternative to the client-pair block run before it",
+    "qualys-lambda": "make demo and make test: tests/functional/test_demo.py runs the demo; make test is this suite",
+    "From an empty organisation to a first tagged function": "an AWS organisation with several accounts",
+    "Model 2: centralized hub and spokes": "a manual scan of a function in a spoke account",
+    "1. Build the layer": "Terraform: terraform and its AWS provider",
+    "2. Deploy": "Terraform: terraform and its AWS provider",
+    "3. Set the Qualys secret (the token never enters the state)": "Terraform: reads terraform output",
+    "4. Check it": "Terraform: reads terraform output",
+    "Several regions": "Terraform: terraform and its AWS provider",
+}
+
+pytestmark = pytest.mark.server
 
 
-def readme_blocks() -> list[str]:
-    return BLOCK.findall((ROOT / "README.md").read_text())
+def readme_blocks() -> list[tuple[str, bool, str]]:
+    """(heading, marked readme-check, text) of every bash/sh block, in order."""
+    text = (ROOT / "README.md").read_text()
+    blocks = []
+    for match in FENCE.finditer(text):
+        headings = HEADING.findall(FENCE.sub("", text[: match.start()]))  # not a block's `# comment`
+        marked = text[: match.start()].rstrip().endswith(CHECK_MARK)
+        blocks.append((headings[-1] if headings else "", marked, match.group(3)))
+    return blocks
 
 
-def run(block: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", block],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+class Session:
+    """One bash process fed a block at a time, like a reader pasting blocks into a terminal."""
+
+    def __init__(self, env: dict[str, str], stderr: Path) -> None:
+        self.stderr_path = stderr
+        self.process = subprocess.Popen(
+            ["bash", "--noprofile", "--norc", "-s"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr.open("w"),
+            text=True,
+        )
+        self.send("set -euo pipefail\n")
+
+    def send(self, text: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(text)
+        self.process.stdin.flush()
+
+    def run(self, block: str) -> str:
+        """Run `block`; its stdout. The token follows the `read -rs` line, as a user would type it."""
+        lines = []
+        for line in block.splitlines():
+            lines.append(line)
+            if line.startswith("read -rs QUALYS_ACCESS_TOKEN"):
+                lines.append(TOKEN)
+            elif line.startswith("read -r QUALYS_CLIENT_ID"):
+                lines += [CLIENT_ID, CLIENT_SECRET]
+        self.send("\n".join(lines) + f"\necho {DONE}\n")
+        assert self.process.stdout is not None
+        output = []
+        while (line := self.process.stdout.readline()) and line.rstrip("\n") != DONE:
+            output.append(line)
+        assert line, f"README block failed:\n{block}\n{self.stderr_path.read_text()[-3000:]}"
+        return "".join(output)
+
+    def close(self) -> None:
+        if self.process.stdin:
+            self.process.stdin.close()
+        self.process.wait(timeout=60)
 
 
-def scan_seed(stack_env: dict[str, str]) -> None:
+def scan_seed(seed_zip: Path, work: Path) -> None:
     """What CloudTrail, EventBridge and Lambda would do after create-function: scan the seed."""
     lambda_client = boto3.client("lambda", region_name=REGION)
-    seed_zip = Path(stack_env["SEED_ZIP"]).read_bytes()
-    store_function_code(lambda_client, boto3.client("s3", region_name=REGION), SEED, seed_zip)
-    configuration = lambda_client.get_function_configuration(FunctionName=stack_env["SCANNER_FUNCTION"])
+    store_function_code(lambda_client, boto3.client("s3", region_name=REGION), SEED, seed_zip.read_bytes())
+    (scanner_name,) = [
+        f["FunctionName"] for f in lambda_client.list_functions()["Functions"] if f["FunctionName"] != SEED
+    ]
+    configuration = lambda_client.get_function_configuration(FunctionName=scanner_name)
     variables = {
         **configuration["Environment"]["Variables"],
         **{k: os.environ[k] for k in ("PATH", "AWS_ENDPOINT_URL")},
+        "QSCANNER_PATH": str(ROOT / "local" / "qscanner"),
     }
-    variables["QSCANNER_PATH"] = str(ROOT / "local" / "qscanner")
     settings = Settings.from_env(variables)
     secrets = SecretReader(boto3.client("secretsmanager", region_name=REGION), settings.qualys_secret_arn)
     scanner = Scanner(
@@ -72,81 +136,81 @@ def scan_seed(stack_env: dict[str, str]) -> None:
         secrets,
         run_subprocess,
         configuration["FunctionArn"],
-        stack_env["WORK"],
+        str(work),
         metrics=lambda values: None,
     )
-    assert handle(event_for(SEED), lambda_context(), scanner)["status"] == "success"
+    event = event_for(SEED)
+    event["region"] = event["detail"]["awsRegion"] = REGION
+    assert handle(event, lambda_context(), scanner)["status"] == "success"
 
 
-def test_readme_aws_commands_run_against_emulator(
+def test_every_readme_block_is_run_or_listed_with_its_reason() -> None:
+    blocks = readme_blocks()
+    unlisted = [(heading, text[:60]) for heading, marked, text in blocks if not marked and heading not in NOT_RUN]
+
+    assert not unlisted
+    assert {heading for heading, marked, _ in blocks if not marked} == set(NOT_RUN)
+    readme = (ROOT / "README.md").read_text()
+    assert "need real AWS" in readme and "Multi-account deployments" in readme and "Terraform" in readme
+
+
+def test_readme_blocks_run_in_one_fresh_shell_against_emulator(
     emulator: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_REGION", REGION)
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("PATH", f"{VENV_BIN}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QUALYS_")}
-    env.update(FAKE_CREDENTIALS)
-    env.update(
-        {
-            "AWS_ENDPOINT_URL": emulator,
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-            "QUALYS_ACCESS_TOKEN": "readme-test-token-0123456789abcdef",
-            "TMPDIR": str(tmp_path),
-        }
-    )
-    deployed = subprocess.run(
-        [
-            "make",
-            "--no-print-directory",
-            "deploy",
-            f"AWS_REGION={REGION}",
-            "QSCANNER=local/qscanner",
-            f"AWS={VENV_BIN / 'aws'}",
-            f"BUILD={tmp_path / 'build'}",
-            "PARAMETERS=ResultsRetentionDays=365 NotificationEmail= InventorySchedule=",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert deployed.returncode == 0, deployed.stderr
-    exports = run("make -s stack-env AWS_REGION=$AWS_REGION", env).stdout
-    stack_env = dict(line.removeprefix("export ").split("=", 1) for line in exports.splitlines())
-    iam = boto3.client("iam")
-    role = iam.create_role(RoleName="seed-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    sqs = boto3.client("sqs", region_name=REGION)
-    critical = sqs.create_queue(QueueName="critical-scans")["QueueUrl"]
-    critical_arn = sqs.get_queue_attributes(QueueUrl=critical, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    # A reader's shell keeps what the first block sets; each block here gets the same variables.
-    env.update(stack_env | {"ACCOUNT_ID": ACCOUNT, "ROLE_ARN": role, "CRITICAL_QUEUE_ARN": critical_arn})
-    stack_env["WORK"] = str(tmp_path / "work")
+    path = os.pathsep.join([str(VENV_BIN), str(Path(sys.executable).parent), "/usr/bin", "/bin"])
+    monkeypatch.setenv("PATH", f"{path}{os.pathsep}{os.environ['PATH']}")
+    (tmp_path / "home").mkdir()
+    env = {
+        "PATH": path,
+        "HOME": str(tmp_path / "home"),
+        "TMPDIR": str(tmp_path),
+        "AWS_ENDPOINT_URL": emulator,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "QSCANNER": "local/qscanner",  # the stand-in for the licensed binary
+        "BUILD": str(tmp_path / "build"),
+        # A safety net: anything not sent to the emulator (the aws CLI v1 sends `aws sqs` to the real
+        # SQS endpoint whatever AWS_ENDPOINT_URL says) goes to a closed local proxy port instead.
+        "HTTPS_PROXY": f"http://127.0.0.1:{free_port()}",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    session = Session(env, tmp_path / "stderr.log")
+    outputs: dict[str, str] = {}
+    try:
+        for heading, marked, block in readme_blocks():
+            if not marked:
+                continue
+            outputs.setdefault(heading, "")
+            outputs[heading] += session.run(block)
+            if "create-function" in block:
+                (seed_zip,) = list(tmp_path.glob("tmp*/seed.zip"))
+                scan_seed(seed_zip, tmp_path / "work")
+            if "put-events" in block:
+                queue = next(
+                    v
+                    for v in outputs["Test a real deployment"].split()
+                    if v.startswith("http") and "scanqueue" in v.lower()
+                )
+                messages = boto3.client("sqs", region_name=REGION).receive_message(
+                    QueueUrl=queue, MaxNumberOfMessages=10
+                )
+                requested = [json.loads(m["Body"])["detail"]["functionName"] for m in messages.get("Messages", [])]
+                assert requested == [SEED]  # once: no failed put-events retried into duplicates
+    finally:
+        session.close()
 
-    blocks = readme_blocks()
-    assert len(blocks) == 9
-    outputs = []
-    for index, block in enumerate(blocks):
-        result = run(block, env)
-        assert result.returncode == 0, f"README block {index + 1} failed:\n{block}\n{result.stderr}"
-        outputs.append(result.stdout)
-        if SEED in block and "create-function" in block:
-            (zip_path,) = list(tmp_path.glob("tmp*/seed.zip"))
-            scan_seed(stack_env | {"SEED_ZIP": str(zip_path)})
-
-    assert stack_env["SCANNER_FUNCTION"] in outputs[0] and ACCOUNT in outputs[0]
-    tags = json.loads(
-        outputs[2].split("\n", 1)[0]
-        if outputs[2].startswith("{\n") is False
-        else outputs[2][: outputs[2].index("}") + 1]
-    )
-    assert tags["QualysScanStatus"] == "success"
-    assert "summary.json" in outputs[2] and "-Report.sarif.json" in outputs[2]
-    queued = sqs.receive_message(QueueUrl=stack_env["SCAN_QUEUE_URL"], MaxNumberOfMessages=10).get("Messages", [])
-    assert [json.loads(m["Body"])["detail"]["functionName"] for m in queued] == [SEED]  # the manual scan request
-    assert outputs[7].split() and all(k.endswith(("spdx.json", "CycloneDX.json")) for k in outputs[7].split())
-    cache = boto3.client("dynamodb", region_name=REGION)
-    key = {"function_arn": {"S": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{SEED}"}}
-    assert "Item" not in cache.get_item(TableName=stack_env["CACHE_TABLE"], Key=key)  # deleted by the last block
+    assert "outputs of stack qscanner in us-east-2" in outputs["Deploy (single account)"]
+    test_output = outputs["Test a real deployment"]
+    assert ACCOUNT in test_output and f"function:{SEED}" in test_output
+    assert '"QualysScanStatus": "success"' in test_output and "-Report.sarif.json" in test_output
+    sboms = [line for line in outputs["Where findings go"].split() if line.endswith(("spdx.json", "CycloneDX.json"))]
+    assert len(sboms) == 2
+    assert "deleted stack qscanner" in outputs["Uninstalling"]
+    buckets = [b["Name"] for b in boto3.client("s3", region_name=REGION).list_buckets()["Buckets"]]
+    assert buckets == [f"awslambda-{REGION}-tasks"]  # only the stand-in's Lambda code storage is left
+    assert not boto3.client("secretsmanager", region_name=REGION).list_secrets()["SecretList"]
+    assert not boto3.client("lambda", region_name=REGION).list_functions()["Functions"]
+    stacks = boto3.client("cloudformation", region_name=REGION).list_stacks()["StackSummaries"]
+    assert all(s["StackStatus"] == "DELETE_COMPLETE" for s in stacks)
