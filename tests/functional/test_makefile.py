@@ -19,7 +19,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.conftest import FAKE_CREDENTIALS, free_port
+from local.runtime import free_port
+from tests.conftest import FAKE_CREDENTIALS
 
 pytestmark = pytest.mark.server
 

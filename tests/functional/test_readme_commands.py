@@ -23,13 +23,13 @@ import boto3
 import pytest
 
 from local.emulator import store_function_code
+from local.runtime import free_port
 from qualys_lambda.aws import AwsAccess
 from qualys_lambda.config import Settings
 from qualys_lambda.credentials import SecretReader
 from qualys_lambda.handler import handle
 from qualys_lambda.qscanner import run_subprocess
 from qualys_lambda.scanner import Scanner
-from tests.conftest import free_port
 from tests.support import event_for, lambda_context
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +52,7 @@ NOT_RUN = {
     "Model 2: centralized hub and spokes": "a manual scan of a function in a spoke account",
     "1. Build the layer": "Terraform: terraform and its AWS provider",
     "2. Deploy": "Terraform: terraform and its AWS provider",
-    "3. Set the Qualys secret (the token never enters the state)": "Terraform: reads terraform output",
+    "3. Set the Qualys secret (the credentials never enter the state)": "Terraform: reads terraform output",
     "4. Check it": "Terraform: reads terraform output",
     "Several regions": "Terraform: terraform and its AWS provider",
 }
