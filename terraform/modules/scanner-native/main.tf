@@ -93,5 +93,6 @@ resource "aws_secretsmanager_secret" "qualys" {
   count = var.qualys_secret_arn == "" ? 1 : 0
 
   name        = "${var.name}/qualys"
+  kms_key_id  = var.kms_key_arn != "" ? var.kms_key_arn : null
   description = "Qualys pod and access token for the ${var.name} QScanner scanner"
 }

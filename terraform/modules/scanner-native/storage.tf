@@ -8,6 +8,7 @@ module "results_bucket" {
 
   name_prefix       = "${var.name}-results-"
   sse_algorithm     = "aws:kms"
+  kms_key_arn       = var.kms_key_arn
   lifecycle_rule_id = "ExpireScanResults"
   expiration_days   = var.results_retention_days
 }
@@ -34,7 +35,8 @@ resource "aws_dynamodb_table" "scan_cache" {
   }
 
   server_side_encryption {
-    enabled = true
+    enabled     = true
+    kms_key_arn = var.kms_key_arn != "" ? var.kms_key_arn : null
   }
 
   point_in_time_recovery {
