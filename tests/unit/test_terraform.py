@@ -622,7 +622,9 @@ def test_topic_encrypted_with_rotating_key_that_alarms_can_use() -> None:
     assert _resource("aws_sns_topic", "notifications")["kms_master_key_id"] == "${aws_kms_key.notifications[0].arn}"
 
 
-@pytest.mark.parametrize("alarm", ["scanner_errors", "dead_letter_queue"])
+@pytest.mark.parametrize(
+    "alarm", ["scanner_errors", "dead_letter_queue", "scanner_throttles", "inventory_targets_unreachable"]
+)
 def test_alarms_notify_topic_when_enabled(alarm: str) -> None:
     properties = _resource("aws_cloudwatch_metric_alarm", alarm)
 

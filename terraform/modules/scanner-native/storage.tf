@@ -17,7 +17,7 @@ module "results_bucket" {
 
 # ScanCacheTable (docs/DESIGN.md section 7, the cache item: partition key function_arn, TTL attribute ttl).
 resource "aws_dynamodb_table" "scan_cache" {
-  #checkov:skip=CKV_AWS_119:Encrypted with the AWS managed key (server_side_encryption enabled); the cache holds code hashes, layer ARNs and timestamps only, and is rebuilt by rescanning if lost.
+  #checkov:skip=CKV_AWS_119:Encrypted with the AWS managed key unless kms_key_arn is set (optional); the cache holds code hashes, layer ARNs and timestamps only, and is rebuilt by rescanning if lost.
   count = var.enable_scan_cache ? 1 : 0
 
   name         = "${var.name}-scan-cache"
