@@ -20,6 +20,10 @@ SECRET_NAME ?= $(STACK_NAME)/qualys
 AWS ?= aws
 # Extra stack parameters, e.g. PARAMETERS="EnableScanCache=false ScannerMemorySize=3008".
 PARAMETERS ?=
+# Optional customer managed key (KmsKeyArn) for the results bucket, queues, cache table and log group.
+# Always passed, empty or not, so an update never sees the parameter appear (emulators such as moto
+# then update the log group, which they cannot).
+KMS_KEY_ARN ?=
 TEMPLATE ?= cloudformation/single-account-native.yaml
 # The handler's source directory (lambda_function.py and qualys_lambda/).
 SCANNER_SRC ?= scanner-lambda
@@ -196,7 +200,7 @@ deploy: check layer package ## build, publish the layer, upload the code, store 
 	if ! $(AWSR) cloudformation deploy --template-file "$(TEMPLATE)" --stack-name "$(STACK_NAME)" \
 	  --capabilities CAPABILITY_IAM CAPABILITY_NAMED_IAM --no-fail-on-empty-changeset \
 	  --parameter-overrides QualysPod=$(QUALYS_POD) "QualysSecretArn=$$secret_arn" "QScannerLayerArn=$$layer_arn" \
-	    "CodeS3Bucket=$$bucket" "CodeS3Key=$$code_key" $(PARAMETERS) 2>&1 | tee "$$deploy_log"; then
+	    "CodeS3Bucket=$$bucket" "CodeS3Key=$$code_key" "KmsKeyArn=$(KMS_KEY_ARN)" $(PARAMETERS) 2>&1 | tee "$$deploy_log"; then
 	  # Some emulators (moto) answer an unchanged deploy with this error instead of an empty change set.
 	  grep -q "No updates are to be performed" "$$deploy_log" || exit 1
 	  echo "    no changes: the stack is up to date"

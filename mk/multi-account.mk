@@ -180,7 +180,7 @@ deploy-hub: check-hub layer package ## centralized: the hub (central bus, scan q
 	echo "==> stack $(HUB_STACK_NAME) in $(AWS_REGION)"
 	params=$$(mktemp)
 	trap 'rm -f "$$params"' EXIT
-	HUB_PARAMS="QualysPod=$(QUALYS_POD) QualysSecretArn=$$secret_arn QScannerLayerArn=$$layer_arn CodeS3Bucket=$$bucket CodeS3Key=$$code_key OrganizationId=$(ORG_ID) AllowedAccountIds=$(SPOKE_ACCOUNT_IDS) SpokeRoleName=$(SPOKE_ROLE_NAME) InventoryRegions=$(INVENTORY_REGIONS) $(PARAMETERS)" \
+	HUB_PARAMS="QualysPod=$(QUALYS_POD) QualysSecretArn=$$secret_arn QScannerLayerArn=$$layer_arn CodeS3Bucket=$$bucket CodeS3Key=$$code_key OrganizationId=$(ORG_ID) AllowedAccountIds=$(SPOKE_ACCOUNT_IDS) SpokeRoleName=$(SPOKE_ROLE_NAME) InventoryRegions=$(INVENTORY_REGIONS) KmsKeyArn=$(KMS_KEY_ARN) $(PARAMETERS)" \
 	  $(PYTHON) -c 'import json, os; print(json.dumps(os.environ["HUB_PARAMS"].split() + ["ExternalId=" + os.environ["EXTERNAL_ID"]]))' >"$$params"
 	$(call deploy_stack,cloudformation/centralized-hub.yaml,$(HUB_STACK_NAME),$$params)
 	bus=$$($(call stack_output,$(HUB_STACK_NAME),HubEventBusArn))
