@@ -23,6 +23,10 @@ SECRET_NAME ?= $(STACK_NAME)/qualys
 AWS ?= aws
 # Extra stack parameters, e.g. PARAMETERS="EnableScanCache=false ScannerMemorySize=3008".
 PARAMETERS ?=
+# Optional customer managed key (KmsKeyArn) for the results bucket, queues, cache table and log group.
+# Always passed, empty or not, so an update never sees the parameter appear (emulators such as moto
+# then update the log group, which they cannot).
+KMS_KEY_ARN ?=
 TEMPLATE ?= cloudformation/single-account-native.yaml
 # The handler's source directory (lambda_function.py and qualys_lambda/).
 SCANNER_SRC ?= scanner-lambda
@@ -220,7 +224,7 @@ deploy: check layer package ## build, publish the layer, upload the code, store 
 	params=$$(mktemp)
 	trap 'rm -f "$$secret_file" "$$deploy_log" "$$params"' EXIT
 	$(PYTHON) -m local.stack_parameters QualysPod=$(QUALYS_POD) "QualysSecretArn=$$secret_arn" "QScannerLayerArn=$$layer_arn" \
-	  "CodeS3Bucket=$$bucket" "CodeS3Key=$$code_key" $(PARAMETERS) >"$$params"
+	  "CodeS3Bucket=$$bucket" "CodeS3Key=$$code_key" "KmsKeyArn=$(KMS_KEY_ARN)" $(PARAMETERS) >"$$params"
 	$(call stack_parameters,$(TEMPLATE),$(STACK_NAME),$$params)
 	if ! $(AWSR) cloudformation deploy --template-file "$(TEMPLATE)" --stack-name "$(STACK_NAME)" \
 	  --capabilities CAPABILITY_IAM CAPABILITY_NAMED_IAM --no-fail-on-empty-changeset \

@@ -128,8 +128,9 @@ def check_qualys(env: Mapping[str, str]) -> str | None:
         both = "QUALYS_CLIENT_ID and QUALYS_CLIENT_SECRET"
         return f"{missing} is not set: the Qualys client credential needs both {both} (export them)"
     return (
-        "QUALYS_ACCESS_TOKEN is not set (nor QUALYS_CLIENT_ID and QUALYS_CLIENT_SECRET): export it first "
-        "(read -rs QUALYS_ACCESS_TOKEN && export QUALYS_ACCESS_TOKEN)"
+        "no Qualys credentials: QUALYS_ACCESS_TOKEN is not set, nor QUALYS_CLIENT_ID and QUALYS_CLIENT_SECRET: "
+        "export the pair (read -r QUALYS_CLIENT_ID && read -rs QUALYS_CLIENT_SECRET && export QUALYS_CLIENT_ID "
+        "QUALYS_CLIENT_SECRET) or the token (read -rs QUALYS_ACCESS_TOKEN && export QUALYS_ACCESS_TOKEN)"
     )
 
 

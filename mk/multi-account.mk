@@ -24,6 +24,8 @@ SPOKE_ROLE_NAME ?= QualysScannerSpokeRole
 # IAM is global: the spoke role is created by the spoke stack in this region only.
 SPOKE_ROLE_REGION ?= $(AWS_REGION)
 SPOKE_CREATE_TRAIL ?= false
+# true when the hub imports findings into Security Hub (the spoke role's Security Hub statements).
+SPOKE_SECURITY_HUB ?= false
 HUB_BUS_ARN ?=
 HUB_ROLE_ARN ?=
 # EXTERNAL_ID comes from the environment only (like the Qualys credentials): it reaches CloudFormation
@@ -182,7 +184,7 @@ deploy-hub: check-hub layer package ## centralized: the hub (central bus, scan q
 	echo "==> stack $(HUB_STACK_NAME) in $(AWS_REGION)"
 	params=$$(mktemp)
 	trap 'rm -f "$$params"' EXIT
-	HUB_PARAMS="QualysPod=$(QUALYS_POD) QualysSecretArn=$$secret_arn QScannerLayerArn=$$layer_arn CodeS3Bucket=$$bucket CodeS3Key=$$code_key OrganizationId=$(ORG_ID) AllowedAccountIds=$(SPOKE_ACCOUNT_IDS) SpokeRoleName=$(SPOKE_ROLE_NAME) InventoryRegions=$(INVENTORY_REGIONS) $(PARAMETERS)" \
+	HUB_PARAMS="QualysPod=$(QUALYS_POD) QualysSecretArn=$$secret_arn QScannerLayerArn=$$layer_arn CodeS3Bucket=$$bucket CodeS3Key=$$code_key OrganizationId=$(ORG_ID) AllowedAccountIds=$(SPOKE_ACCOUNT_IDS) SpokeRoleName=$(SPOKE_ROLE_NAME) InventoryRegions=$(INVENTORY_REGIONS) KmsKeyArn=$(KMS_KEY_ARN) $(PARAMETERS)" \
 	  $(PYTHON) -c 'import json, os; print(json.dumps(os.environ["HUB_PARAMS"].split() + ["ExternalId=" + os.environ["EXTERNAL_ID"]]))' >"$$params"
 	$(call deploy_stack,cloudformation/centralized-hub.yaml,$(HUB_STACK_NAME),$$params)
 	$(call emulator_schedule_targets,$(HUB_STACK_NAME))
@@ -209,7 +211,7 @@ deploy-spoke: check-spoke ## centralized: forward this account's Lambda events t
 	@echo "==> stack $(SPOKE_STACK_NAME) in $(AWS_REGION) (spoke role created in $(SPOKE_ROLE_REGION))"
 	params=$$(mktemp)
 	trap 'rm -f "$$params"' EXIT
-	SPOKE_PARAMS="HubEventBusArn=$(HUB_BUS_ARN) HubScannerRoleArn=$(HUB_ROLE_ARN) SpokeRoleName=$(SPOKE_ROLE_NAME) SpokeRoleRegion=$(SPOKE_ROLE_REGION) CreateCloudTrail=$(SPOKE_CREATE_TRAIL)" \
+	SPOKE_PARAMS="HubEventBusArn=$(HUB_BUS_ARN) HubScannerRoleArn=$(HUB_ROLE_ARN) SpokeRoleName=$(SPOKE_ROLE_NAME) SpokeRoleRegion=$(SPOKE_ROLE_REGION) CreateCloudTrail=$(SPOKE_CREATE_TRAIL) EnableSecurityHub=$(SPOKE_SECURITY_HUB)" \
 	  $(PYTHON) -c 'import json, os; print(json.dumps(os.environ["SPOKE_PARAMS"].split() + ["ExternalId=" + os.environ["EXTERNAL_ID"]]))' >"$$params"
 	$(call deploy_stack,cloudformation/centralized-spoke.yaml,$(SPOKE_STACK_NAME),$$params)
 	echo "spoke ready: Lambda changes in $(AWS_REGION) are now scanned by the hub."

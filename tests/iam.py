@@ -30,6 +30,7 @@ STACK = "qscanner"
 SECRET_KEY_ID = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
 SECRET_ARN = f"arn:{PARTITION}:secretsmanager:{REGION}:{HOME}:secret:qscanner/qualys-AbCdEf"
 SECRET_KEY_ARN = f"arn:{PARTITION}:kms:{REGION}:{HOME}:key/{SECRET_KEY_ID}"
+STACK_KEY_ARN = f"arn:{PARTITION}:kms:{REGION}:{HOME}:key/9f8e7d6c-5b4a-3928-1706-f5e4d3c2b1a0"
 SPOKE_ROLE = "QualysScannerSpokeRole"
 HUB_ROLE_ARN = f"arn:{PARTITION}:iam::{HOME}:role/qscanner-hub-ScannerRole-ABC"
 LOG_GROUP = f"/aws/lambda/{STACK}-scanner"
@@ -77,6 +78,8 @@ VALUES = {
 PARAMETERS = {
     "QualysSecretArn": SECRET_ARN,
     "QualysSecretKmsKeyArn": SECRET_KEY_ARN,
+    "KmsKeyArn": STACK_KEY_ARN,
+    "EnableTagging": "true",
     "QScannerLayerArn": f"arn:{PARTITION}:lambda:{REGION}:{HOME}:layer:qscanner:1",
     "CodeS3Bucket": "code-bucket",
     "CodeS3Key": "scanner-lambda-0123abcd.zip",
@@ -314,6 +317,7 @@ TERRAFORM_REFERENCES: dict[str, str | list[str]] = {
     "local.account_id": HOME,
     "local.qualys_secret_arn": SECRET_ARN,
     "var.qualys_secret_kms_key_arn": SECRET_KEY_ARN,
+    "var.kms_key_arn": STACK_KEY_ARN,
     "var.organization_id": ORGANIZATION,
     "aws_s3_bucket.results[0].arn": f"arn:{PARTITION}:s3:::{RESOURCE_NAMES['ResultsBucket']}",
     "aws_sns_topic.notifications[0].arn": f"arn:{PARTITION}:sns:{REGION}:{HOME}:{RESOURCE_NAMES['NotificationTopic']}",

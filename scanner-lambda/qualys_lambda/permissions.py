@@ -34,6 +34,7 @@ LAYER_DOCS = "AWS Lambda Developer Guide, 'Layer permissions': both the caller's
 SECRETS_CMK_DOCS = "AWS Secrets Manager User Guide, 'Secret encryption and decryption' (kms:ViaService)"
 EXECUTION_ROLE_DOCS = "AWS Lambda Developer Guide, 'Lambda execution role' (logs, SQS event source, DLQ)"
 BOTO3_DOCS = "the boto3 call in qualys_lambda named in `calls`"
+XRAY_DOCS = "AWS Lambda Developer Guide, 'Visualize Lambda function invocations using AWS X-Ray' (execution role)"
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ _PRODUCT = "arn:{partition}:securityhub:{region}:{target}:product/{target}/defau
 _PRODUCT_OTHER_REGION = "arn:{partition}:securityhub:{other_region}:{target}:product/{target}/default"
 _HUB = "arn:{partition}:securityhub:{region}:{target}:hub/default"
 _HUB_OTHER_REGION = "arn:{partition}:securityhub:{other_region}:{target}:hub/default"
+_XRAY = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
 _ECR_PULL = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability")
 # Organizations keep images in a central registry account; aws:ResourceOrgID may bound that grant.
 _IN_ORGANIZATION = {"aws:ResourceOrgID": "{organization}"}
@@ -293,6 +295,9 @@ PERMISSIONS: tuple[Permission, ...] = (
         )
         for a in ("logs:CreateLogStream", "logs:PutLogEvents")
     ),
+    # Active tracing (EnableTracing): Lambda sends the segments with the execution role. Neither action
+    # has resource-level permission, so "*" is their only resource.
+    *(Permission(a, "home", "*", "lambda", "any", XRAY_DOCS, feature="tracing") for a in _XRAY),
     # ---------------------------------------------------------------- operator (cli.py, not a role)
     Permission(
         "lambda:GetFunctionConfiguration",

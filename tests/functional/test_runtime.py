@@ -157,9 +157,7 @@ HANDLER_CODE = {
 }
 
 
-def test_deployed_function_runs_its_zip_in_a_child_process_with_context_and_logs(
-    session: Any, tmp_path: Path
-) -> None:
+def test_deployed_function_runs_its_zip_in_a_child_process_with_context_and_logs(session: Any, tmp_path: Path) -> None:
     code = runtime.zip_bytes(HANDLER_CODE)
     iam = session.client("iam")
     role = iam.create_role(RoleName="fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]

@@ -397,3 +397,66 @@ def test_log_group_kept_30_days(default_single_account_stack: DeployedStack) -> 
     (group,) = boto3.client("logs", region_name=REGION).describe_log_groups(logGroupNamePrefix=name)["logGroups"]
 
     assert group["retentionInDays"] == 30
+
+
+# ---------------------------------------------------------------- hardening switches (issue 11)
+
+
+@pytest.fixture(scope="module")
+def hardened_stack(single_account_prerequisites: dict[str, str]) -> tuple[DeployedStack, str]:
+    """The stack with a customer managed key, tracing on and tagging off, and the key's ARN."""
+    key_arn = boto3.client("kms", region_name=REGION).create_key(Description="customer key")["KeyMetadata"]["Arn"]
+    parameters = {
+        **single_account_prerequisites,
+        "KmsKeyArn": key_arn,
+        "EnableTracing": "true",
+        "EnableTagging": "false",
+    }
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    cloudformation.create_stack(
+        StackName="qs-hardened",
+        TemplateBody=TEMPLATE.read_text(),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    stack = cloudformation.describe_stacks(StackName="qs-hardened")["Stacks"][0]
+    deployed = DeployedStack(
+        name="qs-hardened",
+        switches={},
+        status=stack["StackStatus"],
+        outputs={o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
+        physical_ids={},
+    )
+    return deployed, key_arn
+
+
+def test_hardened_stack_queues_encrypted_with_customer_key(hardened_stack: tuple[DeployedStack, str]) -> None:
+    stack, key_arn = hardened_stack
+    sqs = boto3.client("sqs", region_name=REGION)
+
+    assert stack.status == "CREATE_COMPLETE"
+    for output in ("ScanQueueUrl", "DeadLetterQueueUrl"):
+        attributes = sqs.get_queue_attributes(QueueUrl=stack.outputs[output], AttributeNames=["All"])["Attributes"]
+        # moto reports SqsManagedSseEnabled "true" on every queue; the template's !If that leaves it
+        # out under a customer key is checked in tests/unit/test_template_structure.py.
+        assert attributes["KmsMasterKeyId"] == key_arn, output
+
+
+# moto's CloudFormation ignores TracingConfig (the function reports PassThrough either way): the
+# Active mode is checked on the YAML in tests/unit/test_template_hardening.py.
+def test_hardened_stack_role_uses_key_traces_and_does_not_tag(hardened_stack: tuple[DeployedStack, str]) -> None:
+    stack, key_arn = hardened_stack
+    statements = {s["Sid"]: s for s in _role_statements(stack)}
+
+    assert statements["UseCustomerManagedKey"]["Resource"] == key_arn
+    assert statements["WriteTraces"]["Action"] == ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    assert "TagScannedFunctions" not in statements
+    assert _environment(stack)["TAG_FUNCTIONS"] == "false"
+
+
+def test_default_stack_without_key_tracing_or_tag_switch_off(default_single_account_stack: DeployedStack) -> None:
+    statements = {s["Sid"] for s in _role_statements(default_single_account_stack)}
+
+    assert {"UseCustomerManagedKey", "WriteTraces"} & statements == set()
+    assert "TagScannedFunctions" in statements
+    assert _environment(default_single_account_stack)["TAG_FUNCTIONS"] == "true"

@@ -27,8 +27,6 @@ from tests.iam import (
     terraform_policies,
 )
 
-TEMPLATE_FIX = "issue 11: template fix pending"
-
 
 @dataclass(frozen=True)
 class Role:
@@ -46,7 +44,8 @@ class Role:
     def documents(self) -> list[dict[str, Any]]:
         """The role's resolved permission policies."""
         if self.template:
-            return role_policies(self.template, self.logical_id)
+            # Tracing is off by default (tests/iam.py PARAMETERS keep defaults); its rows need it on.
+            return role_policies(self.template, self.logical_id, (("EnableTracing", "true"),))
         return [terraform_documents()["scanner"]]
 
 
@@ -84,49 +83,12 @@ def _case_id(role: Role, permission: Permission) -> str:
     return f"{role.name}-{permission.action}-{permission.case}".replace(" ", "_")
 
 
-# Cases today's templates fail, each with why; the template phase fixes them and then drops the mark
-# (strict: a fixed case fails as XPASS until its entry here is removed).
-PENDING = {
-    **{
-        f"{role}-lambda:GetLayerVersion-other-account_layer": "layers are granted in the own account only"
-        for role in ("single-account", "stackset", "hub", "spoke", "terraform")
-    },
-    **{
-        f"{role}-{action}-other-account_repository": "ECR pulls are granted in the own account only"
-        for role in ("single-account", "stackset", "hub", "spoke", "terraform")
-        for action in ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability")
-    },
-    **{
-        f"{role}-kms:Decrypt-function_code_under_a_customer_managed_key": "no kms:Decrypt via Lambda"
-        for role in ("single-account", "stackset", "hub", "spoke", "terraform")
-    },
-    **{
-        f"{role}-kms:Decrypt-Qualys_secret_under_a_customer_managed_key": "no QualysSecretKmsKeyArn parameter"
-        for role in ("single-account", "hub", "terraform")
-    },
-    **{
-        f"{role}-{action}-another_inventoried_region": "Security Hub granted in the stack's region only"
-        for role in ("hub",)
-        for action in ("securityhub:BatchImportFindings", "securityhub:GetFindings")
-    },
-}
 CASES = [
-    pytest.param(
-        role,
-        permission,
-        id=_case_id(role, permission),
-        marks=[pytest.mark.xfail(strict=True, reason=f"{TEMPLATE_FIX}: {PENDING[_case_id(role, permission)]}")]
-        if _case_id(role, permission) in PENDING
-        else [],
-    )
+    pytest.param(role, permission, id=_case_id(role, permission))
     for role in ROLES
     for permission in PERMISSIONS
     if _applies(role, permission)
 ]
-
-
-def test_pending_cases_all_exist() -> None:
-    assert set(PENDING) - {_case_id(r, p) for r in ROLES for p in PERMISSIONS if _applies(r, p)} == set()
 
 
 @pytest.mark.parametrize(("role", "permission"), CASES)
@@ -140,12 +102,11 @@ def test_role_grants_table_action_on_example_resource(role: Role, permission: Pe
 
 
 # Tag keys a scanner credential must not be able to write: the exclusion tag (which would let it
-# exclude any function from scanning) and any key beside the scanner's own. Today's QualysScan*
-# condition admits both of the first two; exact keys (ForAllValues:StringEquals) turn them green.
-WIDE_TAG_CONDITION = pytest.mark.xfail(strict=True, reason=f"{TEMPLATE_FIX}: aws:TagKeys QualysScan* admits them")
+# exclude any function from scanning) and any key beside the scanner's own (a QualysScan* prefix
+# condition would admit both; the roles list the exact keys with ForAllValues:StringEquals).
 FORBIDDEN_TAG_KEYS = (
-    pytest.param(("QualysScanExclude",), id="exclusion-tag", marks=WIDE_TAG_CONDITION),
-    pytest.param((*sorted(SCANNER_TAG_KEYS), "QualysScanOwner"), id="scanner-keys-plus-one", marks=WIDE_TAG_CONDITION),
+    pytest.param(("QualysScanExclude",), id="exclusion-tag"),
+    pytest.param((*sorted(SCANNER_TAG_KEYS), "QualysScanOwner"), id="scanner-keys-plus-one"),
     pytest.param(("Owner",), id="unrelated-key"),
 )
 
@@ -173,36 +134,10 @@ def _service_statements() -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
-# Statements admitting an AWS service today without saying on whose behalf (AWS IAM User Guide,
-# "The confused deputy problem"): the Lambda trust of every scanner role, and the notification key's
-# CloudWatch statement.
-UNSCOPED_TODAY = {
-    "centralized-hub.yaml:ScannerRole:LambdaAssumeRole",
-    "single-account-native.yaml:ScannerRole:LambdaAssumeRole",
-    "stackset.yaml:ScannerRole:LambdaAssumeRole",
-    "terraform:scanner_assume:LambdaAssumeRole",
-    "centralized-hub.yaml:NotificationKey:CloudWatchAlarmsPublish",
-    "single-account-native.yaml:NotificationKey:CloudWatchAlarmsPublish",
-    "stackset.yaml:NotificationKey:CloudWatchAlarmsPublish",
-}
-
-
-def test_unscoped_today_names_existing_statements() -> None:
-    assert UNSCOPED_TODAY - {source for source, _ in _service_statements()} == set()
-
-
+# Every statement admitting an AWS service says on whose behalf (AWS IAM User Guide, "The confused
+# deputy problem").
 @pytest.mark.parametrize(
-    "statement",
-    [
-        pytest.param(
-            statement,
-            id=source,
-            marks=[pytest.mark.xfail(strict=True, reason=f"{TEMPLATE_FIX}: no aws:SourceAccount/aws:SourceArn")]
-            if source in UNSCOPED_TODAY
-            else [],
-        )
-        for source, statement in _service_statements()
-    ],
+    "statement", [pytest.param(statement, id=source) for source, statement in _service_statements()]
 )
 def test_service_principal_statement_scoped_to_source(statement: dict[str, Any]) -> None:
     keys = {key for block in statement.get("Condition", {}).values() for key in block}

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import SPOKE_ROLE_SIDS, load_template, run_checkov, template_with_trail_on
+from tests.support import SCANNER_TAG_KEY_LIST, SPOKE_ROLE_SIDS, load_template, run_checkov, template_with_trail_on
 
 ROOT = Path(__file__).resolve().parents[2]
 CLOUDFORMATION = ROOT / "cloudformation"
@@ -285,6 +285,7 @@ def test_spoke_role_reads_lists_and_tags_only(spoke: dict[str, Any]) -> None:
             "ecr:GetDownloadUrlForLayer",
             "ecr:BatchCheckLayerAvailability",
             "ecr:GetAuthorizationToken",
+            "kms:Decrypt",
             "lambda:ListFunctions",
             "tag:GetResources",
             "securityhub:BatchImportFindings",
@@ -292,7 +293,7 @@ def test_spoke_role_reads_lists_and_tags_only(spoke: dict[str, Any]) -> None:
         ]
     )
     assert statements["TagScannedFunctions"]["Condition"] == {
-        "ForAllValues:StringLike": {"aws:TagKeys": ["QualysScan*"]}
+        "ForAllValues:StringEquals": {"aws:TagKeys": SCANNER_TAG_KEY_LIST}
     }
 
 

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.support import load_template, run_checkov, template_with_trail_on
+from qualys_lambda.publish import SCANNER_TAG_KEYS
+from tests.support import SCANNER_TAG_KEY_LIST, load_template, run_checkov, template_with_trail_on
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "cloudformation" / "single-account-native.yaml"
@@ -38,6 +39,8 @@ SCANNER_ENV_NAMES = {
     "SBOM_FORMATS",
     # Issue 6: the scan queue the inventory fills, and when a scan is stale.
     "SCAN_QUEUE_URL",
+    "TAG_FUNCTIONS",
+    "POLICY_TAGS",
     "RESCAN_AFTER_DAYS",
 }
 PARAMETER_DEFAULTS = {
@@ -61,9 +64,18 @@ PARAMETER_DEFAULTS = {
     "ScanQueueMaxConcurrency": 5,
     "InventorySchedule": "rate(1 day)",
     "RescanAfterDays": 7,
+    # Issue 10: the policy gate. Issue 11: hardening switches and customer managed keys.
+    "PolicyTags": "",
+    "EnableTagging": "true",
+    "EnableTracing": "false",
+    "KmsKeyArn": "",
+    "QualysSecretKmsKeyArn": "",
 }
+# Queues: SQS managed SSE, or SSE-KMS under KmsKeyArn when one is given.
+SQS_MANAGED_UNLESS_CMK = {"Fn::If": ["KmsKeyGiven", {"Ref": "AWS::NoValue"}, True]}
+CMK_IF_GIVEN = {"Fn::If": ["KmsKeyGiven", {"Ref": "KmsKeyArn"}, {"Ref": "AWS::NoValue"}]}
 REQUIRED_PARAMETERS = {"QualysSecretArn", "QScannerLayerArn", "CodeS3Bucket", "CodeS3Key"}
-QUALYS_PODS = ["US1", "US2", "US3", "US4", "GOV1", "EU1", "EU2", "EU3", "IN1", "CA1", "AE1", "UK1", "AU1", "KSA1"]
+QUALYS_PODS = ["US1", "US2", "US3", "US4", "EU1", "EU2", "EU3", "IN1", "CA1", "AE1", "UK1", "AU1", "KSA1"]
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +112,12 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def _statement_with_action(resources: dict[str, Any], action: str) -> tuple[str | None, dict[str, Any]]:
-    matches = [(c, s) for c, s in _role_statements(resources) if action in _as_list(s["Action"])]
+    # The customer managed key's statement (KmsKeyArn) shares kms actions with the topic key's.
+    matches = [
+        (c, s)
+        for c, s in _role_statements(resources)
+        if action in _as_list(s["Action"]) and s["Sid"] != "UseCustomerManagedKey"
+    ]
     assert len(matches) == 1, action
     return matches[0]
 
@@ -309,7 +326,7 @@ def test_scan_queue_buffers_bursts(resources: dict[str, Any]) -> None:
     queue = resources["ScanQueue"]["Properties"]
     (mapping,) = _of_type(resources, "AWS::Lambda::EventSourceMapping").values()
 
-    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["SqsManagedSseEnabled"] == SQS_MANAGED_UNLESS_CMK
     assert queue["VisibilityTimeout"] >= 6 * 900  # six times the largest ScannerTimeout
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
     assert 1 < queue["RedrivePolicy"]["maxReceiveCount"] <= 5
@@ -321,7 +338,8 @@ def test_scan_queue_buffers_bursts(resources: dict[str, Any]) -> None:
 def test_dead_letter_queue_encrypted_and_kept_14_days(resources: dict[str, Any]) -> None:
     properties = resources["DeadLetterQueue"]["Properties"]
 
-    assert properties["SqsManagedSseEnabled"] is True
+    assert properties["SqsManagedSseEnabled"] == SQS_MANAGED_UNLESS_CMK
+    assert properties["KmsMasterKeyId"] == CMK_IF_GIVEN
     assert properties["MessageRetentionPeriod"] == 14 * 24 * 3600
 
 
@@ -390,7 +408,11 @@ def test_cache_table_on_demand_encrypted_with_point_in_time_recovery(resources: 
     properties = resources["ScanCacheTable"]["Properties"]
 
     assert properties["BillingMode"] == "PAY_PER_REQUEST"
-    assert properties["SSESpecification"] == {"SSEEnabled": True}
+    assert properties["SSESpecification"] == {
+        "SSEEnabled": True,
+        "SSEType": {"Fn::If": ["KmsKeyGiven", "KMS", {"Ref": "AWS::NoValue"}]},
+        "KMSMasterKeyId": CMK_IF_GIVEN,
+    }
     assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
 
 
@@ -413,7 +435,11 @@ def test_role_wildcard_resource_only_for_ecr_authorization_token(resources: dict
     wildcard = [s["Action"] for _c, s in _role_statements(resources) if "*" in _as_list(s["Resource"])]
 
     # None of these actions supports resource-level permissions.
-    assert wildcard == ["ecr:GetAuthorizationToken", ["lambda:ListFunctions", "tag:GetResources"]]
+    assert wildcard == [
+        "ecr:GetAuthorizationToken",
+        ["lambda:ListFunctions", "tag:GetResources"],
+        ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+    ]
 
 
 def test_role_allow_only(resources: dict[str, Any]) -> None:
@@ -423,7 +449,8 @@ def test_role_allow_only(resources: dict[str, Any]) -> None:
 def test_role_tags_only_qualysscan_keys(resources: dict[str, Any]) -> None:
     _condition, statement = _statement_with_action(resources, "lambda:TagResource")
 
-    assert statement["Condition"] == {"ForAllValues:StringLike": {"aws:TagKeys": ["QualysScan*"]}}
+    assert statement["Condition"] == {"ForAllValues:StringEquals": {"aws:TagKeys": SCANNER_TAG_KEY_LIST}}
+    assert sorted(SCANNER_TAG_KEY_LIST) == sorted(SCANNER_TAG_KEYS)
     assert statement["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:lambda:*:${AWS::AccountId}:function:*"}
 
 
@@ -433,16 +460,16 @@ def test_role_reads_only_the_qualys_secret(resources: dict[str, Any]) -> None:
     assert statement["Resource"] == {"Ref": "QualysSecretArn"}
 
 
-@pytest.mark.parametrize(
-    "action", ["lambda:GetFunction", "lambda:GetFunctionConfiguration", "lambda:ListTags", "lambda:GetLayerVersion"]
-)
+# Layers and repositories are any account's (shared layers, central registries): their own resource
+# policies decide, so the role does not scope them to this account.
+@pytest.mark.parametrize("action", ["lambda:GetFunction", "lambda:GetFunctionConfiguration", "lambda:ListTags"])
 def test_role_lambda_reads_scoped_to_account(resources: dict[str, Any], action: str) -> None:
     _condition, statement = _statement_with_action(resources, action)
 
     assert "${AWS::AccountId}" in statement["Resource"]["Fn::Sub"]
 
 
-def test_role_ecr_pulls_scoped_to_account_repositories(resources: dict[str, Any]) -> None:
+def test_role_ecr_pulls_any_accounts_repositories(resources: dict[str, Any]) -> None:
     _condition, statement = _statement_with_action(resources, "ecr:BatchGetImage")
 
     assert set(statement["Action"]) == {
@@ -450,7 +477,7 @@ def test_role_ecr_pulls_scoped_to_account_repositories(resources: dict[str, Any]
         "ecr:GetDownloadUrlForLayer",
         "ecr:BatchCheckLayerAvailability",
     }
-    assert statement["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:ecr:*:${AWS::AccountId}:repository/*"}
+    assert statement["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:ecr:*:*:repository/*"}
 
 
 @pytest.mark.parametrize(

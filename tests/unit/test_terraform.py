@@ -12,7 +12,7 @@ from typing import Any
 import hcl2
 import pytest
 
-from tests.support import cache_table_definition, hcl_clean, load_template, run_checkov
+from tests.support import SCANNER_TAG_KEY_LIST, cache_table_definition, hcl_clean, load_template, run_checkov
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"
@@ -52,15 +52,24 @@ PARAMETER_VARIABLES: dict[str, str | None] = {
     "ScanQueueMaxConcurrency": "scan_queue_max_concurrency",
     "InventorySchedule": "inventory_schedule",
     "RescanAfterDays": "rescan_after_days",
+    "PolicyTags": "policy_tags",
+    "EnableTagging": "tag_functions",
+    "EnableTracing": "enable_tracing",
+    "KmsKeyArn": "kms_key_arn",
+    "QualysSecretKmsKeyArn": "qualys_secret_kms_key_arn",
 }
-# Template condition -> the variable that switches the same resources and statements.
+# Template condition -> the Terraform expression that switches the same resources and statements.
 CONDITION_VARIABLES = {
-    "S3ResultsEnabled": "enable_s3_results",
-    "SNSEnabled": "enable_sns_notifications",
-    "ScanCacheEnabled": "enable_scan_cache",
-    "CloudTrailEnabled": "create_cloudtrail",
-    "SecurityHubEnabled": "enable_security_hub",
-    "ScanEventsEnabled": "enable_scan_events",
+    "S3ResultsEnabled": "var.enable_s3_results",
+    "SNSEnabled": "var.enable_sns_notifications",
+    "ScanCacheEnabled": "var.enable_scan_cache",
+    "CloudTrailEnabled": "var.create_cloudtrail",
+    "SecurityHubEnabled": "var.enable_security_hub",
+    "ScanEventsEnabled": "var.enable_scan_events",
+    "TaggingEnabled": "var.tag_functions",
+    "TracingEnabled": "var.enable_tracing",
+    "SecretKeyGiven": 'var.qualys_secret_kms_key_arn != ""',
+    "KmsKeyGiven": 'var.kms_key_arn != ""',
 }
 OUTPUTS = {
     "ScanQueueUrl": "scan_queue_url",
@@ -265,16 +274,12 @@ def test_variables_ranges_like_template(variable: str, low: int, high: int) -> N
 # ---------------------------------------------------------------- function, code and layer
 
 
-TEMPLATES_PENDING = {"POLICY_TAGS"}
-
-
 def test_function_environment_names_match_template() -> None:
     cfn = _cfn_resource("AWS::Lambda::Function")["Properties"]["Environment"]["Variables"]
 
     (environment,) = _resource("aws_lambda_function", "scanner")["environment"]
 
-    # POLICY_TAGS (issue 10) is in the module before the templates, which another change regenerates.
-    assert sorted(environment["variables"]) == sorted({*cfn, *TEMPLATES_PENDING})
+    assert sorted(environment["variables"]) == sorted(cfn)
     assert environment["variables"]["QSCANNER_PATH"] == cfn["QSCANNER_PATH"]
 
 
@@ -367,7 +372,7 @@ def test_iam_conditional_statements_follow_same_switch() -> None:
         if condition is None:
             assert for_each is None, sid
         else:
-            assert for_each == f"${{var.{CONDITION_VARIABLES[condition]} ? [1] : []}}", sid
+            assert for_each == f"${{{CONDITION_VARIABLES[condition]} ? [1] : []}}", sid
 
 
 def _scanner_statement(sid: str) -> dict[str, Any]:
@@ -378,7 +383,7 @@ def test_iam_tagging_limited_to_qualysscan_keys() -> None:
     statement = _scanner_statement("TagScannedFunctions")
 
     assert statement["condition"] == [
-        {"test": "ForAllValues:StringLike", "variable": "aws:TagKeys", "values": ["QualysScan*"]}
+        {"test": "ForAllValues:StringEquals", "variable": "aws:TagKeys", "values": SCANNER_TAG_KEY_LIST}
     ]
 
 
@@ -510,7 +515,9 @@ def test_scan_queue_like_template() -> None:
     queue = _resource("aws_sqs_queue", "scan")
     cfn = _template()["Resources"]["ScanQueue"]["Properties"]
 
-    assert queue["sqs_managed_sse_enabled"] is True
+    # SQS managed SSE, or SSE-KMS under the customer's key, like the template's KmsKeyGiven switch.
+    assert queue["sqs_managed_sse_enabled"] == '${var.kms_key_arn == "" ? true : null}'
+    assert queue["kms_master_key_id"] == '${var.kms_key_arn != "" ? var.kms_key_arn : null}'
     assert queue["visibility_timeout_seconds"] == cfn["VisibilityTimeout"]
     assert queue["message_retention_seconds"] == cfn["MessageRetentionPeriod"]
     assert "deadLetterTargetArn = aws_sqs_queue.dead_letter.arn" in queue["redrive_policy"]
@@ -600,7 +607,9 @@ def test_cache_table_key_ttl_pitr_sse_like_template() -> None:
     assert table["attribute"] == [{"name": "function_arn", "type": "S"}]
     assert table["ttl"] == [{"attribute_name": definition["ttl_attribute"], "enabled": True}]
     assert table["point_in_time_recovery"] == [{"enabled": True}]
-    assert table["server_side_encryption"] == [{"enabled": True}]
+    assert table["server_side_encryption"] == [
+        {"enabled": True, "kms_key_arn": '${var.kms_key_arn != "" ? var.kms_key_arn : null}'}
+    ]
 
 
 def test_topic_encrypted_with_rotating_key_that_alarms_can_use() -> None:
@@ -613,7 +622,9 @@ def test_topic_encrypted_with_rotating_key_that_alarms_can_use() -> None:
     assert _resource("aws_sns_topic", "notifications")["kms_master_key_id"] == "${aws_kms_key.notifications[0].arn}"
 
 
-@pytest.mark.parametrize("alarm", ["scanner_errors", "dead_letter_queue"])
+@pytest.mark.parametrize(
+    "alarm", ["scanner_errors", "dead_letter_queue", "scanner_throttles", "inventory_targets_unreachable"]
+)
 def test_alarms_notify_topic_when_enabled(alarm: str) -> None:
     properties = _resource("aws_cloudwatch_metric_alarm", alarm)
 

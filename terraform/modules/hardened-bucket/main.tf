@@ -18,7 +18,8 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
 
   rule {
     apply_server_side_encryption_by_default {
-      sse_algorithm = var.sse_algorithm
+      sse_algorithm     = var.sse_algorithm
+      kms_master_key_id = var.sse_algorithm == "aws:kms" && var.kms_key_arn != "" ? var.kms_key_arn : null
     }
     # An S3 Bucket Key only applies to SSE-KMS.
     bucket_key_enabled = var.sse_algorithm == "aws:kms" ? true : null

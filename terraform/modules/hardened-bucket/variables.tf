@@ -13,6 +13,12 @@ variable "sse_algorithm" {
   }
 }
 
+variable "kms_key_arn" {
+  type        = string
+  default     = ""
+  description = "Customer managed KMS key for aws:kms default encryption; empty: the AWS managed key."
+}
+
 variable "expiration_days" {
   type        = number
   description = "Days after which current objects expire (noncurrent versions expire after 90 days)."

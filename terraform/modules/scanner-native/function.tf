@@ -2,17 +2,18 @@
 
 # ScannerLogGroup
 resource "aws_cloudwatch_log_group" "scanner" {
-  #checkov:skip=CKV_AWS_158:CloudWatch Logs encrypts at rest with a service key; the scanner logs carry no token or raw QScanner output (STYLE.md), so a customer managed key would add cost and a key policy without protecting anything sensitive.
+  #checkov:skip=CKV_AWS_158:CloudWatch Logs encrypts at rest with a service key unless kms_key_arn is set (optional, which this check cannot see through the conditional); the scanner logs carry no token or raw QScanner output (STYLE.md).
   #checkov:skip=CKV_AWS_338:30 days, as in the CloudFormation template: these are operational logs; scan results are kept in the results bucket for results_retention_days.
   name              = "/aws/lambda/${local.function_name}"
   retention_in_days = 30
+  kms_key_id        = var.kms_key_arn != "" ? var.kms_key_arn : null
 }
 
 # ScannerFunction
 resource "aws_lambda_function" "scanner" {
   #checkov:skip=CKV_AWS_117:Not in a VPC: the scanner only calls AWS APIs and the Qualys platform over HTTPS; a VPC would need NAT or endpoints for every service without reducing exposure.
   #checkov:skip=CKV_AWS_173:Environment variables hold resource names and settings only; the Qualys token is read from Secrets Manager at run time, so a customer managed key adds nothing.
-  #checkov:skip=CKV_AWS_50:No X-Ray tracing, as in the CloudFormation template: the role has no xray permission and a scan is one QScanner process, whose duration the function's own metrics and logs already show.
+  #checkov:skip=CKV_AWS_50:X-Ray tracing is optional (enable_tracing, off by default as in the template): a scan is one QScanner process, whose duration the function's own metrics and logs already show.
   #checkov:skip=CKV_AWS_272:The code is zipped by Terraform from this repository at apply time; code signing would need a signing profile and a signed artifact outside Terraform, as with the template's S3 zip.
   function_name = local.function_name
   description   = "Qualys QScanner scanner for Lambda functions (pod ${var.qualys_pod})"
@@ -41,6 +42,10 @@ resource "aws_lambda_function" "scanner" {
     target_arn = aws_sqs_queue.dead_letter.arn
   }
 
+  tracing_config {
+    mode = var.enable_tracing ? "Active" : "PassThrough"
+  }
+
   # docs/DESIGN.md section 2 (the scanner's environment), one for one with the template's Environment.Variables; a disabled feature
   # leaves its variable empty.
   environment {
@@ -59,6 +64,7 @@ resource "aws_lambda_function" "scanner" {
       SCAN_QUEUE_URL      = aws_sqs_queue.scan.url
       RESCAN_AFTER_DAYS   = tostring(var.rescan_after_days)
       POLICY_TAGS         = var.policy_tags
+      TAG_FUNCTIONS       = tostring(var.tag_functions)
     }
   }
 
@@ -89,7 +95,8 @@ resource "aws_lambda_function_event_invoke_config" "scanner" {
 # events.amazonaws.com, so EventBridge's dead-letter delivery would fail.
 resource "aws_sqs_queue" "dead_letter" {
   name                      = "${var.name}-scanner-dlq"
-  sqs_managed_sse_enabled   = true
+  sqs_managed_sse_enabled   = var.kms_key_arn == "" ? true : null
+  kms_master_key_id         = var.kms_key_arn != "" ? var.kms_key_arn : null
   message_retention_seconds = 1209600
 }
 
@@ -146,7 +153,8 @@ resource "aws_sqs_queue_policy" "dead_letter" {
 # ScanQueue. SQS managed SSE for the same reason as the dead-letter queue: EventBridge delivers to it.
 resource "aws_sqs_queue" "scan" {
   name                    = "${var.name}-scan-queue"
-  sqs_managed_sse_enabled = true
+  sqs_managed_sse_enabled = var.kms_key_arn == "" ? true : null
+  kms_master_key_id       = var.kms_key_arn != "" ? var.kms_key_arn : null
   # At least six times the scanner's timeout (scanner_timeout is at most 900 s), as Lambda
   # recommends for queue event sources, so a message is never redelivered mid-scan.
   visibility_timeout_seconds = 5400

@@ -11,6 +11,13 @@ data "aws_iam_policy_document" "scanner_assume" {
       type        = "Service"
       identifiers = ["lambda.amazonaws.com"]
     }
+
+    # Only Lambda acting for this account (AWS IAM User Guide, "The confused deputy problem").
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
   }
 }
 
@@ -26,24 +33,29 @@ data "aws_iam_policy_document" "scanner" {
     resources = ["arn:${local.partition}:lambda:*:${local.account_id}:function:*"]
   }
 
+  # Any account's layer: the layer's own resource policy still decides (AWS Lambda Developer Guide,
+  # "Layer permissions").
   statement {
     sid       = "ReadLayersToScan"
     effect    = "Allow"
     actions   = ["lambda:GetLayerVersion"]
-    resources = ["arn:${local.partition}:lambda:*:${local.account_id}:layer:*:*"]
+    resources = ["arn:${local.partition}:lambda:*:*:layer:*:*"]
   }
 
-  statement {
-    sid       = "TagScannedFunctions"
-    effect    = "Allow"
-    actions   = ["lambda:TagResource"]
-    resources = ["arn:${local.partition}:lambda:*:${local.account_id}:function:*"]
+  # Exactly the keys the scanner writes (publish.SCANNER_TAG_KEYS): never the exclusion tag.
+  dynamic "statement" {
+    for_each = var.tag_functions ? [1] : []
+    content {
+      sid       = "TagScannedFunctions"
+      effect    = "Allow"
+      actions   = ["lambda:TagResource"]
+      resources = ["arn:${local.partition}:lambda:*:${local.account_id}:function:*"]
 
-    # Only the QualysScan* tags of docs/DESIGN.md section 6 (tags).
-    condition {
-      test     = "ForAllValues:StringLike"
-      variable = "aws:TagKeys"
-      values   = ["QualysScan*"]
+      condition {
+        test     = "ForAllValues:StringEquals"
+        variable = "aws:TagKeys"
+        values   = ["QualysScanStatus", "QualysScanTag", "QualysScanTimestamp", "QualysScanPolicy"]
+      }
     }
   }
 
@@ -55,7 +67,8 @@ data "aws_iam_policy_document" "scanner" {
       "ecr:GetDownloadUrlForLayer",
       "ecr:BatchCheckLayerAvailability",
     ]
-    resources = ["arn:${local.partition}:ecr:*:${local.account_id}:repository/*"]
+    # Any account's repository (a central registry); its repository policy still decides.
+    resources = ["arn:${local.partition}:ecr:*:*:repository/*"]
   }
 
   # ecr:GetAuthorizationToken has no resource-level permission: "*" is its only valid Resource. The
@@ -67,11 +80,43 @@ data "aws_iam_policy_document" "scanner" {
     resources = ["*"]
   }
 
+  # Code under a customer managed key is served to GetFunction's caller only if it may decrypt
+  # through Lambda; the key's policy must also admit this role.
+  statement {
+    sid       = "DecryptFunctionCode"
+    effect    = "Allow"
+    actions   = ["kms:Decrypt"]
+    resources = ["arn:${local.partition}:kms:*:${local.account_id}:key/*"]
+
+    condition {
+      test     = "StringLike"
+      variable = "kms:ViaService"
+      values   = ["lambda.*.amazonaws.com"]
+    }
+  }
+
   statement {
     sid       = "ReadQualysSecret"
     effect    = "Allow"
     actions   = ["secretsmanager:GetSecretValue"]
     resources = [local.qualys_secret_arn]
+  }
+
+  # A secret under a customer managed key: decrypt only on behalf of Secrets Manager in this region.
+  dynamic "statement" {
+    for_each = var.qualys_secret_kms_key_arn != "" ? [1] : []
+    content {
+      sid       = "DecryptQualysSecret"
+      effect    = "Allow"
+      actions   = ["kms:Decrypt"]
+      resources = [var.qualys_secret_kms_key_arn]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["secretsmanager.${local.region}.amazonaws.com"]
+      }
+    }
   }
 
   dynamic "statement" {
@@ -200,6 +245,28 @@ data "aws_iam_policy_document" "scanner" {
     ]
     # CloudFormation's LogGroup Arn ends in ":*"; the provider's arn attribute does not.
     resources = ["${aws_cloudwatch_log_group.scanner.arn}:*"]
+  }
+
+  # The module's customer managed key (kms_key_arn): bucket, queues, table and log group use it.
+  dynamic "statement" {
+    for_each = var.kms_key_arn != "" ? [1] : []
+    content {
+      sid       = "UseCustomerManagedKey"
+      effect    = "Allow"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = [var.kms_key_arn]
+    }
+  }
+
+  # No resource-level permission for these two: "*" is their only valid Resource.
+  dynamic "statement" {
+    for_each = var.enable_tracing ? [1] : []
+    content {
+      sid       = "WriteTraces"
+      effect    = "Allow"
+      actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+      resources = ["*"]
+    }
   }
 }
 

@@ -88,10 +88,11 @@ resource "aws_lambda_layer_version" "qscanner" {
 # token never enters the Terraform state or plan. Set it with
 # `aws secretsmanager put-secret-value --secret-id <arn> --secret-string file://secret.json`.
 resource "aws_secretsmanager_secret" "qualys" {
-  #checkov:skip=CKV_AWS_149:The AWS managed key encrypts it, as for the secret make deploy creates; the role may read this secret only, so a customer managed key would add a key policy without narrowing access.
+  #checkov:skip=CKV_AWS_149:The AWS managed key encrypts it unless kms_key_arn is set (a customer managed key is optional, which this check cannot see through the conditional); the role may read this secret only.
   #checkov:skip=CKV2_AWS_57:The Qualys token is issued and rotated in the Qualys portal; Secrets Manager has no rotation function for it, so rotation here would break the token.
   count = var.qualys_secret_arn == "" ? 1 : 0
 
   name        = "${var.name}/qualys"
+  kms_key_id  = var.kms_key_arn != "" ? var.kms_key_arn : null
   description = "Qualys pod and access token for the ${var.name} QScanner scanner"
 }

@@ -23,6 +23,8 @@ resource "aws_kms_key" "notifications" {
         Principal = { Service = "cloudwatch.amazonaws.com" }
         Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
         Resource  = "*"
+        # Only alarms of this account (AWS IAM User Guide, "The confused deputy problem").
+        Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
       },
     ]
   })
@@ -71,6 +73,54 @@ resource "aws_cloudwatch_metric_alarm" "dead_letter_queue" {
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateNumberOfMessagesVisible"
   dimensions          = { QueueName = aws_sqs_queue.dead_letter.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = aws_sns_topic.notifications[*].arn
+}
+
+# ScannerThrottlesAlarm
+resource "aws_cloudwatch_metric_alarm" "scanner_throttles" {
+  alarm_name          = "${var.name}-scanner-throttles"
+  alarm_description   = "The scanner was throttled (reserved concurrency or the account's limit) in the last 5 minutes."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Throttles"
+  dimensions          = { FunctionName = aws_lambda_function.scanner.function_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = aws_sns_topic.notifications[*].arn
+}
+
+# ScannerDurationAlarm: 90% of the timeout (Duration is in milliseconds).
+resource "aws_cloudwatch_metric_alarm" "scanner_duration" {
+  alarm_name          = "${var.name}-scanner-duration"
+  alarm_description   = "A scan ran for more than 90% of the scanner's timeout in the last 5 minutes."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Duration"
+  dimensions          = { FunctionName = aws_lambda_function.scanner.function_name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = var.scanner_timeout * 900
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = aws_sns_topic.notifications[*].arn
+}
+
+# InventoryTargetsUnreachableAlarm (metric of qualys_lambda.metrics).
+resource "aws_cloudwatch_metric_alarm" "inventory_targets_unreachable" {
+  alarm_name          = "${var.name}-inventory-targets-unreachable"
+  alarm_description   = "The inventory could not list the functions of one or more accounts or regions."
+  namespace           = "QualysLambda"
+  metric_name         = "InventoryTargetsUnreachable"
+  dimensions          = { Service = "qualys-lambda" }
   statistic           = "Maximum"
   period              = 300
   evaluation_periods  = 1

@@ -8,6 +8,7 @@ module "results_bucket" {
 
   name_prefix       = "${var.name}-results-"
   sse_algorithm     = "aws:kms"
+  kms_key_arn       = var.kms_key_arn
   lifecycle_rule_id = "ExpireScanResults"
   expiration_days   = var.results_retention_days
 }
@@ -16,7 +17,7 @@ module "results_bucket" {
 
 # ScanCacheTable (docs/DESIGN.md section 7, the cache item: partition key function_arn, TTL attribute ttl).
 resource "aws_dynamodb_table" "scan_cache" {
-  #checkov:skip=CKV_AWS_119:Encrypted with the AWS managed key (server_side_encryption enabled); the cache holds code hashes, layer ARNs and timestamps only, and is rebuilt by rescanning if lost.
+  #checkov:skip=CKV_AWS_119:Encrypted with the AWS managed key unless kms_key_arn is set (optional); the cache holds code hashes, layer ARNs and timestamps only, and is rebuilt by rescanning if lost.
   count = var.enable_scan_cache ? 1 : 0
 
   name         = "${var.name}-scan-cache"
@@ -34,7 +35,8 @@ resource "aws_dynamodb_table" "scan_cache" {
   }
 
   server_side_encryption {
-    enabled = true
+    enabled     = true
+    kms_key_arn = var.kms_key_arn != "" ? var.kms_key_arn : null
   }
 
   point_in_time_recovery {

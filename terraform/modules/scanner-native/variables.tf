@@ -21,8 +21,8 @@ variable "qualys_pod" {
   description = "Qualys platform (pod) of your subscription. The scanner reads the pod from the secret (qualys_pod); this value becomes the function's QualysPod tag and should match it."
 
   validation {
-    condition     = contains(["US1", "US2", "US3", "US4", "GOV1", "EU1", "EU2", "EU3", "IN1", "CA1", "AE1", "UK1", "AU1", "KSA1"], var.qualys_pod)
-    error_message = "qualys_pod must be one of US1, US2, US3, US4, GOV1, EU1, EU2, EU3, IN1, CA1, AE1, UK1, AU1, KSA1."
+    condition     = contains(["US1", "US2", "US3", "US4", "EU1", "EU2", "EU3", "IN1", "CA1", "AE1", "UK1", "AU1", "KSA1"], var.qualys_pod)
+    error_message = "qualys_pod must be one of US1, US2, US3, US4, EU1, EU2, EU3, IN1, CA1, AE1, UK1, AU1, KSA1."
   }
 }
 
@@ -240,5 +240,39 @@ variable "rescan_after_days" {
   validation {
     condition     = var.rescan_after_days >= 1 && var.rescan_after_days <= 365 && floor(var.rescan_after_days) == var.rescan_after_days
     error_message = "rescan_after_days must be a whole number from 1 to 365."
+  }
+}
+
+variable "tag_functions" {
+  type        = bool
+  default     = true
+  description = "Tag each scanned function with QualysScan* tags (TAG_FUNCTIONS; the template's EnableTagging). false where tag policies forbid other tags on functions; the role then has no lambda:TagResource."
+}
+
+variable "enable_tracing" {
+  type        = bool
+  default     = false
+  description = "Active X-Ray tracing of the scanner (tracing_config Active plus xray:PutTraceSegments and PutTelemetryRecords; the template's EnableTracing). Off by default."
+}
+
+variable "kms_key_arn" {
+  type        = string
+  default     = ""
+  description = "Optional customer managed KMS key (same region) for the results bucket, the scan and dead-letter queues, the scan cache table, the log group and the created secret. Its key policy must admit CloudWatch Logs, SQS, EventBridge and the scanner role (README, \"Customer managed keys\"). Empty: AWS managed encryption."
+
+  validation {
+    condition     = var.kms_key_arn == "" || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-zA-Z0-9-]+$", var.kms_key_arn))
+    error_message = "kms_key_arn must be empty or a KMS key ARN."
+  }
+}
+
+variable "qualys_secret_kms_key_arn" {
+  type        = string
+  default     = ""
+  description = "ARN of the customer managed KMS key that encrypts an existing Qualys secret; the scanner may use it only through Secrets Manager (kms:ViaService). Empty: aws/secretsmanager."
+
+  validation {
+    condition     = var.qualys_secret_kms_key_arn == "" || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-zA-Z0-9-]+$", var.qualys_secret_kms_key_arn))
+    error_message = "qualys_secret_kms_key_arn must be empty or a KMS key ARN."
   }
 }
