@@ -218,8 +218,9 @@ deploy: check layer package ## build, publish the layer, upload the code, store 
 	fi
 	rm -f "$$secret_file"
 	echo "==> stack $(STACK_NAME) in $(AWS_REGION)"
-	# The template goes inline (TemplateBody, under CloudFormation's 51,200-byte limit); add
-	# --s3-bucket "$$bucket" here if it ever grows past that.
+	# The template goes through the artifacts bucket: CloudFormation takes at most 51,200 bytes inline
+	# (TemplateBody) and 1 MB from S3 (TemplateURL), per its quotas page, and our templates are near
+	# the inline limit; the CLI refuses a larger --template-file without --s3-bucket.
 	deploy_log=$$(mktemp)
 	params=$$(mktemp)
 	trap 'rm -f "$$secret_file" "$$deploy_log" "$$params"' EXIT
@@ -227,6 +228,7 @@ deploy: check layer package ## build, publish the layer, upload the code, store 
 	  "CodeS3Bucket=$$bucket" "CodeS3Key=$$code_key" "KmsKeyArn=$(KMS_KEY_ARN)" $(PARAMETERS) >"$$params"
 	$(call stack_parameters,$(TEMPLATE),$(STACK_NAME),$$params)
 	if ! $(AWSR) cloudformation deploy --template-file "$(TEMPLATE)" --stack-name "$(STACK_NAME)" \
+	  --s3-bucket "$$bucket" --s3-prefix cloudformation \
 	  --capabilities CAPABILITY_IAM CAPABILITY_NAMED_IAM --no-fail-on-empty-changeset \
 	  --parameter-overrides "file://$$params" 2>&1 | tee "$$deploy_log"; then
 	  # Some emulators (moto) answer an unchanged deploy with this error instead of an empty change set.

@@ -134,12 +134,13 @@ rm -f "$$secret_file"
 echo "    secret $$secret_arn"
 endef
 
-# $(call deploy_stack,TEMPLATE,STACK,PARAMETER FILE): cloudformation deploy; parameters come from a
-# JSON file (["Key=Value", ...]) so no value (ExternalId) is ever on a command line.
+# $(call deploy_stack,TEMPLATE,STACK,PARAMETER FILE[,BUCKET]): cloudformation deploy; parameters come
+# from a JSON file (["Key=Value", ...]) so no value (ExternalId) is ever on a command line. With BUCKET
+# the template goes through S3 (past CloudFormation's 51,200-byte inline limit: see the Makefile).
 define deploy_stack
 deploy_log=$$(mktemp)
 $(call stack_parameters,$(1),$(2),$(3))
-if ! $(AWSR) cloudformation deploy --template-file "$(1)" --stack-name "$(2)" \
+if ! $(AWSR) cloudformation deploy --template-file "$(1)" --stack-name "$(2)" $(if $(4),--s3-bucket "$(4)" --s3-prefix cloudformation) \
   --capabilities CAPABILITY_IAM CAPABILITY_NAMED_IAM --no-fail-on-empty-changeset \
   --parameter-overrides "file://$(3)" 2>&1 | tee "$$deploy_log"; then
   grep -q "No updates are to be performed" "$$deploy_log" || { rm -f "$$deploy_log"; exit 1; }
@@ -186,7 +187,7 @@ deploy-hub: check-hub layer package ## centralized: the hub (central bus, scan q
 	trap 'rm -f "$$params"' EXIT
 	HUB_PARAMS="QualysPod=$(QUALYS_POD) QualysSecretArn=$$secret_arn QScannerLayerArn=$$layer_arn CodeS3Bucket=$$bucket CodeS3Key=$$code_key OrganizationId=$(ORG_ID) AllowedAccountIds=$(SPOKE_ACCOUNT_IDS) SpokeRoleName=$(SPOKE_ROLE_NAME) InventoryRegions=$(INVENTORY_REGIONS) KmsKeyArn=$(KMS_KEY_ARN) $(PARAMETERS)" \
 	  $(PYTHON) -c 'import json, os; print(json.dumps(os.environ["HUB_PARAMS"].split() + ["ExternalId=" + os.environ["EXTERNAL_ID"]]))' >"$$params"
-	$(call deploy_stack,cloudformation/centralized-hub.yaml,$(HUB_STACK_NAME),$$params)
+	$(call deploy_stack,cloudformation/centralized-hub.yaml,$(HUB_STACK_NAME),$$params,$$bucket)
 	$(call emulator_schedule_targets,$(HUB_STACK_NAME))
 	bus=$$($(call stack_output,$(HUB_STACK_NAME),HubEventBusArn))
 	role=$$($(call stack_output,$(HUB_STACK_NAME),ScannerRoleArn))
@@ -257,17 +258,21 @@ deploy-stackset: check-stackset layer package ## StackSet: share layer, code and
 	done
 	echo "==> StackSet $(STACKSET_NAME) (service-managed, OUs $(OU_IDS))"
 	first=$(firstword $(REGIONS))
+	# Through S3: CloudFormation takes at most 51,200 bytes inline (see the Makefile).
+	template_bucket=$$(sed -n 's/.*CodeS3Bucket=\([^ ]*\).*/\1/p' "$$work/$$first")
+	$(AWS) --region $$first s3 cp cloudformation/stackset.yaml "s3://$$template_bucket/cloudformation/stackset.yaml" --only-show-errors
+	template_url="https://$$template_bucket.s3.$$first.amazonaws.com/cloudformation/stackset.yaml"
 	STACK_PARAMS="QualysPod=$(QUALYS_POD) CodeS3Key=$$code_key $$(cat "$$work/$$first") $(PARAMETERS)" \
 	  $(PYTHON) -c 'import json, os; print(json.dumps([dict(zip(("ParameterKey", "ParameterValue"), p.split("=", 1))) for p in os.environ["STACK_PARAMS"].split()]))' >"$$work/params.json"
 	if $(AWSR) cloudformation describe-stack-set --stack-set-name "$(STACKSET_NAME)" --call-as $(CALL_AS) >/dev/null 2>&1; then
 	  op=$$($(AWSR) cloudformation update-stack-set --stack-set-name "$(STACKSET_NAME)" --call-as $(CALL_AS) \
-	    --template-body file://cloudformation/stackset.yaml --parameters "file://$$work/params.json" --capabilities CAPABILITY_IAM \
+	    --template-url "$$template_url" --parameters "file://$$work/params.json" --capabilities CAPABILITY_IAM \
 	    --operation-preferences RegionConcurrencyType=PARALLEL,FailureTolerancePercentage=0,MaxConcurrentPercentage=100 \
 	    --query OperationId --output text)
 	  $(call wait_stackset_operation,op)
 	else
 	  $(AWSR) cloudformation create-stack-set --stack-set-name "$(STACKSET_NAME)" --call-as $(CALL_AS) \
-	    --template-body file://cloudformation/stackset.yaml --parameters "file://$$work/params.json" --capabilities CAPABILITY_IAM \
+	    --template-url "$$template_url" --parameters "file://$$work/params.json" --capabilities CAPABILITY_IAM \
 	    --permission-model SERVICE_MANAGED --auto-deployment Enabled=true,RetainStacksOnAccountRemoval=false >/dev/null
 	fi
 	for region in $(REGIONS); do
