@@ -39,6 +39,8 @@ SCANNER_ENV_NAMES = {
     # Issue 6: the scan queue the inventory fills, and when a scan is stale.
     "SCAN_QUEUE_URL",
     "RESCAN_AFTER_DAYS",
+    # Issue 12: the queue the inventory's per-(account, region) units go to.
+    "INVENTORY_QUEUE_URL",
 }
 PARAMETER_DEFAULTS = {
     "QualysPod": "US2",
@@ -61,6 +63,7 @@ PARAMETER_DEFAULTS = {
     "ScanQueueMaxConcurrency": 5,
     "InventorySchedule": "rate(1 day)",
     "RescanAfterDays": 7,
+    "InventoryQueueMaxConcurrency": 2,
 }
 REQUIRED_PARAMETERS = {"QualysSecretArn", "QScannerLayerArn", "CodeS3Bucket", "CodeS3Key"}
 QUALYS_PODS = ["US1", "US2", "US3", "US4", "GOV1", "EU1", "EU2", "EU3", "IN1", "CA1", "AE1", "UK1", "AU1", "KSA1"]
@@ -307,7 +310,7 @@ def test_inventory_schedule_invokes_scanner_with_scoped_permission(resources: di
 
 def test_scan_queue_buffers_bursts(resources: dict[str, Any]) -> None:
     queue = resources["ScanQueue"]["Properties"]
-    (mapping,) = _of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+    mapping = resources["ScanQueueEventSource"]
 
     assert queue["SqsManagedSseEnabled"] is True
     assert queue["VisibilityTimeout"] >= 6 * 900  # six times the largest ScannerTimeout
@@ -460,7 +463,11 @@ def test_role_ecr_pulls_scoped_to_account_repositories(resources: dict[str, Any]
         ("sns:Publish", "SNSEnabled", {"Ref": "NotificationTopic"}),
         ("kms:GenerateDataKey", "SNSEnabled", {"Fn::GetAtt": ["NotificationKey", "Arn"]}),
         ("dynamodb:PutItem", "ScanCacheEnabled", {"Fn::GetAtt": ["ScanCacheTable", "Arn"]}),
-        ("sqs:ReceiveMessage", None, {"Fn::GetAtt": ["ScanQueue", "Arn"]}),
+        (
+            "sqs:ReceiveMessage",
+            None,
+            [{"Fn::GetAtt": ["ScanQueue", "Arn"]}, {"Fn::GetAtt": ["InventoryQueue", "Arn"]}],
+        ),
         ("logs:PutLogEvents", None, {"Fn::GetAtt": ["ScannerLogGroup", "Arn"]}),
     ],
 )
@@ -486,12 +493,13 @@ def test_role_cache_actions_are_get_put_update(resources: dict[str, Any]) -> Non
 
 def test_role_sends_only_to_its_own_queues(resources: dict[str, Any]) -> None:
     targets = sorted(
-        s["Resource"]["Fn::GetAtt"][0]
+        resource["Fn::GetAtt"][0]
         for _c, s in _role_statements(resources)
         if "sqs:SendMessage" in _as_list(s["Action"])
+        for resource in _as_list(s["Resource"])
     )
 
-    assert targets == ["DeadLetterQueue", "ScanQueue"]
+    assert targets == ["DeadLetterQueue", "InventoryQueue", "ScanQueue"]
 
 
 def test_role_has_no_managed_policies(resources: dict[str, Any]) -> None:
