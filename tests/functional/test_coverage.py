@@ -126,7 +126,14 @@ def test_inventory_enqueues_1200_functions_across_pages_once(resources: Resource
     }
     assert emitted[0] == {"InventoryAccounts": 1, "InventoryUnitsPlanned": 1}
     assert {
-        k: emitted[1][k] for k in ("FunctionsCovered", "FunctionsUncovered", "FunctionsPending", "ScansEnqueued")
+        k: emitted[1][k]
+        for k in (
+            "FunctionsCovered",
+            "FunctionsUncovered",
+            "FunctionsPending",
+            "ScansEnqueued",
+            "InventoryTargetsUnreachable",
+        )
     } == {
         "FunctionsCovered": 0,
         "FunctionsUncovered": 1200,
