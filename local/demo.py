@@ -70,6 +70,7 @@ STACK_OUTPUTS = {
     "ScanCacheTableName": "ScanCacheTable",
     "SNSTopicArn": "NotificationTopic",
     "ScanQueueUrl": "ScanQueue",
+    "InventoryQueueUrl": "InventoryQueue",
     "InventoryScheduleRuleName": "InventoryScheduleRule",
 }
 # The scanner's work root is Lambda's /tmp, mapped to a directory the demo deletes afterwards.
@@ -470,9 +471,10 @@ class Demo:
         sqs = self.client("sqs")
         queue_url = self.resources["ScanQueueUrl"]
         queue_arn = runtime.queue_arn(sqs, queue_url)
+        units_arn = runtime.queue_arn(sqs, self.resources["InventoryQueueUrl"])
         print("-- Lambda's poller hands the inventory unit (this account, this region) to the scanner")
         context = LambdaContext(self.scanner_arn, INVOCATION_BUDGET_MS)
-        polled = runtime.poll(self.session, queue_arn, self.function, context)
+        polled = runtime.poll(self.session, units_arn, self.function, context)
         unit = self._outcome(polled.result) if polled else {}
         self.checks.check("inventory ran and enqueued scans", int(unit.get("enqueued", 0)) > 0)
         messages = runtime.receive_all(sqs, queue_url, delete=False)

@@ -39,6 +39,7 @@ LOG_GROUP = f"/aws/lambda/{STACK}-scanner"
 # table's placeholders ({scan_queue}, ...) take the same names, so a grant on the resource matches.
 RESOURCE_NAMES = {
     "ScanQueue": "scan-queue",
+    "InventoryQueue": "inventory-queue",
     "DeadLetterQueue": "dead-letter-queue",
     "ResultsBucket": "results-bucket",
     "ScanCacheTable": "cache-table",
@@ -65,6 +66,7 @@ VALUES = {
     "spoke_role": SPOKE_ROLE,
     "scanner_function": f"{STACK}-scanner",
     "scan_queue": RESOURCE_NAMES["ScanQueue"],
+    "inventory_queue": RESOURCE_NAMES["InventoryQueue"],
     "dead_letter_queue": RESOURCE_NAMES["DeadLetterQueue"],
     "results_bucket": RESOURCE_NAMES["ResultsBucket"],
     "cache_table": RESOURCE_NAMES["ScanCacheTable"],
@@ -93,6 +95,7 @@ PARAMETERS = {
     "OrganizationId": ORGANIZATION,
     "AllowedAccountIds": SPOKE,
     "InventoryRegions": f"{REGION},{OTHER_REGION}",
+    "InventoryAccounts": "organization",
     "ExternalId": "example-external-id-0123456789",
     "HubScannerRoleArn": HUB_ROLE_ARN,
     "HubEventBusArn": f"arn:{PARTITION}:events:{REGION}:{HOME}:event-bus/qscanner-hub",
@@ -324,6 +327,7 @@ TERRAFORM_REFERENCES: dict[str, str | list[str]] = {
     "aws_kms_key.notifications[0].arn": f"arn:{PARTITION}:kms:{REGION}:{HOME}:key/{RESOURCE_NAMES['NotificationKey']}",
     "aws_dynamodb_table.scan_cache[0].arn": f"arn:{PARTITION}:dynamodb:{REGION}:{HOME}:table/cache-table",
     "aws_sqs_queue.scan.arn": f"arn:{PARTITION}:sqs:{REGION}:{HOME}:{RESOURCE_NAMES['ScanQueue']}",
+    "aws_sqs_queue.inventory.arn": f"arn:{PARTITION}:sqs:{REGION}:{HOME}:{RESOURCE_NAMES['InventoryQueue']}",
     "aws_sqs_queue.dead_letter.arn": f"arn:{PARTITION}:sqs:{REGION}:{HOME}:{RESOURCE_NAMES['DeadLetterQueue']}",
     "aws_cloudwatch_log_group.scanner.arn": f"arn:{PARTITION}:logs:{REGION}:{HOME}:log-group:{LOG_GROUP}",
     "aws_s3_bucket.trail[0].arn": f"arn:{PARTITION}:s3:::trail-bucket",

@@ -233,6 +233,46 @@ def load_template(name: str) -> dict[str, Any]:
     return yaml.load((TEMPLATES / name).read_text(), Loader=CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
 
 
+HANDLER_ZIP = {"lambda_function.py": "def lambda_handler(event, context):\n    return {}\n"}
+
+
+def admin_artifacts(session: Any, region: str, stack: str) -> dict[str, str]:
+    """What `make deploy-hub` / `make deploy-stackset` put in a region first: code, secret, layer."""
+    bucket = f"{stack}-artifacts-{session.client('sts').get_caller_identity()['Account']}-{region}"
+    s3 = session.client("s3", region_name=region)
+    if region == "us-east-1":
+        s3.create_bucket(Bucket=bucket)
+    else:
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    s3.put_object(Bucket=bucket, Key="scanner-lambda/abc.zip", Body=code_zip(HANDLER_ZIP))
+    secret = session.client("secretsmanager", region_name=region).create_secret(
+        Name=f"{stack}/qualys", SecretString=json.dumps({"qualys_pod": "US2", "qualys_access_token": TOKEN})
+    )
+    layer = session.client("lambda", region_name=region).publish_layer_version(
+        LayerName=f"{stack}-qscanner", Content={"ZipFile": code_zip(HANDLER_ZIP)}
+    )
+    return {
+        "QualysSecretArn": secret["ARN"],
+        "QScannerLayerArn": layer["LayerVersionArn"],
+        "CodeS3Bucket": bucket,
+        "CodeS3Key": "scanner-lambda/abc.zip",
+    }
+
+
+def create_stack(session: Any, name: str, template: str, parameters: dict[str, str]) -> dict[str, str]:
+    """Create a stack from cloudformation/<template> (moto creates it synchronously); returns its outputs."""
+    cloudformation = session.client("cloudformation")
+    cloudformation.create_stack(
+        StackName=name,
+        TemplateBody=(TEMPLATES / template).read_text(),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
+    )
+    (stack,) = cloudformation.describe_stacks(StackName=name)["Stacks"]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
 def template_with_trail_on(name: str) -> str:
     """The template's text with CreateCloudTrail defaulting to true, for tools that only evaluate defaults."""
     text, count = re.subn(

@@ -51,7 +51,7 @@ class Permission:
     calls: tuple[str, ...] = ()
     # The scanner feature whose setting turns the call on; "" when always on. "inventory-regions": Security
     # Hub with an inventory across regions (the hub's InventoryRegions), where a stack in one region
-    # imports findings in others.
+    # imports findings in others. "organization": the hub's INVENTORY_ACCOUNTS=organization.
     feature: str = ""
     # Request context keys the call carries that a statement's Condition may test.
     context: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
@@ -258,6 +258,28 @@ PERMISSIONS: tuple[Permission, ...] = (
         BOTO3_DOCS,
         ("sqs.send_message_batch",),
     ),
+    # Inventory units and their continuations go to the inventory queue (scans to the scan queue).
+    Permission(
+        "sqs:SendMessage",
+        "home",
+        "arn:{partition}:sqs:{region}:{home}:{inventory_queue}",
+        "scanner",
+        "inventory queue",
+        BOTO3_DOCS,
+        ("sqs.send_message_batch",),
+    ),
+    # INVENTORY_ACCOUNTS=organization: ListAccounts has no resource-level permission (Service
+    # Authorization Reference, AWS Organizations), so "*" is its only resource.
+    Permission(
+        "organizations:ListAccounts",
+        "home",
+        "*",
+        "scanner",
+        "organization inventory",
+        BOTO3_DOCS,
+        ("organizations.list_accounts",),
+        feature="organization",
+    ),
     Permission(
         "sts:AssumeRole",
         "home",
@@ -273,6 +295,17 @@ PERMISSIONS: tuple[Permission, ...] = (
     *(
         Permission(
             a, "home", "arn:{partition}:sqs:{region}:{home}:{scan_queue}", "lambda", "scan queue", EXECUTION_ROLE_DOCS
+        )
+        for a in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+    ),
+    *(
+        Permission(
+            a,
+            "home",
+            "arn:{partition}:sqs:{region}:{home}:{inventory_queue}",
+            "lambda",
+            "inventory queue",
+            EXECUTION_ROLE_DOCS,
         )
         for a in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
     ),

@@ -26,11 +26,9 @@ What moto cannot do, and how the tests get around it:
 from __future__ import annotations
 
 import ast
-import io
 import json
 import logging
 import uuid
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,10 +49,12 @@ from qualys_lambda.scanner import Scanner
 from tests.conftest import FAKE_CREDENTIALS
 from tests.support import (
     SPOKE_ROLE_SIDS,
-    TOKEN,
+    TEMPLATES,
     FakeRunner,
     account_session,
+    admin_artifacts,
     code_zip,
+    create_stack,
     drain_units,
     event_for,
     lambda_context,
@@ -64,7 +64,6 @@ from tests.support import (
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse .* not supported by moto")
 
-CLOUDFORMATION = Path(__file__).resolve().parents[2] / "cloudformation"
 REGION = "us-east-1"
 HUB = "123456789012"
 SPOKES = ("111111111111", "222222222222")
@@ -72,50 +71,6 @@ OUTSIDER = "333333333333"
 ORG_ID = "o-exampleorg01"
 EXTERNAL_ID = "test-external-id-4f1c9a7e2b"
 SPOKE_ROLE = "QualysScannerSpokeRole"
-
-
-def handler_zip() -> bytes:
-    archive = io.BytesIO()
-    with zipfile.ZipFile(archive, "w") as zf:
-        zf.writestr("lambda_function.py", "def lambda_handler(event, context):\n    return {}\n")
-    return archive.getvalue()
-
-
-def admin_artifacts(session: boto3.Session, region: str, stack: str) -> dict[str, str]:
-    """What `make deploy-hub` / `make deploy-stackset` put in a region first: code, secret, layer."""
-    bucket = f"{stack}-artifacts-{session.client('sts').get_caller_identity()['Account']}-{region}"
-    s3 = session.client("s3", region_name=region)
-    if region == "us-east-1":
-        s3.create_bucket(Bucket=bucket)
-    else:
-        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
-    s3.put_object(Bucket=bucket, Key="scanner-lambda/abc.zip", Body=handler_zip())
-    secret = session.client("secretsmanager", region_name=region).create_secret(
-        Name=f"{stack}/qualys", SecretString=json.dumps({"qualys_pod": "US2", "qualys_access_token": TOKEN})
-    )
-    layer = session.client("lambda", region_name=region).publish_layer_version(
-        LayerName=f"{stack}-qscanner", Content={"ZipFile": handler_zip()}
-    )
-    return {
-        "QualysSecretArn": secret["ARN"],
-        "QScannerLayerArn": layer["LayerVersionArn"],
-        "CodeS3Bucket": bucket,
-        "CodeS3Key": "scanner-lambda/abc.zip",
-    }
-
-
-def create_stack(session: boto3.Session, name: str, template: str, parameters: dict[str, str]) -> dict[str, str]:
-    """Create a stack from cloudformation/<template>; returns its outputs."""
-    cloudformation = session.client("cloudformation")
-    cloudformation.create_stack(
-        StackName=name,
-        TemplateBody=(CLOUDFORMATION / template).read_text(),
-        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
-    )
-    (stack,) = cloudformation.describe_stacks(StackName=name)["Stacks"]
-    assert stack["StackStatus"] == "CREATE_COMPLETE"
-    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
 def deliver_to_bus(account: str, bus_name: str, event: dict[str, Any]) -> list[str]:
@@ -203,7 +158,7 @@ def organisation(moto_module: None) -> Iterator[Organisation]:
     }
     # The tests play Lambda's poller (see the module docstring).
     sources = runtime.take_over_event_source_mappings(hub_session, hub["ScannerFunctionName"])
-    assert sources == [hub["ScanQueueArn"]]
+    assert sorted(sources) == sorted([hub["ScanQueueArn"], hub["InventoryQueueArn"]])
     configuration = hub_session.client("lambda").get_function_configuration(FunctionName=hub["ScannerFunctionName"])
     env = {k: str(v) for k, v in configuration["Environment"]["Variables"].items()}
     set_aside_schedule_targets(HUB, REGION)
@@ -387,12 +342,14 @@ def test_hub_function_environment_names_spoke_role_external_id_and_accounts(orga
 
 
 def hub_inventory(org: Organisation, scanner: Scanner) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The schedule on the hub, then each inventory unit it queued (on the scan queue, as deployed):
+    """The schedule on the hub, then each inventory unit it queued (on the inventory queue, as deployed):
     the units' outcomes and the scan-request messages they queued."""
     context = lambda_context(invoked_function_arn=org.hub_function_arn)
     planned = handle(schedule_event(HUB, REGION), context, scanner)
     assert planned["outcome"] == "inventory planned"
-    return drain_units(scanner, org.hub["ScanQueueUrl"], context)
+    outcomes, others = drain_units(scanner, org.hub["InventoryQueueUrl"], context)
+    assert others == []
+    return outcomes, receive_all(org.hub["ScanQueueUrl"])
 
 
 def test_hub_inventory_lists_spoke_functions_and_queues_their_scans(organisation: Organisation, tmp_path: Path) -> None:
@@ -538,7 +495,7 @@ def stackset(moto_module: None) -> Iterator[StackSetDeployment]:
     first = artifacts[STACKSET_REGIONS[0]]
     cloudformation.create_stack_set(
         StackSetName="qscanner",
-        TemplateBody=(CLOUDFORMATION / "stackset.yaml").read_text(),
+        TemplateBody=(TEMPLATES / "stackset.yaml").read_text(),
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in first.items()],
         Capabilities=["CAPABILITY_IAM"],
         PermissionModel="SERVICE_MANAGED",

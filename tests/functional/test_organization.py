@@ -4,7 +4,8 @@ The schedule only plans (one inventory unit per account and region); the tests t
 pollers: every message on the inventory and scan queues is handed to a fresh scanner (a cold
 container, so each cross-account invocation must assume its role and the tests can see which), one
 message per invocation, until both queues are empty. moto does not enforce trust policies; an
-unreachable account is an STS client that answers AccessDenied for it.
+unreachable account is an STS client that answers AccessDenied for it. The last tests deploy
+centralized-hub.yaml itself with InventoryAccounts=organization and drive the deployed function's queues.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from local import runtime
 from qualys_lambda import aws
 from qualys_lambda.aws import AwsAccess
 from qualys_lambda.credentials import SecretReader
@@ -35,12 +37,16 @@ from tests.support import (
     PagedLambda,
     Resources,
     account_session,
+    admin_artifacts,
     code_zip,
     create_function,
+    create_stack,
     lambda_context,
     schedule_event,
     settings_for,
 )
+
+pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse .* not supported by moto")
 
 HUB = ACCOUNT  # moto's default account creates the organization: the management account
 REGIONS = (REGION, "eu-west-1")
@@ -76,6 +82,7 @@ class Hub:
     work: str = ""
     denied: frozenset[str] = frozenset()
     remaining_ms: int = 900_000
+    scanner_arn: str = SCANNER_ARN
     invocations: list[dict[str, Any]] = field(default_factory=list)
     metrics: list[dict[str, int]] = field(default_factory=list)
 
@@ -93,7 +100,7 @@ class Hub:
             access,
             secrets,
             self.runner,
-            SCANNER_ARN,
+            self.scanner_arn,
             self.work,
             metrics=lambda v: self.metrics.append(dict(v)),
         )
@@ -273,3 +280,68 @@ def test_unit_short_of_time_resumes_from_marker(resources: Resources, tmp_path: 
     while batch := sqs.receive_message(QueueUrl=env["SCAN_QUEUE_URL"], MaxNumberOfMessages=10).get("Messages", []):
         queued += [json.loads(m["Body"])["detail"]["functionArn"] for m in batch]
     assert len(queued) == len(set(queued)) == 12  # each function enqueued once over the three parts
+
+
+@pytest.fixture
+def deployed_hub(resources: Resources, tmp_path: Path) -> Iterator[tuple[Hub, dict[str, str], dict[str, set[str]]]]:
+    """centralized-hub.yaml deployed with InventoryAccounts=organization in the organization's management
+    account; the hub is configured from the deployed function's environment and plays its queues' pollers."""
+    organization_id = boto3.client("organizations").create_organization(FeatureSet="ALL")["Organization"]["Id"]
+    functions = {account: member_functions(account) for account in (new_member(f"m{i}") for i in range(MEMBERS))}
+    session = boto3.Session(region_name=REGION)
+    outputs = create_stack(
+        session,
+        "qscanner-hub",
+        "centralized-hub.yaml",
+        {
+            **admin_artifacts(session, REGION, "qscanner-hub"),
+            "OrganizationId": organization_id,
+            "InventoryAccounts": "organization",
+            "InventoryRegions": ",".join(REGIONS),
+            "ExternalId": "test-external-id-4f1c9a7e2b",
+            "SpokeRoleName": SPOKE_ROLE,
+        },
+    )
+    # moto would run the function in Docker for each message: the tests are the pollers.
+    sources = runtime.take_over_event_source_mappings(session, outputs["ScannerFunctionName"])
+    assert sorted(sources) == sorted([outputs["ScanQueueArn"], outputs["InventoryQueueArn"]])
+    configuration = session.client("lambda").get_function_configuration(FunctionName=outputs["ScannerFunctionName"])
+    # No scan events: moto would match them to the schedule rule and fail on its Lambda target.
+    env = {**{k: str(v) for k, v in configuration["Environment"]["Variables"].items()}, "SCAN_EVENT_BUS": ""}
+    hub = Hub(resources, env, work=str(tmp_path), scanner_arn=configuration["FunctionArn"])
+    yield hub, outputs, functions
+
+
+def test_deployed_hub_points_scanner_at_organization_and_inventory_queue(
+    deployed_hub: tuple[Hub, dict[str, str], dict[str, set[str]]],
+) -> None:
+    hub, outputs, _functions = deployed_hub
+
+    assert hub.env["INVENTORY_ACCOUNTS"] == "organization"
+    assert hub.env["INVENTORY_QUEUE_URL"] == outputs["InventoryQueueUrl"]
+    assert hub.env["SCAN_QUEUE_URL"] == outputs["ScanQueueUrl"]
+    assert hub.env["ALLOWED_ACCOUNT_IDS"] == ""
+
+
+def test_deployed_hub_schedule_plans_units_on_inventory_queue_then_scans_every_member_function(
+    deployed_hub: tuple[Hub, dict[str, str], dict[str, set[str]]],
+) -> None:
+    hub, outputs, functions = deployed_hub
+    sqs = aws.client("sqs", REGION)
+
+    planned = hub.schedule()
+    waiting = {
+        queue: int(
+            sqs.get_queue_attributes(QueueUrl=outputs[queue], AttributeNames=["ApproximateNumberOfMessages"])[
+                "Attributes"
+            ]["ApproximateNumberOfMessages"]
+        )
+        for queue in ("InventoryQueueUrl", "ScanQueueUrl")
+    }
+    hub.drain()
+
+    units = (MEMBERS + 1) * len(REGIONS)
+    assert planned["units"] == units
+    assert waiting == {"InventoryQueueUrl": units, "ScanQueueUrl": 0}
+    # Every member's functions once; in the hub account only the scanner itself, which it never scans.
+    assert hub.scanned() == Counter({arn: 1 for arn in set().union(*functions.values())})

@@ -48,6 +48,9 @@ ALWAYS_OUTPUTS = {
     "ScanQueueArn",
     "ManualScanRuleName",
     "InventoryScheduleRuleName",
+    "InventoryQueueUrl",
+    "InventoryQueueArn",
+    "DashboardName",
     *RULE_OUTPUTS,
 }
 
@@ -330,18 +333,51 @@ def test_rules_target_scan_queue_with_retry_and_dead_letter(default_single_accou
         assert target["DeadLetterConfig"] == {"Arn": outputs["DeadLetterQueueArn"]}
 
 
-def test_scan_queue_feeds_scanner_one_message_at_a_time(default_single_account_stack: DeployedStack) -> None:
+@pytest.mark.parametrize(("queue", "receives"), [("ScanQueue", 3), ("InventoryQueue", 5)])
+def test_queue_feeds_scanner_one_message_at_a_time(
+    default_single_account_stack: DeployedStack, queue: str, receives: int
+) -> None:
     outputs = default_single_account_stack.outputs
-    (mapping,) = boto3.client("lambda", region_name=REGION).list_event_source_mappings(
+    mappings = boto3.client("lambda", region_name=REGION).list_event_source_mappings(
         FunctionName=outputs["ScannerFunctionName"]
     )["EventSourceMappings"]
+    (mapping,) = [m for m in mappings if m["EventSourceArn"] == outputs[f"{queue}Arn"]]
     attributes = boto3.client("sqs", region_name=REGION).get_queue_attributes(
-        QueueUrl=outputs["ScanQueueUrl"], AttributeNames=["All"]
+        QueueUrl=outputs[f"{queue}Url"], AttributeNames=["All"]
     )["Attributes"]
 
-    assert mapping["EventSourceArn"] == outputs["ScanQueueArn"] and mapping["BatchSize"] == 1
+    assert len(mappings) == 2
+    assert mapping["BatchSize"] == 1
     assert int(attributes["VisibilityTimeout"]) >= 6 * 900
-    assert json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"] == outputs["DeadLetterQueueArn"]
+    assert json.loads(attributes["RedrivePolicy"]) == {
+        "deadLetterTargetArn": outputs["DeadLetterQueueArn"],
+        "maxReceiveCount": receives,
+    }
+
+
+def test_function_sends_inventory_units_to_the_inventory_queue(default_single_account_stack: DeployedStack) -> None:
+    outputs = default_single_account_stack.outputs
+    configuration = boto3.client("lambda", region_name=REGION).get_function_configuration(
+        FunctionName=outputs["ScannerFunctionName"]
+    )
+
+    assert configuration["Environment"]["Variables"]["INVENTORY_QUEUE_URL"] == outputs["InventoryQueueUrl"]
+
+
+def test_dashboard_shows_this_stacks_function_and_queues(default_single_account_stack: DeployedStack) -> None:
+    outputs = default_single_account_stack.outputs
+    body = json.loads(
+        boto3.client("cloudwatch", region_name=REGION).get_dashboard(DashboardName=outputs["DashboardName"])[
+            "DashboardBody"
+        ]
+    )
+    metrics = [m for widget in body["widgets"] for m in widget["properties"]["metrics"]]
+    queue_names = {url.rsplit("/", 1)[-1] for url in (outputs["ScanQueueUrl"], outputs["InventoryQueueUrl"])}
+
+    assert outputs["DashboardName"] == f"{default_single_account_stack.name}-{REGION}"
+    assert {w["properties"]["region"] for w in body["widgets"]} == {REGION}
+    assert {m[3] for m in metrics if m[0] == "AWS/Lambda"} == {outputs["ScannerFunctionName"]}
+    assert queue_names < {m[3] for m in metrics if m[0] == "AWS/SQS"}
 
 
 def test_rules_match_successful_calls_only(default_single_account_stack: DeployedStack) -> None:

@@ -65,7 +65,7 @@ def _applies(role: Role, permission: Permission) -> bool:
         return False
     if permission.feature == "inventory-regions":
         return role.multi_region
-    return permission.feature != "hub" or role.hub
+    return permission.feature not in ("hub", "organization") or role.hub
 
 
 def _values(role: Role) -> dict[str, str]:

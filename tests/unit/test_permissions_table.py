@@ -26,6 +26,7 @@ RECEIVERS = {
     "s3": "s3",
     "events": "events",
     "securityhub": "securityhub",
+    "organizations": "organizations",
 }
 # Objects of this package whose method names happen to match an AWS operation (Scanner.scan).
 NOT_CLIENTS = frozenset({"scanner"})

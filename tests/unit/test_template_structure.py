@@ -42,6 +42,8 @@ SCANNER_ENV_NAMES = {
     "TAG_FUNCTIONS",
     "POLICY_TAGS",
     "RESCAN_AFTER_DAYS",
+    # Issue 12: the queue the inventory's per-(account, region) units go to.
+    "INVENTORY_QUEUE_URL",
 }
 PARAMETER_DEFAULTS = {
     "QualysPod": "US2",
@@ -70,6 +72,7 @@ PARAMETER_DEFAULTS = {
     "EnableTracing": "false",
     "KmsKeyArn": "",
     "QualysSecretKmsKeyArn": "",
+    "InventoryQueueMaxConcurrency": 2,
 }
 # Queues: SQS managed SSE, or SSE-KMS under KmsKeyArn when one is given.
 SQS_MANAGED_UNLESS_CMK = {"Fn::If": ["KmsKeyGiven", {"Ref": "AWS::NoValue"}, True]}
@@ -324,7 +327,7 @@ def test_inventory_schedule_invokes_scanner_with_scoped_permission(resources: di
 
 def test_scan_queue_buffers_bursts(resources: dict[str, Any]) -> None:
     queue = resources["ScanQueue"]["Properties"]
-    (mapping,) = _of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+    mapping = resources["ScanQueueEventSource"]
 
     assert queue["SqsManagedSseEnabled"] == SQS_MANAGED_UNLESS_CMK
     assert queue["VisibilityTimeout"] >= 6 * 900  # six times the largest ScannerTimeout
@@ -487,7 +490,11 @@ def test_role_ecr_pulls_any_accounts_repositories(resources: dict[str, Any]) -> 
         ("sns:Publish", "SNSEnabled", {"Ref": "NotificationTopic"}),
         ("kms:GenerateDataKey", "SNSEnabled", {"Fn::GetAtt": ["NotificationKey", "Arn"]}),
         ("dynamodb:PutItem", "ScanCacheEnabled", {"Fn::GetAtt": ["ScanCacheTable", "Arn"]}),
-        ("sqs:ReceiveMessage", None, {"Fn::GetAtt": ["ScanQueue", "Arn"]}),
+        (
+            "sqs:ReceiveMessage",
+            None,
+            [{"Fn::GetAtt": ["ScanQueue", "Arn"]}, {"Fn::GetAtt": ["InventoryQueue", "Arn"]}],
+        ),
         ("logs:PutLogEvents", None, {"Fn::GetAtt": ["ScannerLogGroup", "Arn"]}),
     ],
 )
@@ -513,12 +520,13 @@ def test_role_cache_actions_are_get_put_update(resources: dict[str, Any]) -> Non
 
 def test_role_sends_only_to_its_own_queues(resources: dict[str, Any]) -> None:
     targets = sorted(
-        s["Resource"]["Fn::GetAtt"][0]
+        resource["Fn::GetAtt"][0]
         for _c, s in _role_statements(resources)
         if "sqs:SendMessage" in _as_list(s["Action"])
+        for resource in _as_list(s["Resource"])
     )
 
-    assert targets == ["DeadLetterQueue", "ScanQueue"]
+    assert targets == ["DeadLetterQueue", "InventoryQueue", "ScanQueue"]
 
 
 def test_role_has_no_managed_policies(resources: dict[str, Any]) -> None:

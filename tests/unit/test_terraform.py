@@ -57,6 +57,7 @@ PARAMETER_VARIABLES: dict[str, str | None] = {
     "EnableTracing": "enable_tracing",
     "KmsKeyArn": "kms_key_arn",
     "QualysSecretKmsKeyArn": "qualys_secret_kms_key_arn",
+    "InventoryQueueMaxConcurrency": "inventory_queue_max_concurrency",
 }
 # Template condition -> the Terraform expression that switches the same resources and statements.
 CONDITION_VARIABLES = {
@@ -89,6 +90,9 @@ OUTPUTS = {
     "CreateFunctionRuleName": "create_function_rule_name",
     "UpdateFunctionCodeRuleName": "update_function_code_rule_name",
     "UpdateFunctionConfigurationRuleName": "update_function_configuration_rule_name",
+    "InventoryQueueUrl": "inventory_queue_url",
+    "InventoryQueueArn": "inventory_queue_arn",
+    "DashboardName": "dashboard_name",
 }
 # Template rule -> the aws_cloudwatch_event_rule that stands for it.
 RULES = {
@@ -511,9 +515,10 @@ def test_queues_accept_only_their_rules_over_tls(document: str, cfn_policy: str)
     assert statements["DenyInsecureTransport"][1]["effect"] == "Deny"
 
 
-def test_scan_queue_like_template() -> None:
-    queue = _resource("aws_sqs_queue", "scan")
-    cfn = _template()["Resources"]["ScanQueue"]["Properties"]
+@pytest.mark.parametrize(("name", "cfn_queue"), [("scan", "ScanQueue"), ("inventory", "InventoryQueue")])
+def test_queue_like_template(name: str, cfn_queue: str) -> None:
+    queue = _resource("aws_sqs_queue", name)
+    cfn = _template()["Resources"][cfn_queue]["Properties"]
 
     # SQS managed SSE, or SSE-KMS under the customer's key, like the template's KmsKeyGiven switch.
     assert queue["sqs_managed_sse_enabled"] == '${var.kms_key_arn == "" ? true : null}'
@@ -531,6 +536,32 @@ def test_scan_queue_feeds_function_one_message_at_a_time() -> None:
     assert mapping["batch_size"] == cfn["BatchSize"] == 1
     assert mapping["function_response_types"] == cfn["FunctionResponseTypes"]
     assert mapping["scaling_config"] == [{"maximum_concurrency": "${var.scan_queue_max_concurrency}"}]
+
+
+def test_inventory_queue_feeds_function_one_unit_at_a_time() -> None:
+    mapping = _resource("aws_lambda_event_source_mapping", "inventory_queue")
+    cfn_mapping = _template()["Resources"]["InventoryQueueEventSource"]["Properties"]
+
+    assert mapping["event_source_arn"] == "${aws_sqs_queue.inventory.arn}"
+    assert mapping["batch_size"] == cfn_mapping["BatchSize"] == 1
+    assert mapping["function_response_types"] == cfn_mapping["FunctionResponseTypes"]
+    assert mapping["scaling_config"] == [{"maximum_concurrency": "${var.inventory_queue_max_concurrency}"}]
+
+
+def test_inventory_queue_policy_only_denies_insecure_transport() -> None:
+    statements = _policy_statements(_typed(MODULE, "data", "aws_iam_policy_document")["inventory_queue"])
+
+    assert list(statements) == ["DenyInsecureTransport"]
+    assert statements["DenyInsecureTransport"][1]["effect"] == "Deny"
+    assert _resource("aws_sqs_queue_policy", "inventory")["queue_url"] == "${aws_sqs_queue.inventory.id}"
+
+
+def test_dashboard_named_per_instance_and_region_with_template_body() -> None:
+    dashboard = _resource("aws_cloudwatch_dashboard", "scanner")
+
+    assert dashboard["dashboard_name"] == "${var.name}-${local.region}"
+    # tests/unit/test_dashboard.py compares dashboard.json.tftpl with the template's DashboardBody.
+    assert 'templatefile("${path.module}/dashboard.json.tftpl"' in dashboard["dashboard_body"]
 
 
 # ---------------------------------------------------------------- storage, notifications, trail

@@ -62,6 +62,7 @@ resource "aws_lambda_function" "scanner" {
       SCAN_EVENT_BUS      = var.enable_scan_events ? "default" : ""
       SBOM_FORMATS        = var.sbom_formats
       SCAN_QUEUE_URL      = aws_sqs_queue.scan.url
+      INVENTORY_QUEUE_URL = aws_sqs_queue.inventory.url
       RESCAN_AFTER_DAYS   = tostring(var.rescan_after_days)
       POLICY_TAGS         = var.policy_tags
       TAG_FUNCTIONS       = tostring(var.tag_functions)

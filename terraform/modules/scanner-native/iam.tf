@@ -207,14 +207,15 @@ data "aws_iam_policy_document" "scanner" {
       "sqs:ChangeMessageVisibility",
       "sqs:GetQueueAttributes",
     ]
-    resources = [aws_sqs_queue.scan.arn]
+    resources = [aws_sqs_queue.scan.arn, aws_sqs_queue.inventory.arn]
   }
 
+  # Scans onto the scan queue, inventory units and their continuations onto the inventory queue.
   statement {
     sid       = "EnqueueInventoryScans"
     effect    = "Allow"
     actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.scan.arn]
+    resources = [aws_sqs_queue.scan.arn, aws_sqs_queue.inventory.arn]
   }
 
   # The inventory lists every function; ListFunctions and tag:GetResources have no resource-level

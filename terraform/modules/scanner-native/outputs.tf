@@ -96,3 +96,18 @@ output "qscanner_layer_arn" {
   description = "Version ARN of the QScanner layer published from layer_zip_path."
   value       = aws_lambda_layer_version.qscanner.arn
 }
+
+output "inventory_queue_url" {
+  description = "Queue of inventory units (one account and region each) between the schedule and the scanner."
+  value       = aws_sqs_queue.inventory.url
+}
+
+output "inventory_queue_arn" {
+  description = "ARN of the inventory queue."
+  value       = aws_sqs_queue.inventory.arn
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard of coverage, inventory, scans, failures and queues."
+  value       = aws_cloudwatch_dashboard.scanner.dashboard_name
+}

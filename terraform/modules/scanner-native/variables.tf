@@ -276,3 +276,15 @@ variable "qualys_secret_kms_key_arn" {
     error_message = "qualys_secret_kms_key_arn must be empty or a KMS key ARN."
   }
 }
+
+variable "inventory_queue_max_concurrency" {
+  type        = number
+  default     = 2
+  description = "Most inventory units (one account and region each) the inventory queue feeds the scanner at once; keep scan_queue_max_concurrency + this + 1 at or below reserved_concurrency."
+
+  validation {
+    # Lambda's range for an SQS event source's maximum concurrency (2 to 1000).
+    condition     = var.inventory_queue_max_concurrency >= 2 && var.inventory_queue_max_concurrency <= 1000 && floor(var.inventory_queue_max_concurrency) == var.inventory_queue_max_concurrency
+    error_message = "inventory_queue_max_concurrency must be a whole number from 2 to 1000."
+  }
+}
