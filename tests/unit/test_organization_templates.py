@@ -37,7 +37,9 @@ def test_inventory_queue_encrypted_redriven_and_as_patient_as_scan_queue(templat
     queue = template["Resources"]["InventoryQueue"]["Properties"]
     scan_queue = template["Resources"]["ScanQueue"]["Properties"]
 
-    assert queue["SqsManagedSseEnabled"] is True
+    # Encrypted as the scan queue: SQS managed SSE, or the customer's key when KmsKeyArn is given.
+    for key in ("SqsManagedSseEnabled", "KmsMasterKeyId"):
+        assert queue[key] == scan_queue[key]
     assert queue["VisibilityTimeout"] == scan_queue["VisibilityTimeout"] >= 6 * 900
     assert queue["RedrivePolicy"] == {
         "deadLetterTargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},

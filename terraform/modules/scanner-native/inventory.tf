@@ -4,7 +4,8 @@
 # never waits behind the scans the previous one enqueued. Only the scanner writes here.
 resource "aws_sqs_queue" "inventory" {
   name                    = "${var.name}-inventory-queue"
-  sqs_managed_sse_enabled = true
+  sqs_managed_sse_enabled = var.kms_key_arn == "" ? true : null
+  kms_master_key_id       = var.kms_key_arn != "" ? var.kms_key_arn : null
   # As the scan queue: six times the scanner's largest timeout (Lambda's advice for SQS sources).
   visibility_timeout_seconds = 5400
   message_retention_seconds  = 345600
