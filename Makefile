@@ -54,6 +54,10 @@ ifneq ($(strip $(AWS_ENDPOINT_URL)),)
 # An emulator: awscli and boto3 both send every call there.
 export AWS_ENDPOINT_URL
 endif
+# `cloudformation deploy --s3-bucket` hands CloudFormation a path-style TemplateURL on the endpoint's
+# host; moto reads such a URL only when that host is "localhost", so an emulator on 127.0.0.1 is
+# named so for that one command. Empty (no change) on AWS.
+CFN_DEPLOY_ENV := $(if $(strip $(AWS_ENDPOINT_URL)),AWS_ENDPOINT_URL=$(subst 127.0.0.1,localhost,$(AWS_ENDPOINT_URL)))
 
 $(foreach v,QUALYS_ACCESS_TOKEN QUALYS_CLIENT_ID QUALYS_CLIENT_SECRET,$(if $(filter command line,$(origin $(v))),$(error $(v) must come from the environment (export $(v)), not the make command line, where ps and shell history show it)))
 
@@ -227,7 +231,7 @@ deploy: check layer package ## build, publish the layer, upload the code, store 
 	$(PYTHON) -m local.stack_parameters QualysPod=$(QUALYS_POD) "QualysSecretArn=$$secret_arn" "QScannerLayerArn=$$layer_arn" \
 	  "CodeS3Bucket=$$bucket" "CodeS3Key=$$code_key" "KmsKeyArn=$(KMS_KEY_ARN)" $(PARAMETERS) >"$$params"
 	$(call stack_parameters,$(TEMPLATE),$(STACK_NAME),$$params)
-	if ! $(AWSR) cloudformation deploy --template-file "$(TEMPLATE)" --stack-name "$(STACK_NAME)" \
+	if ! $(CFN_DEPLOY_ENV) $(AWSR) cloudformation deploy --template-file "$(TEMPLATE)" --stack-name "$(STACK_NAME)" \
 	  --s3-bucket "$$bucket" --s3-prefix cloudformation \
 	  --capabilities CAPABILITY_IAM CAPABILITY_NAMED_IAM --no-fail-on-empty-changeset \
 	  --parameter-overrides "file://$$params" 2>&1 | tee "$$deploy_log"; then

@@ -140,7 +140,7 @@ endef
 define deploy_stack
 deploy_log=$$(mktemp)
 $(call stack_parameters,$(1),$(2),$(3))
-if ! $(AWSR) cloudformation deploy --template-file "$(1)" --stack-name "$(2)" $(if $(4),--s3-bucket "$(4)" --s3-prefix cloudformation) \
+if ! $(CFN_DEPLOY_ENV) $(AWSR) cloudformation deploy --template-file "$(1)" --stack-name "$(2)" $(if $(4),--s3-bucket "$(4)" --s3-prefix cloudformation) \
   --capabilities CAPABILITY_IAM CAPABILITY_NAMED_IAM --no-fail-on-empty-changeset \
   --parameter-overrides "file://$(3)" 2>&1 | tee "$$deploy_log"; then
   grep -q "No updates are to be performed" "$$deploy_log" || { rm -f "$$deploy_log"; exit 1; }
