@@ -116,19 +116,12 @@ class Hub:
         return self.invoke(schedule_event(HUB, REGION))
 
     def drain(self, queues: tuple[str, ...] = ("INVENTORY_QUEUE_URL", "SCAN_QUEUE_URL")) -> None:
-        """The queues' pollers, one message per invocation (BatchSize 1), until every queue is empty."""
-        sqs = aws.client("sqs", REGION)
-        queues = tuple(self.env[name] for name in queues)
-        while True:
-            received = 0
-            for queue in queues:
-                for message in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
-                    received += 1
-                    record = {"messageId": message["MessageId"], "eventSource": "aws:sqs", "body": message["Body"]}
-                    if not self.invoke({"Records": [record]})["batchItemFailures"]:
-                        sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
-            if not received:
-                return
+        """The queues' pollers (the local runtime's), one message per invocation (BatchSize 1), until every
+        queue is empty."""
+        session = boto3.Session(region_name=REGION)
+        arns = [runtime.queue_arn(session.client("sqs"), self.env[name]) for name in queues]
+        while any(runtime.poll(session, arn, lambda event, _context: self.invoke(event), None) for arn in arns):
+            pass
 
     def scanned(self) -> Counter[str]:
         """How many times QScanner ran for each function ARN."""
