@@ -63,7 +63,7 @@ def dashboard_body(env: jinja2.Environment, src: Path, names: Mapping[str, str])
     """The dashboard's JSON body with each ${name} written as `names` maps it (an unknown name fails)."""
     widgets = yaml.safe_load((src / "shared" / "dashboard-widgets.yaml").read_text())
     text = env.get_template("shared/dashboard.json.j2").render(widgets=widgets)
-    return PLACEHOLDER.sub(lambda match: "${%s}" % names[match.group(1)], text)
+    return PLACEHOLDER.sub(lambda match: "${" + names[match.group(1)] + "}", text)
 
 
 def render_all(src: Path = SRC) -> dict[Path, str]:
