@@ -526,6 +526,32 @@ def test_sqs_batch_reports_only_failing_record(scanner: Scanner, runner: FakeRun
     assert result == {"batchItemFailures": [{"itemIdentifier": "m-2"}]}
 
 
+def test_sqs_batch_logs_one_outcome_line_per_message(scanner: Scanner, runner: FakeRunner) -> None:
+    create_function()
+    create_function(name="billing")
+    runner.on_call = lambda argv, env: setattr(runner, "exit_code", 1 if argv[-1].endswith("billing") else 0)
+    records = [
+        {"messageId": "m-1", "eventSource": "aws:sqs", "body": json.dumps(load_event("create_function"))},
+        {"messageId": "m-2", "eventSource": "aws:sqs", "body": json.dumps(event_for("billing"))},
+        {"messageId": "m-3", "eventSource": "aws:sqs", "body": "not json"},
+    ]
+
+    with runtime.captured_logs() as logs:
+        handle({"Records": records}, lambda_context(), scanner)
+
+    # The line the local runtime reads each message's outcome from.
+    lines = {line["message_id"]: line for line in runtime.message_outcomes(logs)}
+    assert sorted(lines) == ["m-1", "m-2", "m-3"]
+    assert (lines["m-1"]["outcome"], lines["m-1"]["status"], lines["m-1"]["function_arn"]) == (
+        "scanned",
+        "success",
+        FUNCTION_ARN,
+    )
+    assert lines["m-1"]["scan_id"] == tags_of()["QualysScanTag"]
+    assert (lines["m-2"]["outcome"], lines["m-2"]["error_type"]) == ("failed", "ScanFailedError")
+    assert lines["m-3"]["outcome"] == "rejected" and lines["m-3"]["reason"]
+
+
 class NoAws:
     """An AwsAccess that fails the test if the scanner touches AWS at all."""
 
