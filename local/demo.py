@@ -1,12 +1,10 @@
 """`make demo`: deploy the scanner with the real `make deploy` to a local AWS emulator and watch it work.
 
-QScanner is SIMULATED (local/qscanner): the Qualys binary is licensed and not in this repository.
-Everything runs against a moto server on 127.0.0.1 that this script starts and always stops; no AWS
-account is touched. What AWS would do around the scanner (CloudTrail's event, EventBridge's rules,
-Lambda's queue poller and runtime, the schedule) is played by local/runtime.py on the deployed stack,
-and every such stand-in is printed as a `note:` where it happens. This file is the story: deploy,
-create a vulnerable function, watch it scanned, change its configuration (cache), fix its code
-(rescan), then find and scan what events missed. Its checks are also written as JSON (DEMO_CHECKS).
+QScanner is SIMULATED (local/qscanner): the Qualys binary is licensed and not in this repository. All
+runs on a moto server on 127.0.0.1 that this script starts and always stops. What AWS does around the
+scanner (CloudTrail, EventBridge, Lambda's poller and runtime, the schedule) is local/runtime.py's, each
+stand-in printed as a `note:`. The story: deploy, create a vulnerable function, watch it scanned, change
+its configuration (cache), fix its code (rescan), find what events missed. Checks: JSON (DEMO_CHECKS).
 """
 
 from __future__ import annotations
@@ -20,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,8 +35,7 @@ REGION = "us-east-2"
 STACK_NAME = "qscanner"
 SAMPLE_FUNCTION = "orders-api"
 DEMO_TOKEN = "demo-token-not-a-real-qualys-token"  # noqa: S105 - a placeholder the simulator accepts
-# The sample functions' code, one directory each: orders-api pins requests 2.19.1 (CVE-2018-18074)
-# and holds a planted key (AWS's documented example key id); legacy-report pins pyyaml 5.3.1.
+# The sample functions' code: orders-api pins requests 2.19.1 and plants a (fake) key; legacy-report pyyaml.
 FUNCTIONS = Path(__file__).with_name("demo-functions")
 LEGACY_FUNCTION = "legacy-report"
 # The code change of step 9: requests upgraded past the advisory's fixed version (2.20.0).
@@ -48,7 +45,6 @@ EXCLUDE_TAG = "QualysScanExclude"
 # The deploy's extra stack parameters (the Makefile's PARAMETERS variable).
 STACK_PARAMETERS = "EnableSecurityHub=true"
 SCAN_EVENT_PATTERN = {"source": ["qualys-lambda"], "detail-type": ["Lambda Scan Completed"]}
-INVOCATION_BUDGET_MS = 900_000
 # Where the checks are written as JSON (local/README.md describes it); the DEMO_CHECKS variable moves it.
 CHECKS_FILE = ROOT / "build" / "demo-checks.json"
 SEVERITY_ORDER = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL")
@@ -74,17 +70,13 @@ class Checks:
         print(f"  [{'ok' if ok else 'MISSING'}] {label}")
         return ok
 
-    @property
-    def passed(self) -> bool:
-        return bool(self.results) and all(r["ok"] for r in self.results)
-
 
 def section(title: str) -> None:
     print(f"\n===== {title} " + "=" * max(0, 72 - len(title)), flush=True)
 
 
 def note(text: str) -> None:
-    print(f"note: {text}")  # where the emulator falls short of AWS and the platform stands in
+    print(f"note: {text}")  # where the emulator falls short of AWS, what the platform does instead
 
 
 def print_findings(views: list[dict[str, Any]]) -> None:
@@ -94,8 +86,6 @@ def print_findings(views: list[dict[str, Any]]) -> None:
             qid = v["product_fields"].get("qualys-lambda/Qid", "?")
             print(f"{'':20}{v['cve']} (QID {qid}); package {v['package']}, fixed in {v['fixed_in']}")
         print(f"{'':20}resource {', '.join(v['resources'])}")
-    if not views:
-        print("  (none)")
 
 
 def deploy(work: Path, make: str, checks: Checks) -> Story:
@@ -117,8 +107,7 @@ def deploy(work: Path, make: str, checks: Checks) -> Story:
     scanner_arn = stack.function_arn()
     variables = session.client("lambda").get_function_configuration(FunctionName=scanner_arn)["Environment"]
     print(f"stack {STACK_NAME}: {stack.status}")
-    for name in runtime.SCANNER_OUTPUTS:
-        print(f"  {name:38} {stack.outputs[name]}")
+    print("\n".join(f"  {name:38} {stack.outputs[name]}" for name in runtime.SCANNER_OUTPUTS))
     print(f"  {'scanner environment':38} {json.dumps(variables['Variables'], sort_keys=True)}")
     secret = session.client("secretsmanager").get_secret_value(SecretId=stack.parameters["QualysSecretArn"])
     stored = json.loads(secret["SecretString"])
@@ -144,7 +133,7 @@ def deploy(work: Path, make: str, checks: Checks) -> Story:
     print(f"QSCANNER_PATH=/opt/bin/qscanner is the layer's {binary}")
     executable = binary.is_file() and bool(binary.stat().st_mode & stat.S_IXUSR)
     checks.check("layer", executable, "layer has an executable bin/qscanner (Lambda: /opt/bin/qscanner)")
-    return Story(stack, function, scanner_arn, checks)
+    return Story(stack, function, scanner_arn, checks.check)
 
 
 @dataclass
@@ -154,16 +143,13 @@ class Story:
     stack: runtime.Stack
     function: DeployedFunction
     scanner_arn: str
-    checks: Checks
+    check: Callable[..., bool]  # Checks.check
     notification_queue: str = ""
     scan_event_queue: str = ""
     role_arn: str = ""
 
     def client(self, service: str) -> Any:
         return self.stack.session.client(service)
-
-    def check(self, name: str, ok: bool, label: str, **values: Any) -> bool:
-        return self.checks.check(name, ok, label, **values)
 
     def listen(self) -> None:
         section("4. listeners: SNS, a scan-event rule, Security Hub; the platform takes over the queue")
@@ -172,11 +158,7 @@ class Story:
         print(f"subscribed SQS queue demo-scan-notifications to {topic}")
         # A user's own rule on the scanner's `Lambda Scan Completed` events (moto delivers PutEvents to
         # SQS targets synchronously, so the handler's event lands in this queue during the scan).
-        sqs, events = self.client("sqs"), self.client("events")
-        self.scan_event_queue = sqs.create_queue(QueueName="demo-scan-completed")["QueueUrl"]
-        events.put_rule(Name="demo-scan-completed", EventPattern=json.dumps(SCAN_EVENT_PATTERN))
-        target = {"Id": "demo-scan-completed", "Arn": runtime.queue_arn(sqs, self.scan_event_queue)}
-        events.put_targets(Rule="demo-scan-completed", Targets=[target])
+        self.scan_event_queue = runtime.rule_to_queue(self.stack.session, "demo-scan-completed", SCAN_EVENT_PATTERN)
         print(f"created rule demo-scan-completed on the default bus: {json.dumps(SCAN_EVENT_PATTERN)} -> SQS")
         securityhub = self.client("securityhub")
         securityhub.enable_security_hub(EnableDefaultStandards=False)
@@ -196,11 +178,10 @@ class Story:
     def work_queue(self, queue_arn: str) -> list[dict[str, Any]]:
         """Lambda's poller on the queue until it is empty: the handler's outcome line of each message."""
         outcomes = []
-        for polled in self.stack.drain(queue_arn, self.function, INVOCATION_BUDGET_MS):
-            for outcome in polled.outcomes:
-                print(f"the poller invoked the deployed handler with message {outcome['message_id']}; its outcome:")
-                print(f"  {json.dumps(outcome, sort_keys=True, default=str)[:300]}")
-                outcomes.append(outcome)
+        for polled in self.stack.drain(queue_arn, self.function):
+            for o in polled.outcomes:
+                print(f"the poller invoked the deployed handler with message {o['message_id']}: {o['outcome']}")
+            outcomes += polled.outcomes
         return outcomes
 
     def create(self, name: str, handler: str, files: Mapping[str, str], tags: Mapping[str, str] | None = None) -> str:
@@ -211,8 +192,7 @@ class Story:
         section("5. a developer creates a function with a vulnerable package and a planted key")
         self.role_arn = lambda_role(self.stack.session, "demo-functions-role")
         arn = self.create(SAMPLE_FUNCTION, "app.handler", sample(SAMPLE_FUNCTION))
-        print(f"created {arn} from local/demo-functions/{SAMPLE_FUNCTION}: requirements.txt pins requests==2.19.1,")
-        print("  app.py holds a planted key (AWS's documented example key id, a fake)")
+        print(f"created {arn} (local/demo-functions): requests==2.19.1 and a planted key in app.py (a fake)")
         return arn
 
     def first_scan(self, arn: str) -> str:
@@ -224,24 +204,21 @@ class Story:
         section("7. what a user checks in AWS after the scan")
         tags = {k: v for k, v in runtime.function_tags(self.stack.session, arn).items() if k.startswith("QualysScan")}
         print("function tags:\n" + "\n".join(f"  {key} = {tags[key]}" for key in sorted(tags)))
-        self.check("tag_status", tags.get("QualysScanStatus") == "success", "tag QualysScanStatus = success")
-        ok = bool(scan_id) and tags.get("QualysScanTag") == scan_id
-        self.check("tags", ok, "tag QualysScanTag = the scan id", tags=tags)
+        ok = tags.get("QualysScanStatus") == "success" and bool(scan_id) and tags.get("QualysScanTag") == scan_id
+        self.check("tags", ok, "tags QualysScanStatus = success, QualysScanTag = the scan id", tags=tags)
         self.show_results()
         self.show_notifications(arn)
         views = self.stack.findings(arn)
         print(f"Security Hub findings for {SAMPLE_FUNCTION} (get_findings; moto ignores Filters: applied here):")
         print_findings(views)
         cve = [v for v in views if v["cve"] == "CVE-2018-18074" and (v["state"], v["severity"]) == ("ACTIVE", "HIGH")]
-        label = "Security Hub lists the requests CVE as an ACTIVE HIGH finding"
-        self.check("hub_findings", bool(cve), label, findings=views)
+        self.check("hub_findings", bool(cve), "Security Hub: the requests CVE, ACTIVE, HIGH", findings=views)
         secret = [v for v in views if v["state"] == "ACTIVE" and "Secret" in v["title"]]
-        self.check("hub_secret", bool(secret), "Security Hub lists the planted key as an ACTIVE finding")
+        self.check("hub_secret", bool(secret), "Security Hub: the planted key, ACTIVE")
         table = self.stack.outputs["ScanCacheTableName"]
         item = runtime.cache_item(self.stack.session, table, {"function_arn": {"S": arn}})
         print(f"DynamoDB cache entry: {json.dumps(item, sort_keys=True, default=str)}")
-        ok = item.get("status") == "success"
-        self.check("cache", ok, "cache entry records the scan", status=item.get("status"))
+        self.check("cache", item.get("status") == "success", "cache entry records the scan", status=item.get("status"))
         return scan_id
 
     def show_results(self) -> None:
@@ -284,8 +261,7 @@ class Story:
         section("8. UpdateFunctionConfiguration (memory 128 -> 256 MB): same code, cache skip expected")
         self.client("lambda").update_function_configuration(FunctionName=SAMPLE_FUNCTION, MemorySize=256)
         result = self.change("UpdateFunctionConfiguration20150331v2", arn, {"memorySize": 256})
-        ok = result.get("outcome") == "cache_hit"
-        self.check("cache_hit", ok, "configuration-only change skipped by the cache (cache_hit)", outcome=result)
+        self.check("cache_hit", result.get("outcome") == "cache_hit", "skipped by the cache", outcome=result)
 
     def code_change(self, arn: str, first_scan_id: str) -> None:
         section("9. UpdateFunctionCode (requests 2.19.1 -> 2.32.3): new CodeSha256, rescan expected")
@@ -305,8 +281,8 @@ class Story:
             print_findings([v for v in views if v["state"] == state])
         ok = any(v["cve"] == "CVE-2018-18074" and v["state"] == "ARCHIVED" for v in views)
         self.check("cve_archived", ok, "the fixed requests CVE is ARCHIVED after the rescan", findings=views)
-        ok = any(v["state"] == "ACTIVE" and "Secret" in v["title"] for v in views)
-        self.check("secret_active", ok, "the planted key (not fixed) stays ACTIVE")
+        secret = any(v["state"] == "ACTIVE" and "Secret" in v["title"] for v in views)
+        self.check("secret_active", secret, "the planted key (not fixed) stays ACTIVE")
 
     def coverage_setup(self) -> None:
         section("10. coverage: a function the scanner never saw, one opted out by tag")
@@ -316,14 +292,14 @@ class Story:
         print(f"created {EXCLUDED_FUNCTION} tagged {EXCLUDE_TAG}=true")
         reasons = self.coverage_report()
         expected = {SAMPLE_FUNCTION: "SCANNED", LEGACY_FUNCTION: "PENDING", EXCLUDED_FUNCTION: "EXCLUDED_BY_TAG"}
-        self.check("coverage_before", reasons == expected, f"coverage: {json.dumps(expected)}", reasons=reasons)
+        self.check("coverage_before", reasons == expected, f"coverage: {expected}", reasons=reasons)
 
     def inventory(self) -> None:
         section("11. the scheduled inventory enqueues what is not covered; the scanner works the queue")
         rule = self.client("events").describe_rule(Name=self.stack.outputs["InventoryScheduleRuleName"])
         note(f"moto fires no schedules: the event of rule {rule['Name']} goes straight to the deployed handler")
         result = self.function(runtime.scheduled_event(rule["Arn"]), LambdaContext(self.scanner_arn))
-        print(f"handler returned: {json.dumps(result)}")
+        print(f"handler returned: {json.dumps(result)}")  # a direct invocation returns its outcome
         ok = result.get("outcome") == "inventory planned" and result.get("units") == 1
         self.check("inventory_planned", ok, "the schedule only planned: one inventory unit", result=result)
         print("-- Lambda's poller hands the inventory unit (this account, this region) to the scanner")
@@ -337,7 +313,7 @@ class Story:
         print(f"scan queue {queue_url.rsplit('/', 1)[-1]} holds {len(requests)} scan request(s):")
         print("\n".join(f"  {r['source']} / {r['detail-type']}: {r['functionArn']}" for r in requests))
         names = {str(r["functionArn"]).rsplit(":", 1)[-1] for r in requests}
-        self.check("inventory_requests", names == {LEGACY_FUNCTION}, f"inventory enqueued {LEGACY_FUNCTION} alone")
+        self.check("inventory_requests", names == {LEGACY_FUNCTION}, f"enqueued {LEGACY_FUNCTION}", requests=requests)
         print(f"  (not {SAMPLE_FUNCTION}: covered; not {EXCLUDED_FUNCTION}: excluded; not the scanner itself)")
         print("-- Lambda's poller hands each request to the scanner")
         scans = {o["function_arn"]: o["outcome"] for o in self.work_queue(self.stack.queue_arn("ScanQueueUrl"))}
@@ -346,7 +322,7 @@ class Story:
         print("the coverage report again:")
         reasons = self.coverage_report()
         expected = {SAMPLE_FUNCTION: "SCANNED", LEGACY_FUNCTION: "SCANNED", EXCLUDED_FUNCTION: "EXCLUDED_BY_TAG"}
-        self.check("coverage_after", reasons == expected, f"coverage then: {json.dumps(expected)}", reasons=reasons)
+        self.check("coverage_after", reasons == expected, f"coverage then: {expected}", reasons=reasons)
 
     def coverage_report(self) -> dict[str, str]:
         """Run the real coverage CLI (`--json`) against the emulator; prints its rows, returns {function: reason}."""
@@ -384,10 +360,10 @@ def main(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     checks_file = Path(os.environ.get("DEMO_CHECKS") or CHECKS_FILE)
     started = time.monotonic()
-    print("#" * 78)
-    print("# qualys-lambda demo: QScanner is SIMULATED (local/qscanner), not the Qualys binary.")
-    print("# Findings come from a small bundled advisory list; everything runs on a local emulator (moto).")
-    print("#" * 78)
+    print("#" * 78 + "\n# qualys-lambda demo: QScanner is SIMULATED (local/qscanner), not the Qualys binary.")
+    print(
+        "# Findings come from a small bundled advisory list; everything runs on a local emulator (moto).\n" + "#" * 78
+    )
     work = Path(tempfile.mkdtemp(prefix="qualys-lambda-demo-"))
     checks, error, emulator = Checks(), "", {}
     try:
@@ -408,21 +384,14 @@ def main(argv: Sequence[str]) -> int:
         print(f"  [{'ok' if result['ok'] else 'MISSING'}] {result['label']}")
     if error:
         print(f"  [FAILED] the demo stopped: {error}")
-    passed = checks.passed and not error
-    report = {
-        "passed": passed,
-        "qscanner": "SIMULATED (local/qscanner)",
-        "error": error,
-        "seconds": round(time.monotonic() - started, 1),
-        "emulator": emulator,
-        "work_dir": str(work),
-        "work_dir_removed": not work.exists(),
-        "checks": checks.results,
-    }
+    passed = bool(checks.results) and all(r["ok"] for r in checks.results) and not error
+    seconds = round(time.monotonic() - started, 1)
+    report = {"passed": passed, "qscanner": "SIMULATED (local/qscanner)", "error": error, "seconds": seconds}
+    report |= {"emulator": emulator, "work_dir": str(work), "work_dir_removed": not work.exists()}
     checks_file.parent.mkdir(parents=True, exist_ok=True)
-    checks_file.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    print(f"demo {'PASSED' if passed else 'FAILED'} in {report['seconds']}s; emulator stopped, temporary files")
-    print(f"removed ({work} exists: {work.exists()}); checks written to {checks_file}")
+    checks_file.write_text(json.dumps({**report, "checks": checks.results}, indent=2, default=str) + "\n")
+    print(f"demo {'PASSED' if passed else 'FAILED'} in {seconds}s; emulator stopped, temporary files removed")
+    print(f"({work} exists: {work.exists()}); checks written to {checks_file}")
     return 0 if passed else 1
 
 

@@ -37,7 +37,7 @@ from moto.events.models import EventPattern
 
 from local import lambda_runner
 from local.build import lambda_sha256
-from local.lambda_runner import LambdaContext, record_fields
+from local.lambda_runner import LAMBDA_MAX_TIMEOUT_MS, LambdaContext, record_fields
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE_CREDENTIALS = {
@@ -556,6 +556,15 @@ def s3_json(session: Any, bucket: str, key: str) -> Any:
     return json.loads(session.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
+def rule_to_queue(session: Any, name: str, pattern: Mapping[str, Any], bus: str = "default") -> str:
+    """A new SQS queue and a rule of `bus` sending the events `pattern` matches to it; returns its URL."""
+    sqs, events = session.client("sqs"), session.client("events")
+    url = str(sqs.create_queue(QueueName=name)["QueueUrl"])
+    events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(pattern))
+    events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": name, "Arn": queue_arn(sqs, url)}])
+    return url
+
+
 def subscribe_queue(session: Any, topic_arn: str, name: str) -> str:
     """A new SQS queue subscribed to the topic (SNS envelopes, not raw); returns its URL."""
     sqs = session.client("sqs")
@@ -718,7 +727,9 @@ class Stack:
         """The ARN of the queue whose URL is the output."""
         return queue_arn(self.session.client("sqs"), self.outputs[output])
 
-    def drain(self, source_arn: str, function: DeployedFunction, budget_ms: int, batch_size: int = 1) -> list[Poll]:
+    def drain(
+        self, source_arn: str, function: DeployedFunction, budget_ms: int = LAMBDA_MAX_TIMEOUT_MS, batch_size: int = 1
+    ) -> list[Poll]:
         """The queue polled through the deployed handler until it is empty, each invocation given `budget_ms`."""
         invoked = str(function.configuration["FunctionArn"])
         return drain(self.session, source_arn, function, lambda: LambdaContext(invoked, budget_ms), batch_size)

@@ -27,17 +27,8 @@ def session(mocked_aws: None) -> Any:
     return boto3.Session(region_name=REGION)
 
 
-def rule_to_queue(session: Any, name: str, pattern: dict[str, Any]) -> str:
-    """A rule on the default bus with an SQS target; returns the queue's URL."""
-    sqs, events = session.client("sqs"), session.client("events")
-    url = sqs.create_queue(QueueName=f"{name}-queue")["QueueUrl"]
-    events.put_rule(Name=name, EventPattern=json.dumps(pattern))
-    events.put_targets(Rule=name, Targets=[{"Id": "q", "Arn": runtime.queue_arn(sqs, url)}])
-    return str(url)
-
-
 def test_route_sends_matching_event_to_rule_queue_with_its_envelope(session: Any) -> None:
-    url = rule_to_queue(session, "create", CLOUDTRAIL_PATTERN)
+    url = runtime.rule_to_queue(session, "create", CLOUDTRAIL_PATTERN)
     event = runtime.cloudtrail_event("CreateFunction20150331", FUNCTION_ARN)
 
     routed = runtime.route(session, event)
@@ -49,7 +40,7 @@ def test_route_sends_matching_event_to_rule_queue_with_its_envelope(session: Any
 
 
 def test_route_skips_failed_call_and_other_event_names(session: Any) -> None:
-    url = rule_to_queue(session, "create", CLOUDTRAIL_PATTERN)
+    url = runtime.rule_to_queue(session, "create", CLOUDTRAIL_PATTERN)
     failed = runtime.cloudtrail_event("CreateFunction20150331", FUNCTION_ARN)
     failed["detail"]["errorCode"] = "AccessDeniedException"
     other = runtime.cloudtrail_event("DeleteFunction20150331", FUNCTION_ARN)
@@ -194,7 +185,7 @@ def test_deployed_function_refuses_code_that_is_not_deployed(session: Any, resou
 
 
 def test_set_aside_lambda_targets_keeps_queue_targets(session: Any) -> None:
-    rule_to_queue(session, "create", CLOUDTRAIL_PATTERN)
+    runtime.rule_to_queue(session, "create", CLOUDTRAIL_PATTERN)
     events = session.client("events")
     events.put_rule(Name="inventory", ScheduleExpression="rate(1 day)")
     events.put_targets(Rule="inventory", Targets=[{"Id": "fn", "Arn": FUNCTION_ARN}])
