@@ -26,7 +26,6 @@ EXPECTED_CHECKS = [
     "deployed_code",
     "layer",
     "first_scan",
-    "tag_status",
     "tags",
     "summary",
     "vulnerabilities",
