@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from qualys_lambda.pods import QUALYS_PODS
 from qualys_lambda.publish import SCANNER_TAG_KEYS
 from tests.support import load_template, run_checkov, template_with_trail_on
 
@@ -78,7 +79,6 @@ PARAMETER_DEFAULTS = {
 SQS_MANAGED_UNLESS_CMK = {"Fn::If": ["KmsKeyGiven", {"Ref": "AWS::NoValue"}, True]}
 CMK_IF_GIVEN = {"Fn::If": ["KmsKeyGiven", {"Ref": "KmsKeyArn"}, {"Ref": "AWS::NoValue"}]}
 REQUIRED_PARAMETERS = {"QualysSecretArn", "QScannerLayerArn", "CodeS3Bucket", "CodeS3Key"}
-QUALYS_PODS = ["US1", "US2", "US3", "US4", "EU1", "EU2", "EU3", "IN1", "CA1", "AE1", "UK1", "AU1", "KSA1"]
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +155,7 @@ def test_parameters_every_one_has_description(template: dict[str, Any]) -> None:
 
 
 def test_parameters_qualys_pod_allowed_values(template: dict[str, Any]) -> None:
-    assert template["Parameters"]["QualysPod"]["AllowedValues"] == QUALYS_PODS
+    assert template["Parameters"]["QualysPod"]["AllowedValues"] == list(QUALYS_PODS)
 
 
 @pytest.mark.parametrize(
