@@ -12,6 +12,8 @@ from typing import Any
 import boto3
 import pytest
 
+from qualys_lambda.config import Settings
+from qualys_lambda.errors import ConfigurationError
 from qualys_lambda.qscanner_output import Package, Vulnerability
 from qualys_lambda.suppressions import (
     METRIC_UNREADABLE,
@@ -386,3 +388,18 @@ def test_main_validate_unreadable_file_exit_1(tmp_path: Path) -> None:
 
     assert main(["validate", str(tmp_path / "missing.json")], out, err) == 1
     assert "not a readable JSON file" in err.getvalue()
+
+
+# ---------------------------------------------------------------- settings
+
+
+def test_settings_suppressions_uri_off_by_default_and_read() -> None:
+    assert Settings.from_env({"QUALYS_SECRET_ARN": "arn"}).suppressions_uri == ""
+    uri = "s3://qualys-results/suppressions/suppressions.json"
+    assert Settings.from_env({"QUALYS_SECRET_ARN": "arn", "SUPPRESSIONS_URI": uri}).suppressions_uri == uri
+
+
+@pytest.mark.parametrize("uri", ["https://example.com/s.json", "s3://qualys-results", "qualys-results/key"])
+def test_settings_suppressions_uri_must_be_s3_object(uri: str) -> None:
+    with pytest.raises(ConfigurationError, match="SUPPRESSIONS_URI must be s3://bucket/key"):
+        Settings.from_env({"QUALYS_SECRET_ARN": "arn", "SUPPRESSIONS_URI": uri})
