@@ -44,7 +44,6 @@ MAX_AHEAD_DAYS = 365
 EXPIRING_WITHIN_DAYS = 14
 # "At most every few minutes": a changed document takes effect within this many seconds.
 REFRESH_SECONDS = 300
-METRIC_UNREADABLE = "SuppressionsUnreadable"
 # The object `make suppressions` uploads to (in the results bucket unless another is given).
 DEFAULT_KEY = "suppressions/suppressions.json"
 # OpenVEX specification, "Status Justifications": the labels a `not_affected` statement may carry.
@@ -343,7 +342,7 @@ class SuppressionsReader:
     def _unreadable(self, why: str) -> Suppressions:
         # One line per read (at most one per refresh period), never the document's content.
         logger.error("suppressions unreadable, none applied", extra={"uri": self.uri, "error": why[:300]})
-        self.metrics({METRIC_UNREADABLE: 1})
+        self.metrics({"SuppressionsUnreadable": 1})
         return Suppressions(problem=why)
 
 

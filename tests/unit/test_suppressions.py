@@ -16,7 +16,6 @@ from qualys_lambda.config import Settings
 from qualys_lambda.errors import ConfigurationError
 from qualys_lambda.qscanner_output import Package, Vulnerability
 from qualys_lambda.suppressions import (
-    METRIC_UNREADABLE,
     REFRESH_SECONDS,
     Suppressions,
     SuppressionsReader,
@@ -326,7 +325,7 @@ def test_reader_unreadable_applies_nothing_logs_once_and_counts(
 
     assert first.rules == () and second is first
     assert first.problem.startswith(why)
-    assert metrics == [{METRIC_UNREADABLE: 1}]
+    assert metrics == [{"SuppressionsUnreadable": 1}]
     (record,) = caplog.records
     assert record.getMessage() == "suppressions unreadable, none applied"
     assert record.error.startswith(why)  # type: ignore[attr-defined]
@@ -337,7 +336,7 @@ def test_reader_bad_uri_applies_nothing(bucket: Any) -> None:
 
     result = reader(bucket, metrics, Clock(), uri="https://example.com/suppressions.json").get()
 
-    assert result.rules == () and metrics == [{METRIC_UNREADABLE: 1}]
+    assert result.rules == () and metrics == [{"SuppressionsUnreadable": 1}]
 
 
 @pytest.mark.parametrize(
