@@ -91,7 +91,7 @@ lint: $(VENV_STAMP) $(CHECKOV_STAMP) ## ruff, mypy, cfn-lint and checkov
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download -d cloudformation
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download -d terraform/modules/scanner-native
 
-templates: $(VENV_STAMP) ## render cloudformation/*.yaml from cloudformation/src (commit both)
+templates: $(VENV_STAMP) ## regenerate every generated file: cloudformation/*.yaml and Terraform's, from cloudformation/src (commit both)
 	$(PY) cloudformation/render.py
 
 bench: $(VENV_STAMP) ## benchmarks (on demand, not part of the tests)

@@ -17,6 +17,7 @@ from typing import Any
 
 import hcl2
 
+from qualys_lambda.publish import SCANNER_TAG_KEYS
 from tests.support import hcl_clean, load_template
 
 PARTITION = "aws"
@@ -320,6 +321,8 @@ TERRAFORM_REFERENCES: dict[str, str | list[str]] = {
     "local.region": REGION,
     "local.account_id": HOME,
     "local.qualys_secret_arn": SECRET_ARN,
+    # generated.tf's list, rendered from the code's (test_template_sources holds it up to date).
+    "local.scanner_tag_keys": list(SCANNER_TAG_KEYS),
     "var.qualys_secret_kms_key_arn": SECRET_KEY_ARN,
     "var.kms_key_arn": STACK_KEY_ARN,
     "var.organization_id": ORGANIZATION,

@@ -37,8 +37,6 @@ REGION = "us-east-1"
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJxdWFseXMtdGVzdCJ9.c2lnbmF0dXJlLXRlc3Qtb25seQ"
 SCANNER_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:qualys-scanner"
 # The single-account scanner's own-account access, which the spoke role grants the hub instead.
-# The tag keys the roles' TagScannedFunctions condition lists, in the templates' order.
-SCANNER_TAG_KEY_LIST = ["QualysScanStatus", "QualysScanTag", "QualysScanTimestamp", "QualysScanPolicy"]
 SPOKE_ROLE_SIDS = {
     "ReadFunctionsToScan",
     "ReadLayersToScan",

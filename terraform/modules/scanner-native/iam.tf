@@ -50,7 +50,7 @@ data "aws_iam_policy_document" "scanner" {
     resources = ["arn:${local.partition}:lambda:*:*:layer:*:*"]
   }
 
-  # Exactly the keys the scanner writes (publish.SCANNER_TAG_KEYS): never the exclusion tag.
+  # Exactly the keys the scanner writes (generated.tf, from publish.SCANNER_TAG_KEYS): never the exclusion tag.
   dynamic "statement" {
     for_each = var.tag_functions ? [1] : []
     content {
@@ -62,7 +62,7 @@ data "aws_iam_policy_document" "scanner" {
       condition {
         test     = "ForAllValues:StringEquals"
         variable = "aws:TagKeys"
-        values   = ["QualysScanStatus", "QualysScanTag", "QualysScanTimestamp", "QualysScanPolicy"]
+        values   = local.scanner_tag_keys
       }
     }
   }
