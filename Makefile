@@ -391,3 +391,4 @@ clean: ## remove build/ and caches (no AWS access needed)
 
 # Multi-account targets: deploy-stackset, deploy-hub, deploy-spoke.
 include mk/multi-account.mk
+include mk/suppressions.mk

@@ -101,6 +101,7 @@ PARAMETERS = {
     "HubScannerRoleArn": HUB_ROLE_ARN,
     "HubEventBusArn": f"arn:{PARTITION}:events:{REGION}:{HOME}:event-bus/qscanner-hub",
     "SpokeRoleRegion": REGION,
+    "SuppressionsUri": f"s3://{RESOURCE_NAMES['ResultsBucket']}/suppressions/suppressions.json",
 }
 
 _NO_VALUE = object()
@@ -325,6 +326,7 @@ TERRAFORM_REFERENCES: dict[str, str | list[str]] = {
     "var.qualys_secret_kms_key_arn": SECRET_KEY_ARN,
     "var.kms_key_arn": STACK_KEY_ARN,
     "var.organization_id": ORGANIZATION,
+    "local.suppressions_object": f"{RESOURCE_NAMES['ResultsBucket']}/suppressions/suppressions.json",
     "aws_s3_bucket.results[0].arn": f"arn:{PARTITION}:s3:::{RESOURCE_NAMES['ResultsBucket']}",
     "aws_sns_topic.notifications[0].arn": f"arn:{PARTITION}:sns:{REGION}:{HOME}:{RESOURCE_NAMES['NotificationTopic']}",
     "aws_kms_key.notifications[0].arn": f"arn:{PARTITION}:kms:{REGION}:{HOME}:key/{RESOURCE_NAMES['NotificationKey']}",

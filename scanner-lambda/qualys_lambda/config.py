@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from qualys_lambda.errors import ConfigurationError
 from qualys_lambda.events import REGION
 from qualys_lambda.qscanner import PASSTHROUGH_PREFIX, PASSTHROUGH_VARIABLES, SCAN_TYPES
+from qualys_lambda.suppressions import S3_URI as SUPPRESSIONS_URI
 
 DEFAULT_QSCANNER_PATH = "/opt/bin/qscanner"
 DEFAULT_SCAN_TYPES = "pkg,secret"
@@ -57,6 +58,8 @@ class Settings:
     inventory_organization: bool = False
     inventory_accounts: tuple[str, ...] = ()
     inventory_queue_url: str = ""
+    # Suppressions as code: the S3 object (s3://bucket/key) of the team's suppression rules; empty: none.
+    suppressions_uri: str = ""
     # The few variables of the scanner's own environment that QScanner inherits (PATH, an emulator's
     # endpoint, the simulator's test knobs); credentials are never among them.
     qscanner_env: tuple[tuple[str, str], ...] = ()
@@ -123,6 +126,9 @@ class Settings:
             problems.append("INVENTORY_ACCOUNTS must be 'organization' or comma-separated 12-digit account ids")
         if organization and not role_name:
             problems.append("INVENTORY_ACCOUNTS=organization needs CROSS_ACCOUNT_ROLE_NAME to reach member accounts")
+        suppressions_uri = text("SUPPRESSIONS_URI")
+        if suppressions_uri and not SUPPRESSIONS_URI.match(suppressions_uri):
+            problems.append("SUPPRESSIONS_URI must be s3://bucket/key")
         if problems:
             raise ConfigurationError("invalid scanner settings: " + "; ".join(problems))
         return cls(
@@ -149,6 +155,7 @@ class Settings:
             inventory_organization=organization,
             inventory_accounts=inventory_accounts,
             inventory_queue_url=text("INVENTORY_QUEUE_URL"),
+            suppressions_uri=suppressions_uri,
             qscanner_env=tuple(
                 (key, value)
                 for key, value in sorted(env.items())

@@ -19,6 +19,10 @@ CYCLONEDX_FORMAT = "CycloneDX"
 # Rule `properties.severity` runs 1 (minimal) to 5 (urgent) in QScanner's SARIF.
 SEVERITY_NAMES = {5: "critical", 4: "high", 3: "medium", 2: "low", 1: "info"}
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
+# Rule `properties.qds`: the Qualys Detection Score, 1 (lowest risk) to 100 (highest). Qualys QScanner
+# README v4.8.0 (SARIF layout) lists it among a rule's properties; Qualys documentation, "Detections - QDS
+# Details", gives its range. A value outside it is not a QDS and is dropped.
+QDS_RANGE = range(1, 101)
 # Fallback when neither the rule nor the result carries a number: SARIF's `level` (our mapping).
 LEVEL_SEVERITIES = {"error": 4, "warning": 3, "note": 2, "none": 1}
 # Secret rules carry words; a secret of unknown severity counts as high.
@@ -59,6 +63,7 @@ class Vulnerability:
     cves: tuple[str, ...] = ()
     cvss: float | None = None
     packages: tuple[Package, ...] = ()
+    qds: int | None = None
 
     @property
     def severity_name(self) -> str:
@@ -153,6 +158,17 @@ def _float(value: Any) -> float | None:
         return None
 
 
+def _qds(value: Any) -> int | None:
+    # An integer (or its text) in 1-100; a fraction or anything else is not a QDS.
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        return None
+    return number if number in QDS_RANGE else None
+
+
 def _text(value: Any) -> str:
     return str(_dict(value).get("text") or "").strip()
 
@@ -198,6 +214,7 @@ def parse_sarif(sarif: Any) -> tuple[list[Vulnerability], list[str]]:
                 cves=tuple(str(c) for c in cves if isinstance(c, str)) if isinstance(cves, list) else (),
                 cvss=_float(_dict(rule_props.get("cvss3Info")).get("baseScore")),
                 packages=tuple(entry["packages"]),
+                qds=_qds(rule_props.get("qds")),
             )
         )
     return found, []

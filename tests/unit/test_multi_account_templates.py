@@ -279,6 +279,9 @@ def test_spoke_role_reads_lists_and_tags_only(spoke: dict[str, Any]) -> None:
         [
             "lambda:GetFunction",
             "lambda:GetFunctionConfiguration",
+            # Issue 18: the function's exposure (its URL configuration and resource-based policy).
+            "lambda:GetFunctionUrlConfig",
+            "lambda:GetPolicy",
             "lambda:ListTags",
             "lambda:GetLayerVersion",
             "lambda:TagResource",

@@ -45,6 +45,8 @@ SCANNER_ENV_NAMES = {
     "RESCAN_AFTER_DAYS",
     # Issue 12: the queue the inventory's per-(account, region) units go to.
     "INVENTORY_QUEUE_URL",
+    # Issue 18: the suppressions document.
+    "SUPPRESSIONS_URI",
 }
 PARAMETER_DEFAULTS = {
     "QualysPod": "US2",
@@ -74,6 +76,7 @@ PARAMETER_DEFAULTS = {
     "KmsKeyArn": "",
     "QualysSecretKmsKeyArn": "",
     "InventoryQueueMaxConcurrency": 2,
+    "SuppressionsUri": "",
 }
 # Queues: SQS managed SSE, or SSE-KMS under KmsKeyArn when one is given.
 SQS_MANAGED_UNLESS_CMK = {"Fn::If": ["KmsKeyGiven", {"Ref": "AWS::NoValue"}, True]}

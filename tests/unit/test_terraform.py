@@ -59,6 +59,7 @@ PARAMETER_VARIABLES: dict[str, str | None] = {
     "KmsKeyArn": "kms_key_arn",
     "QualysSecretKmsKeyArn": "qualys_secret_kms_key_arn",
     "InventoryQueueMaxConcurrency": "inventory_queue_max_concurrency",
+    "SuppressionsUri": "suppressions_uri",
 }
 # Template condition -> the Terraform expression that switches the same resources and statements.
 CONDITION_VARIABLES = {
@@ -72,6 +73,7 @@ CONDITION_VARIABLES = {
     "TracingEnabled": "var.enable_tracing",
     "SecretKeyGiven": 'var.qualys_secret_kms_key_arn != ""',
     "KmsKeyGiven": 'var.kms_key_arn != ""',
+    "SuppressionsGiven": 'var.suppressions_uri != ""',
 }
 OUTPUTS = {
     "ScanQueueUrl": "scan_queue_url",

@@ -66,6 +66,7 @@ resource "aws_lambda_function" "scanner" {
       RESCAN_AFTER_DAYS   = tostring(var.rescan_after_days)
       POLICY_TAGS         = var.policy_tags
       TAG_FUNCTIONS       = tostring(var.tag_functions)
+      SUPPRESSIONS_URI    = var.suppressions_uri
     }
   }
 

@@ -21,13 +21,21 @@ data "aws_iam_policy_document" "scanner_assume" {
   }
 }
 
+locals {
+  # suppressions_uri s3://bucket/key as the object's ARN suffix bucket/key.
+  suppressions_object = trimprefix(var.suppressions_uri, "s3://")
+}
+
 data "aws_iam_policy_document" "scanner" {
+  # GetFunctionUrlConfig and GetPolicy: the function's exposure; a denied read only leaves it unknown.
   statement {
     sid    = "ReadFunctionsToScan"
     effect = "Allow"
     actions = [
       "lambda:GetFunction",
       "lambda:GetFunctionConfiguration",
+      "lambda:GetFunctionUrlConfig",
+      "lambda:GetPolicy",
       "lambda:ListTags",
     ]
     resources = ["arn:${local.partition}:lambda:*:${local.account_id}:function:*"]
@@ -126,6 +134,17 @@ data "aws_iam_policy_document" "scanner" {
       effect    = "Allow"
       actions   = ["s3:PutObject"]
       resources = ["${module.results_bucket[0].arn}/scans/*"]
+    }
+  }
+
+  # suppressions_uri: exactly the object it names.
+  dynamic "statement" {
+    for_each = var.suppressions_uri != "" ? [1] : []
+    content {
+      sid       = "ReadSuppressions"
+      effect    = "Allow"
+      actions   = ["s3:GetObject"]
+      resources = ["arn:${local.partition}:s3:::${local.suppressions_object}"]
     }
   }
 
