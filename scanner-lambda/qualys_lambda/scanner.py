@@ -188,7 +188,7 @@ class Scanner:
         """Write every destination independently; returns the names of those that failed."""
         failures: list[str] = []
         settings = self.settings
-        prefix = s3_prefix(request.account, request.region, request.function_name, started)
+        prefix = s3_prefix(request.account, request.region, request.function_name, started, run.scan_id)
         steps: list[tuple[str, Callable[[], object]]] = []
         if settings.results_bucket:
             summary["s3"] = {

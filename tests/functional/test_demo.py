@@ -45,7 +45,7 @@ def test_demo_shows_tags_results_notification_and_cache(demo_run: subprocess.Com
     out = demo_run.stdout
 
     assert "QualysScanStatus = success" in out
-    assert re.search(r"scans/\d{12}/us-east-2/orders-api/\d{8}T\d{6}Z/summary\.json", out)
+    assert re.search(r"scans/\d{12}/us-east-2/orders-api/\d{8}T\d{6}Z-[0-9a-f-]{36}/summary\.json", out)
     assert "SNS message: subject 'QScanner Results: orders-api'" in out
     assert re.search(r'DynamoDB cache entry: \{.*"status": "success"', out)
 

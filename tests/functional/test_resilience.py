@@ -1,0 +1,128 @@
+"""Resilience against a real scanner process and real fleets: clean kills, unique prefixes, size, drift."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from local import runtime
+from local.emulator import store_function_code
+from qualys_lambda.errors import ScanFailedError
+from qualys_lambda.handler import handle
+from qualys_lambda.scanner import Scanner
+from tests.functional.test_end_to_end_simulated import make_scanner
+from tests.support import (
+    VULNERABLE_CODE,
+    FakeRunner,
+    Resources,
+    code_zip,
+    create_function,
+    lambda_context,
+    load_event,
+)
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` still runs; a zombie (dead, not yet reaped by its new parent) does not count."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def helper_record(path: Path) -> dict[str, Any]:
+    record: dict[str, Any] = json.loads(path.read_text())
+    return record
+
+
+@pytest.fixture
+def helper_scan(server_resources: Resources, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """orders-api on the moto server, and the simulator told to start a long-lived helper and write
+    scratch files; returns the path of the helper's record."""
+    # The simulator's `#!/usr/bin/env python3` must find an interpreter with boto3.
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    create_function()
+    store_function_code(boto3.client("lambda"), boto3.client("s3"), "orders-api", code_zip(VULNERABLE_CODE))
+    record = tmp_path / "helper.json"
+    monkeypatch.setenv("QSCANNER_SIM_SPAWN_HELPER", str(record))
+    return record
+
+
+@pytest.mark.server
+def test_scan_past_its_deadline_leaves_no_process_and_no_scratch(
+    helper_scan: Path, server_resources: Resources, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A stuck QScanner: it ignores --scan-timeout and sleeps far past the scanner's 3 s deadline.
+    monkeypatch.setenv("QSCANNER_SIM_DELAY", "60")
+    monkeypatch.setenv("QSCANNER_SIM_IGNORE_SCAN_TIMEOUT", "1")
+    monkeypatch.setenv("SCAN_TIMEOUT", "3")
+    scanner = make_scanner(server_resources, tmp_path)
+    with pytest.raises(ScanFailedError, match="timed out after 3 s"):
+        handle(load_event("create_function"), lambda_context(), scanner)
+    record = helper_record(helper_scan)
+    assert record["scratch"].startswith(str(tmp_path / "work" / "qscanner-scan-"))
+    assert not alive(record["helper_pid"])
+    assert not Path(record["scratch"]).exists()
+    assert not list((tmp_path / "work").glob("qscanner-scan-*"))
+    assert server_resources.summary()["scan"]["status"] == "failed"
+
+
+@pytest.mark.server
+def test_scan_that_exits_kills_its_helpers_and_removes_scratch_keeping_cache(
+    helper_scan: Path, server_resources: Resources, tmp_path: Path
+) -> None:
+    outcome = handle(load_event("create_function"), lambda_context(), make_scanner(server_resources, tmp_path))
+    assert outcome["status"] == "success"
+    record = helper_record(helper_scan)
+    assert not alive(record["helper_pid"])
+    assert not Path(record["scratch"]).exists()
+    work = tmp_path / "work"
+    assert not list(work.glob("qscanner-scan-*"))
+    # What persists between scans: QScanner's cache directory and its HOME.
+    assert (work / "qscanner-cache" / "simulated-vulndb.json").is_file()
+    assert (work / "qscanner-home").is_dir()
+
+
+def test_scratch_is_private_per_scan_and_cache_and_home_are_shared(scanner: Scanner, runner: FakeRunner) -> None:
+    create_function()
+    handle(load_event("manual_scan"), lambda_context(), scanner)
+    handle(load_event("manual_scan"), lambda_context(), scanner)
+    first, second = (call["env"] for call in runner.calls)
+    assert first["TMPDIR"] != second["TMPDIR"]
+    assert all(Path(env["TMPDIR"]).parent.name.startswith("qscanner-scan-") for env in (first, second))
+    assert all(env["TMP"] == env["TEMP"] == env["TMPDIR"] for env in (first, second))
+    assert first["HOME"] == second["HOME"]
+    cache_dirs = {call["argv"][call["argv"].index("--cache-dir") + 1] for call in runner.calls}
+    assert len(cache_dirs) == 1
+    assert not list(Path(scanner.work_root).glob("qscanner-scan-*"))
+
+
+def test_two_scans_in_one_second_keep_both_summaries(
+    scanner: Scanner, resources: Resources, runner: FakeRunner
+) -> None:
+    moment = datetime(2026, 11, 26, 21, 7, 35, tzinfo=UTC)
+    scanner.clock = lambda: moment
+    create_function()
+    handle(load_event("manual_scan"), lambda_context(), scanner)
+    handle(load_event("manual_scan"), lambda_context(), scanner)
+    session = boto3.Session()
+    summaries = [k for k in runtime.s3_keys(session, resources.bucket) if k.endswith("/summary.json")]
+    assert len(summaries) == 2
+    assert all("/20261126T210735Z-" in key for key in summaries)
+    scan_ids = {runtime.s3_json(session, resources.bucket, key)["scan"]["scan_id"] for key in summaries}
+    assert len(scan_ids) == 2
+    assert all(any(scan_id in key for key in summaries) for scan_id in scan_ids)
