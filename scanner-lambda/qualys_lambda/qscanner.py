@@ -120,6 +120,8 @@ class ScanRun:
     policy: str = ""
     mode: str = MODE_REPORT
     auth_failed: bool = False
+    # Signs that QScanner's output is not the layout this scanner was written for (QScanner changed).
+    unrecognised: tuple[str, ...] = ()
 
     @property
     def scan_id(self) -> str:
@@ -216,6 +218,16 @@ def report_problems(job: ScanJob, exit_code: int, report: QScannerReport) -> lis
     return problems
 
 
+def output_unrecognised(job: ScanJob, exit_code: int, report: QScannerReport) -> tuple[str, ...]:
+    """The report's own layout signs, plus a missing SARIF report where a vulnerability scan was asked for."""
+    signs = list(report.unrecognised)
+    wants_sarif = bool(VULNERABILITY_SCAN_TYPES & set(job.scan_types.split(",")))
+    unreadable = any(sign.startswith("SARIF") for sign in signs)
+    if exit_code != EXIT_REPORT_NOT_READY and wants_sarif and not report.has_sarif and not unreadable:
+        signs.append("no SARIF vulnerability report was written")
+    return tuple(signs)
+
+
 def run_scan(job: ScanJob, timeout: float, runner: Runner, work_root: str) -> ScanRun:
     """Run QScanner once in a fresh scan directory (output and scratch space), removed afterwards."""
     root = Path(work_root)
@@ -265,6 +277,7 @@ def run_scan(job: ScanJob, timeout: float, runner: Runner, work_root: str) -> Sc
         if problems and status == "success":
             status = "partial"
         duration = round(time.monotonic() - started, 3)
-        return ScanRun(status, code, report, duration, "; ".join(problems), policy, job.mode)
+        unrecognised = output_unrecognised(job, code, report)
+        return ScanRun(status, code, report, duration, "; ".join(problems), policy, job.mode, unrecognised=unrecognised)
     finally:
         shutil.rmtree(scan_dir, ignore_errors=True)

@@ -45,6 +45,10 @@ class ScanInfo(TypedDict):
     mode: str
     scans_performed: list[dict[str, str]]
     problems: list[str]
+    # QScanner's version and ScanResult.json's SchemaVersion, and why its output was not recognised.
+    qscanner_version: str
+    qscanner_schema_version: str
+    output_unrecognised: list[str]
 
 
 class VulnerabilityInfo(TypedDict):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,9 +18,12 @@ from local import runtime
 from local.emulator import store_function_code
 from qualys_lambda.errors import ScanFailedError
 from qualys_lambda.handler import handle
+from qualys_lambda.qscanner import Runner
 from qualys_lambda.scanner import Scanner
 from tests.functional.test_end_to_end_simulated import make_scanner
 from tests.support import (
+    PLANTED_SECRET,
+    TOKEN,
     VULNERABLE_CODE,
     FakeRunner,
     Resources,
@@ -26,6 +31,7 @@ from tests.support import (
     create_function,
     lambda_context,
     load_event,
+    sarif,
 )
 
 
@@ -126,3 +132,96 @@ def test_two_scans_in_one_second_keep_both_summaries(
     scan_ids = {runtime.s3_json(session, resources.bucket, key)["scan"]["scan_id"] for key in summaries}
     assert len(scan_ids) == 2
     assert all(any(scan_id in key for key in summaries) for scan_id in scan_ids)
+
+
+# ---------------------------------------------------------------- drift: QScanner's output changed
+
+NEW_FILE = "Report.v2.json"
+
+
+def changing_output(runner: FakeRunner, change: Callable[[Path], None]) -> Runner:
+    """`runner`, then `change` applied to the output directory: what a newer QScanner would leave."""
+
+    def run(argv: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+        completed = runner(argv, env, timeout)
+        change(Path(argv[argv.index("--output-dir") + 1]))
+        return completed
+
+    return run
+
+
+def schema_6(output: Path) -> None:
+    """ScanResult.json with a SchemaVersion this scanner does not know, and a file it has never seen."""
+    (path,) = output.glob("*-ScanResult.json")
+    document = json.loads(path.read_text())
+    document["SchemaVersion"] = 6
+    document["QScannerVersion"] = "5.0.0"
+    path.write_text(json.dumps(document))
+    scan_id = path.name.removesuffix("-ScanResult.json")
+    (output / f"{scan_id}-{NEW_FILE}").write_text(json.dumps({"secret": PLANTED_SECRET, "token": TOKEN}))
+
+
+def recorded_metrics(scanner: Scanner) -> list[Mapping[str, int]]:
+    sent: list[Mapping[str, int]] = []
+    scanner.metrics = sent.append
+    return sent
+
+
+def test_known_output_records_versions_and_no_drift(scanner: Scanner, resources: Resources) -> None:
+    metrics = recorded_metrics(scanner)
+    create_function()
+    handle(load_event("create_function"), lambda_context(), scanner)
+    scan = resources.summary()["scan"]
+    assert (scan["qscanner_version"], scan["qscanner_schema_version"], scan["output_unrecognised"]) == (
+        "4.8.0",
+        "5",
+        [],
+    )
+    assert metrics[-1]["QScannerOutputUnrecognised"] == 0
+
+
+def test_unknown_schema_version_alarms_and_keeps_raw_files_redacted(
+    scanner: Scanner, resources: Resources, runner: FakeRunner
+) -> None:
+    scanner.runner = changing_output(runner, schema_6)
+    metrics = recorded_metrics(scanner)
+    create_function()
+    handle(load_event("create_function"), lambda_context(), scanner)
+    scan = resources.summary()["scan"]
+    assert scan["qscanner_version"] == "5.0.0" and scan["qscanner_schema_version"] == "6"
+    assert scan["output_unrecognised"] == ["ScanResult.json SchemaVersion 6 is not a known one"]
+    assert metrics[-1]["QScannerOutputUnrecognised"] == 1
+    objects = runtime.s3_keys(boto3.Session(), resources.bucket)
+    (raw,) = [key for key in objects if key.endswith(f"/raw/{scan['scan_id']}-{NEW_FILE}")]
+    body = boto3.client("s3").get_object(Bucket=resources.bucket, Key=raw)["Body"].read().decode()
+    assert PLANTED_SECRET not in body and TOKEN not in body and "[REDACTED]" in body
+
+
+def test_sarif_rule_without_severity_alarms(scanner: Scanner, resources: Resources, runner: FakeRunner) -> None:
+    report = sarif([4, 3])
+    del report["runs"][0]["tool"]["driver"]["rules"][1]["properties"]["severity"]
+    runner.sarif_text = json.dumps(report)
+    metrics = recorded_metrics(scanner)
+    create_function()
+    handle(load_event("create_function"), lambda_context(), scanner)
+    assert resources.summary()["scan"]["output_unrecognised"] == [
+        "1 SARIF rule(s) without a severity (properties.severity 1-5)"
+    ]
+    assert metrics[-1]["QScannerOutputUnrecognised"] == 1
+
+
+def test_missing_sarif_where_vulnerabilities_were_asked_alarms(
+    scanner: Scanner, resources: Resources, runner: FakeRunner
+) -> None:
+    def drop_sarif(output: Path) -> None:
+        for path in output.glob("*-Report.sarif.json"):
+            path.unlink()
+
+    scanner.runner = changing_output(runner, drop_sarif)
+    metrics = recorded_metrics(scanner)
+    create_function()
+    handle(load_event("create_function"), lambda_context(), scanner)
+    summary = resources.summary()
+    assert summary["scan"]["status"] == "partial"
+    assert summary["scan"]["output_unrecognised"] == ["no SARIF vulnerability report was written"]
+    assert metrics[-1]["QScannerOutputUnrecognised"] == 1

@@ -44,6 +44,8 @@ SCANNER_ENV_NAMES = {
     "RESCAN_AFTER_DAYS",
     # Issue 12: the queue the inventory's per-(account, region) units go to.
     "INVENTORY_QUEUE_URL",
+    # Issue 19: /tmp's size, for the fit-before-fetch check.
+    "EPHEMERAL_STORAGE_MB",
 }
 PARAMETER_DEFAULTS = {
     "QualysPod": "US2",
@@ -479,6 +481,7 @@ def test_role_ecr_pulls_any_accounts_repositories(resources: dict[str, Any]) -> 
         "ecr:BatchGetImage",
         "ecr:GetDownloadUrlForLayer",
         "ecr:BatchCheckLayerAvailability",
+        "ecr:DescribeImages",
     }
     assert statement["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:ecr:*:*:repository/*"}
 
