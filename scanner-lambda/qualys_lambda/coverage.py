@@ -45,6 +45,8 @@ class CoverageRow:
     secrets: int | None = None
     identity_key: str = ""
     queued: bool = False
+    # Why a TOO_LARGE function does not fit: the bytes needed and the setting to raise.
+    detail: str = ""
 
     def as_json(self) -> dict[str, Any]:
         """The row as the report's JSON (internal fields left out)."""
@@ -58,6 +60,7 @@ class CoverageRow:
             "last_scan": self.last_scan,
             "vulnerabilities": self.vulnerabilities,
             "secrets": self.secrets,
+            **({"detail": self.detail} if self.detail else {}),
         }
 
 
@@ -141,6 +144,7 @@ def _row_from_cache(
         secrets=int(findings["secrets"]) if "secrets" in findings else None,
         identity_key=identity.key,
         queued=item.get("queued_identity") == identity.key and int(item.get("queued_until", 0)) > now.timestamp(),
+        detail=str(item.get("error", "")) if reason == TOO_LARGE else "",
     )
 
 

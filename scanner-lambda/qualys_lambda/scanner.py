@@ -283,7 +283,7 @@ class Scanner:
             }
             if run.status == "failed" and sizing.is_too_large(run.error):
                 # The coverage report shows TOO_LARGE, not FAILED, for this code.
-                fields["failure_reason"] = TOO_LARGE
+                fields.update(failure_reason=TOO_LARGE, error=run.error)
             try:
                 cache.record(request.function_arn, identity, started, fields)
             except TransientError as exc:

@@ -16,13 +16,17 @@ import pytest
 
 from local import runtime
 from local.emulator import store_function_code
+from qualys_lambda.coverage import totals
 from qualys_lambda.errors import ScanFailedError
 from qualys_lambda.handler import handle
+from qualys_lambda.inventory import collect
 from qualys_lambda.qscanner import Runner
 from qualys_lambda.scanner import Scanner
 from tests.functional.test_end_to_end_simulated import make_scanner
 from tests.support import (
+    ACCOUNT,
     PLANTED_SECRET,
+    REGION,
     TOKEN,
     VULNERABLE_CODE,
     FakeRunner,
@@ -31,7 +35,9 @@ from tests.support import (
     create_function,
     lambda_context,
     load_event,
+    run_inventory,
     sarif,
+    settings_for,
 )
 
 
@@ -225,3 +231,98 @@ def test_missing_sarif_where_vulnerabilities_were_asked_alarms(
     assert summary["scan"]["status"] == "partial"
     assert summary["scan"]["output_unrecognised"] == ["no SARIF vulnerability report was written"]
     assert metrics[-1]["QScannerOutputUnrecognised"] == 1
+
+
+# ---------------------------------------------------------------- fit before fetch
+
+GIB = 1024**3
+IMAGE_URI = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/orders:1.4"
+
+
+def push_image(size: int) -> None:
+    """An image of `size` compressed bytes in moto's ECR (moto reports the manifest's config size as the image's)."""
+    ecr = boto3.client("ecr")
+    ecr.create_repository(repositoryName="orders")
+    layer = {
+        "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+        "size": size,
+        "digest": "sha256:" + "a" * 64,
+    }
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "size": size,
+            "digest": "sha256:" + "b" * 64,
+        },
+        "layers": [layer],
+    }
+    ecr.put_image(repositoryName="orders", imageManifest=json.dumps(manifest), imageTag="1.4")
+
+
+def image_function(resources: Resources) -> None:
+    boto3.client("lambda").create_function(
+        FunctionName="orders-api", Role=resources.role_arn, PackageType="Image", Code={"ImageUri": IMAGE_URI}
+    )
+
+
+def sqs_batch(event: dict[str, Any]) -> dict[str, Any]:
+    return {"Records": [{"messageId": "m-1", "body": json.dumps(event), "eventSource": "aws:sqs"}]}
+
+
+def test_image_too_large_for_tmp_is_not_scanned_and_not_retried(
+    scanner: Scanner, resources: Resources, runner: FakeRunner
+) -> None:
+    scanner.settings = settings_for(resources, EPHEMERAL_STORAGE_MB=2048)
+    metrics = recorded_metrics(scanner)
+    push_image(3 * GIB)
+    image_function(resources)
+
+    result = handle(sqs_batch(load_event("create_function")), lambda_context(), scanner)
+
+    assert result == {"batchItemFailures": []}  # a permanent outcome: SQS does not redeliver it
+    assert runner.calls == []
+    scan = resources.summary()["scan"]
+    needed = 3 * GIB + 6 * GIB + 128 * 1024**2  # fetched + unpacked (twice) + margin
+    assert scan["status"] == "failed" and scan["error"].startswith("TOO_LARGE: ")
+    assert f"needs {needed} bytes of /tmp" in scan["error"]
+    assert "raise EphemeralStorageSize (ephemeral_storage_size) to 9344 MB" in scan["error"]
+    assert metrics[-1]["ScansTooLarge"] == 1 and metrics[-1]["ScansRun"] == 0
+    (message,) = resources.messages()
+    assert json.loads(message["Message"])["scan"]["error"] == scan["error"]
+
+
+def test_image_that_fits_is_scanned(scanner: Scanner, resources: Resources, runner: FakeRunner) -> None:
+    scanner.settings = settings_for(resources, EPHEMERAL_STORAGE_MB=10240)
+    push_image(3 * GIB)
+    image_function(resources)
+    outcome = handle(load_event("create_function"), lambda_context(), scanner)
+    assert outcome["status"] == "success" and len(runner.calls) == 1
+
+
+def test_too_large_shows_in_coverage_and_is_not_requeued(
+    scanner: Scanner, resources: Resources, runner: FakeRunner
+) -> None:
+    queue = boto3.client("sqs").create_queue(QueueName="scan-requests")["QueueUrl"]
+    # Below Lambda's 512 MB floor on purpose: a tiny zip must then not fit (up to 250 MB unzipped + margin).
+    scanner.settings = settings_for(resources, EPHEMERAL_STORAGE_MB=300, SCAN_QUEUE_URL=queue)
+    create_function()
+    assert handle(load_event("create_function"), lambda_context(), scanner)["reason"] == "TOO_LARGE"
+
+    rows = collect(scanner.settings, scanner.aws, scanner.cache, datetime.now(UTC))
+    (row,) = [r.as_json() for r in rows if r.function_name == "orders-api"]
+    assert row["reason"] == "TOO_LARGE" and row["status"] == "failed"
+    assert "raise EphemeralStorageSize (ephemeral_storage_size) to" in row["detail"]
+    assert totals(rows)["TOO_LARGE"] == 1 and totals(rows)["uncovered"] == 1
+
+    inventory = run_inventory(scanner, queue)
+    assert inventory["enqueued"] == 0 and runner.calls == []
+
+
+def test_memory_too_small_names_scanner_memory_size(scanner: Scanner, resources: Resources, runner: FakeRunner) -> None:
+    scanner.settings = settings_for(resources, AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256)
+    create_function()
+    outcome = handle(load_event("create_function"), lambda_context(), scanner)
+    assert outcome["reason"] == "TOO_LARGE" and runner.calls == []
+    assert "raise ScannerMemorySize (scanner_memory_size) to 281 MB" in resources.summary()["scan"]["error"]
