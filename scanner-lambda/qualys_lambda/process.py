@@ -1,9 +1,9 @@
 """A child process run in its own process group and stopped as a group on every way out.
 
-Lambda freezes a warm container with its stray processes and thaws them at the next invocation
-(AWS Lambda Developer Guide, "Lambda execution environment lifecycle"), so a helper QScanner starts
-must not outlive its scan: killing only the direct child, as `subprocess.run` does on a timeout,
-leaves the helper running and holding CPU, memory and /tmp.
+Lambda freezes a warm container with its stray processes and thaws them at the next invocation (AWS
+Lambda Developer Guide, "Understanding the Lambda execution environment lifecycle"), so a helper
+QScanner starts must not outlive its scan: killing only the direct child, as `subprocess.run` does on
+a timeout, leaves the helper running and holding CPU, memory and /tmp.
 """
 
 from __future__ import annotations
