@@ -63,6 +63,10 @@ class Settings:
     # The few variables of the scanner's own environment that QScanner inherits (PATH, an emulator's
     # endpoint, the simulator's test knobs); credentials are never among them.
     qscanner_env: tuple[tuple[str, str], ...] = ()
+    # The scanner's /tmp size (EPHEMERAL_STORAGE_MB, set by the templates from EphemeralStorageSize) and
+    # memory (Lambda's AWS_LAMBDA_FUNCTION_MEMORY_SIZE), for the fit-before-fetch check (sizing.py).
+    ephemeral_storage_mb: int | None = None
+    memory_mb: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -116,6 +120,8 @@ class Settings:
         ttl_days = positive_int("CACHE_TTL_DAYS", 30) or 30
         scan_timeout = positive_int("SCAN_TIMEOUT", None)
         rescan_days = positive_int("RESCAN_AFTER_DAYS", 7) or 7
+        ephemeral_storage_mb = positive_int("EPHEMERAL_STORAGE_MB", None)
+        memory_mb = positive_int("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", None)
         inventory_regions = tuple(r.strip() for r in text("INVENTORY_REGIONS").split(",") if r.strip())
         if any(not REGION.match(r) for r in inventory_regions):
             problems.append("INVENTORY_REGIONS must be comma-separated AWS regions")
@@ -161,4 +167,6 @@ class Settings:
                 for key, value in sorted(env.items())
                 if key in PASSTHROUGH_VARIABLES or key.startswith(PASSTHROUGH_PREFIX)
             ),
+            ephemeral_storage_mb=ephemeral_storage_mb,
+            memory_mb=memory_mb,
         )

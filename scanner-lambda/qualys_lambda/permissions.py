@@ -128,6 +128,26 @@ PERMISSIONS: tuple[Permission, ...] = (
         )
         for a in _ECR_PULL
     ),
+    # The image's size before QScanner runs (sizing.py), in the function's account or a central registry.
+    Permission(
+        "ecr:DescribeImages",
+        "target",
+        _OWN_REPOSITORY,
+        "scanner",
+        "own-account repository",
+        BOTO3_DOCS,
+        ("ecr.describe_images",),
+    ),
+    Permission(
+        "ecr:DescribeImages",
+        "target",
+        _OTHER_REPOSITORY,
+        "scanner",
+        "other-account repository",
+        BOTO3_DOCS,
+        ("ecr.describe_images",),
+        context=_IN_ORGANIZATION,
+    ),
     # Code under a customer managed key (SourceKMSKeyArn): GetFunction's code URL serves the package
     # only to principals that may decrypt with the key, and Lambda makes that call on their behalf.
     Permission(

@@ -40,6 +40,12 @@ CONTENT_TYPES = {
     "cyclonedx": "application/vnd.cyclonedx+json",
 }
 JSON_CONTENT_TYPE = "application/json"
+TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
+# ScanResult.json's SchemaVersion this parser was written for (Qualys QScanner README v4.8.0): any other
+# value means QScanner changed its layout, which the scanner reports (QScannerOutputUnrecognised).
+KNOWN_SCHEMA_VERSIONS = frozenset({"5"})
+# Where the files the parser could not use are kept in S3 when the output is unrecognised.
+RAW_PREFIX = "raw/"
 REDACTED = "[REDACTED]"
 
 
@@ -116,6 +122,13 @@ class QScannerReport:
     simulated: bool = False
     problems: tuple[str, ...] = ()
     files: tuple[StoredFile, ...] = ()
+    # QScanner's own version and ScanResult.json's SchemaVersion, as written ("" when absent).
+    qscanner_version: str = ""
+    schema_version: str = ""
+    # Signs of an output layout this parser does not know, and the files it could not use
+    # (secret text redacted), which S3 keeps when there is such a sign.
+    unrecognised: tuple[str, ...] = ()
+    unparsed: tuple[StoredFile, ...] = ()
 
     @property
     def has_sarif(self) -> bool:
@@ -220,6 +233,17 @@ def parse_sarif(sarif: Any) -> tuple[list[Vulnerability], list[str]]:
     return found, []
 
 
+def sarif_drift(sarif: Any) -> tuple[str, list[str]]:
+    """(the SARIF tool's version, signs of a layout change): rules whose severity is not QScanner's 1-5."""
+    runs = _dicts(_dict(sarif).get("runs"))
+    drivers = [_dict(_dict(run.get("tool")).get("driver")) for run in runs]
+    version = next((str(d["version"]) for d in drivers if d.get("version")), "")
+    rules = [rule for driver in drivers for rule in _dicts(driver.get("rules"))]
+    unrated = [r for r in rules if _severity(_dict(r.get("properties")).get("severity")) is None]
+    signs = [f"{len(unrated)} SARIF rule(s) without a severity (properties.severity 1-5)"] if unrated else []
+    return version, signs
+
+
 def sanitise_scan_result(scan_result: dict[str, Any]) -> tuple[dict[str, Any], list[Secret], list[str]]:
     """(ScanResult without secret text, secret locations, the stripped texts)."""
     stripped: list[str] = []
@@ -255,6 +279,15 @@ def redact(text: str, secrets: tuple[str, ...] | list[str]) -> str:
     return text
 
 
+def _is_text(content: bytes) -> bool:
+    """UTF-8 text, which redaction can clean; binary files (the LZMA .xz ones) cannot be and are never kept."""
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _redact_bytes(content: bytes, secrets: tuple[str, ...]) -> bytes:
     if not any(secret.encode() in content for secret in secrets if secret):
         return content
@@ -271,6 +304,9 @@ def read_report(files: Mapping[str, bytes], hidden: tuple[str, ...] = ()) -> QSc
     sboms: dict[str, str] = {}
     kept: list[tuple[str, bytes, str]] = []
     scan_id, simulated = "", False
+    qscanner_version, schema_version, sarif_tool_version = "", "", ""
+    unrecognised: list[str] = []
+    scan_result_read = False
     for name, content in sorted(files.items()):
         if name.endswith(BINARY_SUFFIXES):
             continue
@@ -279,7 +315,13 @@ def read_report(files: Mapping[str, bytes], hidden: tuple[str, ...] = ()) -> QSc
             document = _json(content)
             if not isinstance(document, dict):
                 problems.append("ScanResult.json is not valid JSON")
+                unrecognised.append("ScanResult.json is not valid JSON")
                 continue
+            scan_result_read = True
+            schema_version = str(document.get("SchemaVersion", ""))
+            qscanner_version = str(document.get("QScannerVersion") or "")
+            if schema_version not in KNOWN_SCHEMA_VERSIONS:
+                unrecognised.append(f"ScanResult.json SchemaVersion {schema_version or 'missing'} is not a known one")
             clean, secrets, stripped = sanitise_scan_result(document)
             scans = [
                 ScanPerformed(str(s.get("ScanType", "")), str(s.get("Status", "")))
@@ -291,9 +333,12 @@ def read_report(files: Mapping[str, bytes], hidden: tuple[str, ...] = ()) -> QSc
             sarif = _json(content)
             if sarif is None:
                 problems.append("SARIF report is not valid JSON")
+                unrecognised.append("SARIF report is not valid JSON")
                 continue
             vulnerabilities, sarif_problems = parse_sarif(sarif)
             problems += sarif_problems
+            sarif_tool_version, drift = sarif_drift(sarif)
+            unrecognised += sarif_problems + drift
             kept.append((name, content, CONTENT_TYPES["sarif"]))
         elif name.endswith(".json"):
             document = _json(content)
@@ -309,6 +354,13 @@ def read_report(files: Mapping[str, bytes], hidden: tuple[str, ...] = ()) -> QSc
                 kept.append((name, content, CONTENT_TYPES[fmt]))
     redacted = (*hidden, *stripped)
     stored = tuple(StoredFile(name, _redact_bytes(body, redacted), ctype) for name, body, ctype in kept)
+    # Without a readable ScanResult.json the secrets' text is unknown, so no unparsed file can be cleaned.
+    used = {name for name, _, _ in kept}
+    unparsed = tuple(
+        StoredFile(RAW_PREFIX + name, _redact_bytes(body, redacted), TEXT_CONTENT_TYPE)
+        for name, body in sorted(files.items())
+        if scan_result_read and name not in used and not name.endswith(BINARY_SUFFIXES) and _is_text(body)
+    )
     return QScannerReport(
         scan_id=scan_id,
         vulnerabilities=tuple(sorted(vulnerabilities, key=lambda v: (-v.severity, v.qid))),
@@ -318,4 +370,8 @@ def read_report(files: Mapping[str, bytes], hidden: tuple[str, ...] = ()) -> QSc
         simulated=simulated,
         problems=tuple(problems),
         files=stored,
+        qscanner_version=qscanner_version or sarif_tool_version,
+        schema_version=schema_version,
+        unrecognised=tuple(unrecognised),
+        unparsed=unparsed,
     )

@@ -115,7 +115,7 @@ def test_demo_scan_tags_results_notification_and_cache(report: dict[str, Any]) -
     assert tags["QualysScanStatus"] == "success" and tags["QualysScanTag"] == first["scan_id"]
     summaries = [k for k in keys if k.endswith("/summary.json")]
     assert len(summaries) == 1
-    assert re.fullmatch(r"scans/\d{12}/us-east-2/orders-api/\d{8}T\d{6}Z/summary\.json", summaries[0])
+    assert re.fullmatch(r"scans/\d{12}/us-east-2/orders-api/\d{8}T\d{6}Z-[0-9a-f-]{36}/summary\.json", summaries[0])
     assert values(report, "vulnerabilities")["total"] > 0 and values(report, "secrets")["secrets"] > 0
     assert values(report, "sns")["subjects"] == ["QScanner Results: orders-api"]
     assert values(report, "cache") == {"status": "success"}

@@ -288,6 +288,7 @@ def test_spoke_role_reads_lists_and_tags_only(spoke: dict[str, Any]) -> None:
             "ecr:BatchGetImage",
             "ecr:GetDownloadUrlForLayer",
             "ecr:BatchCheckLayerAvailability",
+            "ecr:DescribeImages",
             "ecr:GetAuthorizationToken",
             "kms:Decrypt",
             "lambda:ListFunctions",

@@ -47,6 +47,8 @@ SCANNER_ENV_NAMES = {
     "INVENTORY_QUEUE_URL",
     # Issue 18: the suppressions document.
     "SUPPRESSIONS_URI",
+    # Issue 19: /tmp's size, for the fit-before-fetch check.
+    "EPHEMERAL_STORAGE_MB",
 }
 PARAMETER_DEFAULTS = {
     "QualysPod": "US2",
@@ -481,6 +483,7 @@ def test_role_ecr_pulls_any_accounts_repositories(resources: dict[str, Any]) -> 
         "ecr:BatchGetImage",
         "ecr:GetDownloadUrlForLayer",
         "ecr:BatchCheckLayerAvailability",
+        "ecr:DescribeImages",
     }
     assert statement["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:ecr:*:*:repository/*"}
 

@@ -74,6 +74,8 @@ data "aws_iam_policy_document" "scanner" {
       "ecr:BatchGetImage",
       "ecr:GetDownloadUrlForLayer",
       "ecr:BatchCheckLayerAvailability",
+      # The image's size, checked against /tmp before QScanner runs.
+      "ecr:DescribeImages",
     ]
     # Any account's repository (a central registry); its repository policy still decides.
     resources = ["arn:${local.partition}:ecr:*:*:repository/*"]
