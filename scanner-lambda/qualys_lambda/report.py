@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from qualys_lambda.qscanner_output import SEVERITY_ORDER, Package, QScannerReport
 
@@ -41,6 +41,8 @@ class ScanInfo(TypedDict):
     mode: str
     scans_performed: list[dict[str, str]]
     problems: list[str]
+    # Only on a result for code the function no longer runs (stored in S3, delivered nowhere else).
+    superseded: NotRequired[bool]
 
 
 class VulnerabilityInfo(TypedDict):
