@@ -99,6 +99,7 @@ RULES = {
     "CreateFunctionRule": "scan",
     "UpdateFunctionCodeRule": "scan",
     "UpdateFunctionConfigurationRule": "scan",
+    "DeleteFunctionRule": "scan",
     "ManualScanRule": "manual_scan",
     "InventoryScheduleRule": "inventory",
 }
