@@ -58,15 +58,22 @@ class ScanCache:
         self.table = table
         self.ttl_days = ttl_days
 
-    def claim(self, function_arn: str, identity: ScanIdentity, now: datetime, lease_seconds: int, force: bool) -> Claim:
-        """Claim the scan of `identity`, unless a valid scan exists or another claim is live."""
+    def claim(
+        self, function_arn: str, identity: ScanIdentity, now: datetime, lease_seconds: int, force: bool, token: str
+    ) -> Claim:
+        """Claim the scan of `identity` under `token`, unless a valid scan exists or another claim is live."""
         epoch = int(now.timestamp())
         # Free to claim: no live claim on this identity (none, expired, or for other code)...
         condition = "(attribute_not_exists(claim_expires) OR claim_expires < :now OR claim_identity <> :identity)"
         if not force:
             # ...and no successful scan of this identity that is still within its TTL.
             condition += " AND NOT (scan_identity = :identity AND #status = :success AND #ttl > :now)"
-        plain_values: dict[str, Any] = {":identity": identity.key, ":now": epoch, ":lease": epoch + lease_seconds}
+        plain_values: dict[str, Any] = {
+            ":identity": identity.key,
+            ":now": epoch,
+            ":lease": epoch + lease_seconds,
+            ":token": token,
+        }
         if not force:
             plain_values[":success"] = "success"
         names = {"#ttl": "ttl"} | ({} if force else {"#status": "status"})
@@ -74,7 +81,7 @@ class ScanCache:
             self.dynamodb.update_item(
                 TableName=self.table,
                 Key=key_of(function_arn),
-                UpdateExpression="SET claim_identity = :identity, claim_expires = :lease, "
+                UpdateExpression="SET claim_identity = :identity, claim_expires = :lease, claim_token = :token, "
                 "#ttl = if_not_exists(#ttl, :lease)",
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
@@ -101,8 +108,14 @@ class ScanCache:
         item = response.get("Item")
         return from_item(item) if item else None
 
-    def record(self, function_arn: str, identity: ScanIdentity, now: datetime, fields: Mapping[str, Any]) -> None:
-        """Store the scan's result, replacing the item (and so releasing the claim)."""
+    def record(
+        self, function_arn: str, identity: ScanIdentity, now: datetime, fields: Mapping[str, Any], token: str
+    ) -> bool:
+        """Store the scan's result, replacing the item (and so releasing the claim), if it still holds the claim.
+
+        False when another scan has taken the claim since (the code changed and a newer scan began) or a
+        deleted function's item went: this result is then superseded and the item is left as it is.
+        """
         item = {
             "function_arn": function_arn,
             "code_sha256": identity.code_sha256,
@@ -112,9 +125,45 @@ class ScanCache:
             **fields,
         }
         try:
-            self.dynamodb.put_item(TableName=self.table, Item=to_item(item))
+            # Written only while the item still carries this scan's claim token.
+            self.dynamodb.put_item(
+                TableName=self.table,
+                Item=to_item(item),
+                ConditionExpression="claim_token = :token",
+                ExpressionAttributeValues=to_item({":token": token}),
+            )
         except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
             raise _translate(exc, "recording the scan") from exc
+        return True
+
+    def holds(self, function_arn: str, token: str) -> bool:
+        """Whether the claim under `token` is still this function's claim."""
+        item = self.lookup(function_arn) or {}
+        return bool(token) and item.get("claim_token") == token
+
+    def release(self, function_arn: str, token: str) -> None:
+        """Drop the claim under `token`, leaving any other scan's claim and the last result in place."""
+        try:
+            # Removed only while the item still carries this scan's claim token.
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key=key_of(function_arn),
+                UpdateExpression="REMOVE claim_identity, claim_expires, claim_token",
+                ConditionExpression="claim_token = :token",
+                ExpressionAttributeValues=to_item({":token": token}),
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise _translate(exc, "releasing the claim") from exc
+
+    def forget(self, function_arn: str) -> None:
+        """Delete the function's item: the function is gone or excluded from scanning."""
+        try:
+            self.dynamodb.delete_item(TableName=self.table, Key=key_of(function_arn))
+        except ClientError as exc:
+            raise _translate(exc, "deleting the cache item") from exc
 
 
 def key_of(function_arn: str) -> dict[str, Any]:

@@ -68,6 +68,13 @@ class Settings:
     ephemeral_storage_mb: int | None = None
     memory_mb: int | None = None
 
+    def in_scope(self, account: str) -> bool:
+        """Whether the scanner acts in `account`: any account without ALLOWED_ACCOUNT_IDS, else only those listed.
+
+        The one answer the scanner (events, inventory units) and the inventory (which accounts it plans) share.
+        """
+        return not self.allowed_account_ids or account in self.allowed_account_ids
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Build settings from `env`, reporting every missing or invalid variable in one error."""

@@ -47,6 +47,8 @@ class CoverageRow:
     queued: bool = False
     # Why a TOO_LARGE function does not fit: the bytes needed and the setting to raise.
     detail: str = ""
+    # Excluded, yet its cache item holds a scan: its findings and item are still to be retired.
+    retire: bool = False
 
     def as_json(self) -> dict[str, Any]:
         """The row as the report's JSON (internal fields left out)."""
@@ -106,13 +108,21 @@ def cache_items(
 
 
 def reason_for(status: str, scan_timestamp: str, now: datetime, rescan_after: timedelta) -> str:
-    """The reason code of the last scan of a function's current code, from its status and time."""
+    """The reason code of the last scan of a function's current code, from its status and time.
+
+    A partial scan (no vulnerability report yet, or a scan type that failed) is STALE at once, so the
+    next inventory retries it instead of waiting `rescan_after`. A timestamp that cannot be read (the
+    tag is anyone's to write) says nothing about the last scan: that function alone is PENDING.
+    """
     if status in ("failed", "incomplete"):
         return FAILED
     if status not in ("success", "partial"):
         return PENDING
-    scanned_at = datetime.strptime(scan_timestamp, TIMESTAMP_FORMAT).replace(tzinfo=now.tzinfo)
-    return STALE if status == "success" and now - scanned_at > rescan_after else SCANNED
+    try:
+        scanned_at = datetime.strptime(scan_timestamp, TIMESTAMP_FORMAT).replace(tzinfo=now.tzinfo)
+    except ValueError:
+        return PENDING
+    return STALE if status == "partial" or now - scanned_at > rescan_after else SCANNED
 
 
 def classify(item: dict[str, Any] | None, identity: ScanIdentity, now: datetime, rescan_after: timedelta) -> str:
@@ -217,6 +227,7 @@ def assess_pages(
                         target.account,
                         target.region,
                         EXCLUDED_BY_TAG,
+                        retire="scan_identity" in items.get(function["FunctionArn"], {}),
                     )
                 )
             elif cache:

@@ -33,3 +33,7 @@ class TargetAccessError(ScannerError):
 
 class DestinationError(ScannerError):
     """One destination (S3, SNS, tags, Security Hub, the event bus) could not be written; the others still are."""
+
+
+class FunctionGoneError(InvalidEventError):
+    """The function no longer exists: nothing to scan, and its findings and cache item are retired."""

@@ -13,6 +13,9 @@ from qualys_lambda.errors import InvalidEventError
 SCANNED_EVENT_NAMES = frozenset(
     {"CreateFunction20150331", "UpdateFunctionCode20150331v2", "UpdateFunctionConfiguration20150331v2"}
 )
+# A deleted function is never scanned: its event retires its findings and its cache item.
+DELETE_EVENT_NAME = "DeleteFunction20150331"
+HANDLED_EVENT_NAMES = SCANNED_EVENT_NAMES | {DELETE_EVENT_NAME}
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 MANUAL_SOURCE = "qualys-lambda.manual"
 INVENTORY_SOURCE = "qualys-lambda.inventory"
@@ -122,7 +125,7 @@ def _request(reference: str, envelope: Mapping[str, Any], event_name: str, force
 
 def _from_cloudtrail(event: Mapping[str, Any], detail: Mapping[str, Any]) -> ScanRequest:
     event_name = _text(detail, "eventName")
-    if event_name not in SCANNED_EVENT_NAMES:
+    if event_name not in HANDLED_EVENT_NAMES:
         raise InvalidEventError("event name is not one the scanner handles")
     if "eventSource" in detail and _text(detail, "eventSource") != "lambda.amazonaws.com":
         raise InvalidEventError("event source is not lambda.amazonaws.com")

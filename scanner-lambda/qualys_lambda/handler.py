@@ -83,6 +83,8 @@ def run_unit(scanner: Scanner, unit: InventoryUnit, remaining_s: Callable[[], fl
     """One inventory unit; a failure propagates so SQS returns that unit alone for a retry."""
     try:
         return scanner.run_unit(unit, remaining_s)
+    except InvalidEventError:
+        raise  # rejected (and logged once) by handle_one
     except Exception as exc:
         _log_failure(scanner, "inventory unit failed", exc, account=unit.account, region=unit.region)
         raise

@@ -68,7 +68,10 @@ def organization_accounts(organizations: Any) -> list[str]:
 
 
 def inventory_accounts(settings: Settings, aws: AwsAccess) -> list[str]:
-    """This account first, then the organization's accounts, INVENTORY_ACCOUNTS, or (hub mode) ALLOWED_ACCOUNT_IDS."""
+    """This account first, then the organization's accounts, INVENTORY_ACCOUNTS, or (hub mode) ALLOWED_ACCOUNT_IDS.
+
+    Only accounts in scope (`Settings.in_scope`): the inventory never enqueues work the scanner refuses.
+    """
     if settings.inventory_organization:
         others = organization_accounts(aws.home_client("organizations"))
     elif settings.inventory_accounts:
@@ -77,7 +80,11 @@ def inventory_accounts(settings: Settings, aws: AwsAccess) -> list[str]:
         others = list(settings.allowed_account_ids)
     else:
         others = []
-    return [aws.own_account, *sorted(set(others) - {aws.own_account})]
+    accounts = [aws.own_account, *sorted(set(others) - {aws.own_account})]
+    out_of_scope = [a for a in accounts if not settings.in_scope(a)]
+    if out_of_scope:
+        logger.warning("accounts out of scope not inventoried", extra={"accounts": out_of_scope})
+    return [a for a in accounts if settings.in_scope(a)]
 
 
 def inventory_units(settings: Settings, aws: AwsAccess, inventory_id: str = "") -> list[InventoryUnit]:
@@ -216,7 +223,9 @@ def run_unit(
         sent = enqueue(sqs, settings.scan_queue_url, wanted)
         if cache is not None:
             mark_queued(cache, sent, now)
-        enqueued += len(sent)
+        # An excluded function with a recorded scan: its request makes the scanner retire its findings
+        # and cache item (so it is sent once; nothing marks it queued).
+        enqueued += len(sent) + len(enqueue(sqs, settings.scan_queue_url, [r for r in page.rows if r.retire]))
         if page.next_marker and remaining_s() < UNIT_TIME_MARGIN_S:
             continued = page.next_marker
             following = replace(unit, marker=continued, part=unit.part + 1)

@@ -279,6 +279,7 @@ PERMISSIONS: tuple[Permission, ...] = (
             ("BatchGetItem", "batch_get_item"),
             ("PutItem", "put_item"),
             ("UpdateItem", "update_item"),
+            ("DeleteItem", "delete_item"),
         )
     ),
     Permission(

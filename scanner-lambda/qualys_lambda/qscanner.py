@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from qualys_lambda.process import run_in_group
-from qualys_lambda.qscanner_output import QScannerReport, read_report, redact
+from qualys_lambda.qscanner_output import QScannerReport, read_report, redact, redact_fragments
 
 logger = logging.getLogger(__name__)
 
@@ -258,7 +258,8 @@ def run_scan(job: ScanJob, timeout: float, runner: Runner, work_root: str) -> Sc
         status, policy = classify(code, job.mode)
         if status == "failed":
             stderr = completed.stderr or ""
-            excerpt = redact(stderr[-STDERR_EXCERPT_CHARS:], job.hidden)
+            # Redact whole values before cutting, then whatever the cut or a wrap left of one.
+            excerpt = redact_fragments(redact(stderr, job.hidden)[-STDERR_EXCERPT_CHARS:], job.hidden)
             auth = code == EXIT_GENERIC and bool(AUTH_FAILURE.search(stderr))
             logger.warning(
                 "qscanner failed",

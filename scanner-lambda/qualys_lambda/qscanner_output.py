@@ -47,6 +47,9 @@ KNOWN_SCHEMA_VERSIONS = frozenset({"5"})
 # Where the files the parser could not use are kept in S3 when the output is unrecognised.
 RAW_PREFIX = "raw/"
 REDACTED = "[REDACTED]"
+# Our rule for log excerpts: no run of this many characters of a credential survives a cut or a wrap
+# (long enough that ordinary text never matches a window of a random token by chance).
+FRAGMENT_RUN = 16
 
 
 @dataclass(frozen=True)
@@ -294,25 +297,76 @@ def _redact_bytes(content: bytes, secrets: tuple[str, ...]) -> bytes:
     return redact(content.decode("utf-8", "replace"), secrets).encode()
 
 
+def redact_fragments(text: str, secrets: tuple[str, ...] | list[str], run: int = FRAGMENT_RUN) -> str:
+    """`text` with every run of `run` or more characters of a secret replaced.
+
+    What a cut or a line wrap leaves of a credential is no longer the whole value, so whole-value
+    replacement misses it; any `run`-character window that occurs in a secret marks its characters.
+    """
+    windows = {secret[i : i + run] for secret in secrets for i in range(len(secret) - run + 1)}
+    if not windows:
+        return text
+    marked = [False] * len(text)
+    for start in range(len(text) - run + 1):
+        if text[start : start + run] in windows:
+            marked[start : start + run] = [True] * run
+    pieces: list[str] = []
+    for index, char in enumerate(text):
+        if not marked[index]:
+            pieces.append(char)
+        elif index == 0 or not marked[index - 1]:
+            pieces.append(REDACTED)
+    return "".join(pieces)
+
+
+def redact_json(value: Any, secrets: tuple[str, ...]) -> Any:
+    """A parsed JSON document with every secret redacted from its decoded keys and strings.
+
+    Searching the file's bytes misses a secret whose text JSON escapes (`"`, `\\`, and `<`, `>`, `&`,
+    which Go's encoder writes as \\u003c, \\u003e, \\u0026): the decoded values hold it whatever the encoding.
+    """
+    if isinstance(value, dict):
+        return {redact(key, secrets): redact_json(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact_json(item, secrets) for item in value]
+    return redact(value, secrets) if isinstance(value, str) else value
+
+
+def _found_texts(files: Mapping[str, bytes]) -> list[str]:
+    """The secret texts ScanResult.json reports, known before any other file is read."""
+    for name, content in files.items():
+        document = _json(content) if name.endswith(SCAN_RESULT_SUFFIX) else None
+        if isinstance(document, dict):
+            return sanitise_scan_result(document)[2]
+    return []
+
+
 def read_report(files: Mapping[str, bytes], hidden: tuple[str, ...] = ()) -> QScannerReport:
-    """The one typed report of a run's files; `hidden` (credentials) is redacted from every stored file."""
+    """The one typed report of a run's files; credentials (`hidden`) and found secret text redacted from each."""
     problems: list[str] = []
     vulnerabilities: list[Vulnerability] = []
     secrets: list[Secret] = []
-    stripped: list[str] = []
     scans: list[ScanPerformed] = []
     sboms: dict[str, str] = {}
-    kept: list[tuple[str, bytes, str]] = []
+    stored: list[StoredFile] = []
     scan_id, simulated = "", False
     qscanner_version, schema_version, sarif_tool_version = "", "", ""
     unrecognised: list[str] = []
     scan_result_read = False
+    redacted = (*hidden, *_found_texts(files))
+
+    def keep(name: str, content: bytes, document: Any, content_type: str) -> None:
+        # A file is stored as written unless redaction changed a value; then it is re-serialised.
+        clean = redact_json(document, redacted)
+        body = content if clean == document else json.dumps(clean, indent=2).encode()
+        stored.append(StoredFile(name, body, content_type))
+
     for name, content in sorted(files.items()):
         if name.endswith(BINARY_SUFFIXES):
             continue
+        document = _json(content) if name.endswith(".json") else None
         if name.endswith(SCAN_RESULT_SUFFIX):
             scan_id = name[: -len(SCAN_RESULT_SUFFIX)]
-            document = _json(content)
             if not isinstance(document, dict):
                 problems.append("ScanResult.json is not valid JSON")
                 unrecognised.append("ScanResult.json is not valid JSON")
@@ -322,26 +376,25 @@ def read_report(files: Mapping[str, bytes], hidden: tuple[str, ...] = ()) -> QSc
             qscanner_version = str(document.get("QScannerVersion") or "")
             if schema_version not in KNOWN_SCHEMA_VERSIONS:
                 unrecognised.append(f"ScanResult.json SchemaVersion {schema_version or 'missing'} is not a known one")
-            clean, secrets, stripped = sanitise_scan_result(document)
+            clean, secrets, _texts = sanitise_scan_result(redact_json(document, hidden))
             scans = [
                 ScanPerformed(str(s.get("ScanType", "")), str(s.get("Status", "")))
-                for s in _dicts(document.get("ScansPerformed"))
+                for s in _dicts(clean.get("ScansPerformed"))
             ]
             simulated = bool(document.get("Simulated")) or "simulated" in str(document.get("QScannerVersion", ""))
-            kept.append((name, json.dumps(clean, indent=2).encode(), JSON_CONTENT_TYPE))
+            keep(name, json.dumps(clean, indent=2).encode(), clean, JSON_CONTENT_TYPE)
         elif name.endswith(SARIF_SUFFIX):
-            sarif = _json(content)
-            if sarif is None:
+            if document is None:
                 problems.append("SARIF report is not valid JSON")
                 unrecognised.append("SARIF report is not valid JSON")
                 continue
-            vulnerabilities, sarif_problems = parse_sarif(sarif)
+            # Parsed after redaction: titles and messages reach the summary, SNS and Security Hub.
+            vulnerabilities, sarif_problems = parse_sarif(redact_json(document, redacted))
             problems += sarif_problems
-            sarif_tool_version, drift = sarif_drift(sarif)
+            sarif_tool_version, drift = sarif_drift(document)
             unrecognised += sarif_problems + drift
-            kept.append((name, content, CONTENT_TYPES["sarif"]))
-        elif name.endswith(".json"):
-            document = _json(content)
+            keep(name, content, document, CONTENT_TYPES["sarif"])
+        elif document is not None:
             fmt = (
                 "cyclonedx"
                 if _dict(document).get("bomFormat") == CYCLONEDX_FORMAT
@@ -351,13 +404,11 @@ def read_report(files: Mapping[str, bytes], hidden: tuple[str, ...] = ()) -> QSc
             )
             if fmt:
                 sboms[fmt] = name
-                kept.append((name, content, CONTENT_TYPES[fmt]))
-    redacted = (*hidden, *stripped)
-    stored = tuple(StoredFile(name, _redact_bytes(body, redacted), ctype) for name, body, ctype in kept)
+                keep(name, content, document, CONTENT_TYPES[fmt])
     # Without a readable ScanResult.json the secrets' text is unknown, so no unparsed file can be cleaned.
-    used = {name for name, _, _ in kept}
+    used = {f.name for f in stored}
     unparsed = tuple(
-        StoredFile(RAW_PREFIX + name, _redact_bytes(body, redacted), TEXT_CONTENT_TYPE)
+        StoredFile(RAW_PREFIX + name, _redact_raw(name, body, redacted), TEXT_CONTENT_TYPE)
         for name, body in sorted(files.items())
         if scan_result_read and name not in used and not name.endswith(BINARY_SUFFIXES) and _is_text(body)
     )
@@ -369,9 +420,18 @@ def read_report(files: Mapping[str, bytes], hidden: tuple[str, ...] = ()) -> QSc
         scans_performed=tuple(scans),
         simulated=simulated,
         problems=tuple(problems),
-        files=stored,
+        files=tuple(stored),
         qscanner_version=qscanner_version or sarif_tool_version,
         schema_version=schema_version,
         unrecognised=tuple(unrecognised),
         unparsed=unparsed,
     )
+
+
+def _redact_raw(name: str, content: bytes, secrets: tuple[str, ...]) -> bytes:
+    """A kept raw file: a JSON one redacted in its decoded values (escapes hide text), any other as text."""
+    document = _json(content) if name.endswith(".json") else None
+    if document is not None:
+        clean = redact_json(document, secrets)
+        return content if clean == document else json.dumps(clean, indent=2).encode()
+    return _redact_bytes(content, secrets)

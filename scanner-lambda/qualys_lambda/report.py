@@ -6,7 +6,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from qualys_lambda.qscanner_output import SEVERITY_ORDER, Package, QScannerReport
 
@@ -49,6 +49,8 @@ class ScanInfo(TypedDict):
     qscanner_version: str
     qscanner_schema_version: str
     output_unrecognised: list[str]
+    # Only on a result for code the function no longer runs (stored in S3, delivered nowhere else).
+    superseded: NotRequired[bool]
 
 
 class VulnerabilityInfo(TypedDict):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,12 +21,13 @@ from qualys_lambda.errors import (
     ConfigurationError,
     DeliveryError,
     DestinationError,
+    FunctionGoneError,
     InvalidEventError,
     ScanFailedError,
     ScannerError,
     TransientError,
 )
-from qualys_lambda.events import InventoryUnit, ScanRequest
+from qualys_lambda.events import DELETE_EVENT_NAME, InventoryUnit, ScanRequest
 from qualys_lambda.metrics import MetricsSink, emit
 from qualys_lambda.qscanner import Runner, ScanJob, ScanRun, run_scan
 from qualys_lambda.qscanner_output import QScannerReport, StoredFile
@@ -66,28 +68,44 @@ class Scanner:
         log = {"function_arn": request.function_arn, "event_id": request.event_id, "trigger": request.event_name}
         if request.function_arn == self.own_function_arn:
             raise InvalidEventError("the scanner does not scan itself")
-        allowed = self.settings.allowed_account_ids
-        if allowed and request.account not in allowed:
+        if not self.settings.in_scope(request.account):
             raise InvalidEventError("event account is not in ALLOWED_ACCOUNT_IDS")
         target = self.aws.target(request.account, request.region)
-        function = get_function(target, request.function_arn)
+        try:
+            function = get_function(target, request.function_arn)
+        except FunctionGoneError:
+            archived = self._retire(request, target)
+            logger.info("findings retired", extra={**log, "outcome": "retired", "archived": archived})
+            if request.event_name != DELETE_EVENT_NAME:
+                raise
+            return {"outcome": "retired", "function_arn": request.function_arn, "archived": archived}
+        if request.event_name == DELETE_EVENT_NAME:
+            # Deleted, then created again under the same name: the new function's own events scan it.
+            raise InvalidEventError("the deleted function exists again")
         configuration = function.get("Configuration", {})
-        tags = function.get("Tags") or {}
+        tags = function_tags(target, request.function_arn, function)
+        if tags is None:
+            logger.warning("scan skipped", extra={**log, "outcome": "unknown", "reason": "tags unreadable"})
+            return {"outcome": "unknown", "function_arn": request.function_arn, "reason": "tags unreadable"}
         if str(tags.get(self.settings.exclude_tag, "")).lower() in EXCLUDE_VALUES:
-            logger.info("scan skipped", extra={**log, "outcome": "excluded"})
+            archived = self._retire(request, target)
+            logger.info("scan skipped", extra={**log, "outcome": "excluded", "archived": archived})
             self.metrics({"ScansExcluded": 1})
             return {"outcome": "excluded", "function_arn": request.function_arn}
         identity = ScanIdentity.of(configuration)
         cache = self.cache
         failures: list[str] = []
+        # The claim's token: only the scan that still holds it records its result (see `_is_current`).
+        token = ""
         if cache is not None:
             try:
-                claim = cache.claim(request.function_arn, identity, self.clock(), CLAIM_LEASE_S, request.force)
+                token = uuid.uuid4().hex
+                claim = cache.claim(request.function_arn, identity, self.clock(), CLAIM_LEASE_S, request.force, token)
             except TransientError as exc:
                 # Fail open: without the cache a duplicate scan is possible, a missed one is not.
                 logger.error("cache unavailable", extra={**log, "error": str(exc)})
                 failures.append("cache")
-                claim = Claim.CLAIMED
+                claim, token = Claim.CLAIMED, ""
             if claim is not Claim.CLAIMED:
                 logger.info("scan skipped", extra={**log, "outcome": claim.value})
                 self.metrics({"CacheHits" if claim is Claim.CACHED else "DuplicatesSkipped": 1})
@@ -102,7 +120,9 @@ class Scanner:
         )
         finished = self.clock()
         summary = build_summary(request, configuration, function.get("Code", {}), run, started, finished)
-        failures += self._deliver(request, target, summary, run, identity, started, cache, bool(failures))
+        if not self._is_current(request, target, identity, cache, token):
+            return self._superseded(request, summary, run, started, cache, token, log)
+        failures += self._deliver(request, target, summary, run, identity, started, cache, token)
         outcome = {
             "outcome": "scanned",
             "status": run.status,
@@ -140,6 +160,8 @@ class Scanner:
 
     def run_unit(self, unit: InventoryUnit, remaining_s: Callable[[], float]) -> dict[str, Any]:
         """One unit of the inventory: list, assess and enqueue one account and region."""
+        if not self.settings.in_scope(unit.account):
+            raise InvalidEventError("inventory unit's account is not in ALLOWED_ACCOUNT_IDS")
         return inventory.run_unit(
             unit, self.settings, self.aws, self.cache, self.clock(), self.metrics, remaining_s, self.own_function_arn
         )
@@ -195,6 +217,86 @@ class Scanner:
         )
         return run_scan(job, timeout, self.runner, self.work_root)
 
+    def _is_current(
+        self, request: ScanRequest, target: Target, identity: ScanIdentity, cache: ScanCache | None, token: str
+    ) -> bool:
+        """Whether the run's result is the function's current one, and may be delivered and recorded as such.
+
+        Two checks: the function's code and layers, read again after the run, are still those scanned
+        (this alone holds without a cache); and the scan still holds its claim, which a scan of newer code
+        takes over. The cache's conditional record (`ScanCache.record`) repeats the second atomically.
+        """
+        try:
+            configuration = get_function(target, request.function_arn).get("Configuration", {})
+        except FunctionGoneError:
+            return False
+        if ScanIdentity.of(configuration) != identity:
+            return False
+        return cache is None or not token or cache.holds(request.function_arn, token)
+
+    def _superseded(
+        self,
+        request: ScanRequest,
+        summary: Summary,
+        run: ScanRun,
+        started: datetime,
+        cache: ScanCache | None,
+        token: str,
+        log: dict[str, str],
+    ) -> dict[str, Any]:
+        """A result for code the function no longer runs: its summary is kept in S3, marked, and nothing else."""
+        summary["scan"]["superseded"] = True
+        failures: list[str] = []
+        if self.settings.results_bucket:
+            step = self._store_step(request, summary, run, started)
+            try:
+                step()
+            except DestinationError as exc:
+                logger.error("delivery failed", extra={**log, "error": str(exc)})
+                failures.append("s3")
+        if cache is not None and token:
+            cache.release(request.function_arn, token)
+        outcome = {
+            "outcome": "superseded",
+            "status": run.status,
+            "scan_id": run.scan_id,
+            "function_arn": request.function_arn,
+            "delivery_failures": failures,
+        }
+        logger.warning("scan superseded", extra={**log, **outcome})
+        self.metrics({"ScansRun": 1, "ScanDurationMilliseconds": int(run.duration_s * 1000)})
+        return outcome
+
+    def _retire(self, request: ScanRequest, target: Target) -> int:
+        """Archive the findings of a function that is gone or excluded and forget its cache item."""
+        archived = 0
+        if self.settings.security_hub:
+            product = securityhub.product_arn(self.aws.partition, target.region, target.account)
+            try:
+                counts = securityhub.archive_findings(
+                    target.client("securityhub"), product, request.function_arn, iso(self.clock())
+                )
+            except DestinationError as exc:
+                raise DeliveryError(f"findings not archived: {exc}") from exc
+            archived = counts["archived"]
+        cache = self.cache
+        if cache is not None:
+            cache.forget(request.function_arn)
+        return archived
+
+    def _store_step(
+        self, request: ScanRequest, summary: Summary, run: ScanRun, started: datetime
+    ) -> Callable[[], object]:
+        """The S3 destination: names the objects in the summary, returns the write."""
+        bucket = self.settings.results_bucket
+        prefix = s3_prefix(request.account, request.region, request.function_name, started, run.scan_id)
+        if summary["scan"].get("superseded"):
+            # Its own prefix: a newer scan that started in the same second keeps its objects.
+            prefix = prefix.rstrip("/") + "-superseded/"
+        summary["s3"] = {"bucket": bucket, "prefix": prefix, "summary_key": prefix + "summary.json"}
+        summary["sbom"] = {fmt: prefix + name for fmt, name in run.report.sboms.items()}
+        return lambda: publish.store_results(self.aws.home_client("s3"), bucket, prefix, summary, stored_files(run))
+
     def _deliver(
         self,
         request: ScanRequest,
@@ -204,7 +306,7 @@ class Scanner:
         identity: ScanIdentity,
         started: datetime,
         cache: ScanCache | None,
-        cache_failed: bool,
+        token: str,
     ) -> list[str]:
         """Write every destination independently; returns the names of those that failed."""
         failures: list[str] = []
@@ -212,20 +314,7 @@ class Scanner:
         prefix = s3_prefix(request.account, request.region, request.function_name, started, run.scan_id)
         steps: list[tuple[str, Callable[[], object]]] = []
         if settings.results_bucket:
-            summary["s3"] = {
-                "bucket": settings.results_bucket,
-                "prefix": prefix,
-                "summary_key": prefix + "summary.json",
-            }
-            summary["sbom"] = {fmt: prefix + name for fmt, name in run.report.sboms.items()}
-            steps.append(
-                (
-                    "s3",
-                    lambda: publish.store_results(
-                        self.aws.home_client("s3"), settings.results_bucket, prefix, summary, stored_files(run)
-                    ),
-                )
-            )
+            steps.append(("s3", self._store_step(request, summary, run, started)))
         if settings.sns_topic_arn:
             steps.append(("sns", lambda: publish.notify(self.aws.home_client("sns"), settings.sns_topic_arn, summary)))
         if settings.tag_functions:
@@ -237,8 +326,8 @@ class Scanner:
                     ),
                 )
             )
-        # Only a complete scan says which vulnerabilities are gone; a partial or failed one must not archive.
-        if settings.security_hub and run.status == "success":
+        # A partial scan imports what it found; only a complete one says which findings are gone (archives).
+        if settings.security_hub and run.status in ("success", "partial"):
             # Findings are imported in the function's own account (the hub uses the spoke role):
             # BatchImportFindings through an account's default product accepts only that account's
             # findings, and Security Hub's administrator account aggregates its members' findings.
@@ -252,6 +341,7 @@ class Scanner:
                         run.report,
                         product,
                         iso(self.clock()),
+                        archive=run.status == "success",
                     ),
                 )
             )
@@ -268,7 +358,7 @@ class Scanner:
             except DestinationError as exc:
                 logger.error("delivery failed", extra={"function_arn": request.function_arn, "error": str(exc)})
                 failures.append(name)
-        if cache is not None and not cache_failed:
+        if cache is not None and token:
             # A scan whose results were not all delivered must not satisfy the cache, so a retry rescans.
             status = "incomplete" if failures else run.status
             fields = {
@@ -285,7 +375,9 @@ class Scanner:
                 # The coverage report shows TOO_LARGE, not FAILED, for this code.
                 fields.update(failure_reason=TOO_LARGE, error=run.error)
             try:
-                cache.record(request.function_arn, identity, started, fields)
+                if not cache.record(request.function_arn, identity, started, fields, token):
+                    # A scan of newer code claimed the function during this delivery; its result stands.
+                    logger.warning("scan superseded", extra={"function_arn": request.function_arn})
             except TransientError as exc:
                 logger.error("delivery failed", extra={"function_arn": request.function_arn, "error": str(exc)})
                 failures.append("cache")
@@ -304,11 +396,28 @@ def get_function(target: Target, function_arn: str) -> dict[str, Any]:
     except ClientError as exc:
         code = error_code(exc)
         if code == "ResourceNotFoundException":
-            raise InvalidEventError("function no longer exists") from exc
+            raise FunctionGoneError("function no longer exists") from exc
         if is_transient(exc):
             raise TransientError("GetFunction was throttled") from exc
         raise ScannerError(f"GetFunction failed: {code}") from exc
     return response
+
+
+def function_tags(target: Target, function_arn: str, function: dict[str, Any]) -> dict[str, str] | None:
+    """The function's tags, or None when they cannot be read (then whether it is excluded is unknown).
+
+    GetFunction returns tags only to a caller allowed lambda:ListTags, and otherwise a `TagsError`
+    instead (AWS Lambda API Reference, GetFunction and TagsError): ListTags is then asked directly.
+    """
+    if "TagsError" not in function:
+        return dict(function.get("Tags") or {})
+    try:
+        tags: dict[str, str] = target.client("lambda").list_tags(Resource=function_arn).get("Tags", {})
+    except ClientError as exc:
+        if is_transient(exc):
+            raise TransientError("ListTags was throttled") from exc
+        return None
+    return tags
 
 
 def build_summary(

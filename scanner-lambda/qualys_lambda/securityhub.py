@@ -163,21 +163,36 @@ def import_findings(
     report: QScannerReport,
     product: str,
     now: str,
+    archive: bool = True,
 ) -> dict[str, int]:
-    """Import the scan's findings and archive the function's findings that the scan no longer reports."""
-    try:
-        previous = active_findings(securityhub, product, summary["function"]["arn"])
-    except ClientError as exc:
-        raise DestinationError(f"securityhub: {error_code(exc)}") from exc
+    """Import the scan's findings; with `archive`, archive the function's findings the scan no longer reports.
+
+    Only a complete scan says which findings are gone: a partial one imports what it found, archiving nothing.
+    """
+    previous = _active(securityhub, product, summary["function"]["arn"])
     created = {fid: str(f.get("CreatedAt", now)) for fid, f in previous.items()}
     current = [vulnerability_finding(summary, v, product, now, created) for v in report.vulnerabilities]
     current += [secret_finding(summary, s, product, now, created) for s in report.secrets]
     current_ids = {f["Id"] for f in current}
-    archived = [
-        {**finding, "RecordState": "ARCHIVED", "UpdatedAt": now}
-        for fid, finding in previous.items()
-        if fid not in current_ids
-    ]
+    gone = [finding for fid, finding in previous.items() if fid not in current_ids] if archive else []
+    return _send(securityhub, current, gone, now)
+
+
+def archive_findings(securityhub: Any, product: str, function_arn: str, now: str) -> dict[str, int]:
+    """Archive every ACTIVE finding of a function that no longer exists or is excluded from scanning."""
+    return _send(securityhub, [], list(_active(securityhub, product, function_arn).values()), now)
+
+
+def _active(securityhub: Any, product: str, function_arn: str) -> dict[str, dict[str, Any]]:
+    try:
+        return active_findings(securityhub, product, function_arn)
+    except ClientError as exc:
+        raise DestinationError(f"securityhub: {error_code(exc)}") from exc
+
+
+def _send(securityhub: Any, current: list[dict[str, Any]], gone: list[dict[str, Any]], now: str) -> dict[str, int]:
+    """BatchImportFindings of `current` and of `gone` set to ARCHIVED, in batches the API accepts."""
+    archived = [{**finding, "RecordState": "ARCHIVED", "UpdatedAt": now} for finding in gone]
     counts = {"findings": len(current), "archived": len(archived), "failed": 0, "batches": 0}
     for batch in batches(current + archived):
         counts["batches"] += 1

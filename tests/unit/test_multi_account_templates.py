@@ -17,7 +17,12 @@ from tests.support import SPOKE_ROLE_SIDS, load_template, run_checkov, template_
 ROOT = Path(__file__).resolve().parents[2]
 CLOUDFORMATION = ROOT / "cloudformation"
 TEMPLATES = ("stackset.yaml", "centralized-hub.yaml", "centralized-spoke.yaml")
-EVENT_NAMES = ["CreateFunction20150331", "UpdateFunctionCode20150331v2", "UpdateFunctionConfiguration20150331v2"]
+EVENT_NAMES = [
+    "CreateFunction20150331",
+    "UpdateFunctionCode20150331v2",
+    "UpdateFunctionConfiguration20150331v2",
+    "DeleteFunction20150331",
+]
 # Security Hub statements the spoke scopes to every region of its account (its role is global and the
 # hub imports each function's findings in that function's region).
 SPOKE_ALL_REGION_SIDS = {"ImportSecurityHubFindings", "ReadSecurityHubFindings"}

@@ -22,6 +22,7 @@ EVENT_NAMES = {
     "CreateFunction20150331",
     "UpdateFunctionCode20150331v2",
     "UpdateFunctionConfiguration20150331v2",
+    "DeleteFunction20150331",  # issue 21: retires a deleted function's findings
 }
 # docs/DESIGN.md section 2 (the scanner's environment) minus what only the hub sets
 # (CROSS_ACCOUNT_*, ALLOWED_ACCOUNT_IDS) and the derived SCAN_TIMEOUT.
@@ -304,7 +305,7 @@ def test_rules_pattern_matches_successful_lambda_cloudtrail_calls(resources: dic
 
 def test_rules_target_scan_queue_with_retry_policy_and_dead_letter(resources: dict[str, Any]) -> None:
     rules = {**_cloudtrail_rules(resources), "ManualScanRule": resources["ManualScanRule"]}
-    assert len(rules) == 4
+    assert len(rules) == 5  # issue 21 added DeleteFunctionRule
     for rule in rules.values():
         (target,) = rule["Properties"]["Targets"]
 
@@ -512,7 +513,7 @@ def test_role_feature_statements_scoped_and_conditional(
     assert statement["Resource"] == resource
 
 
-def test_role_cache_actions_are_get_put_update(resources: dict[str, Any]) -> None:
+def test_role_cache_actions_are_get_put_update_delete(resources: dict[str, Any]) -> None:
     _condition, statement = _statement_with_action(resources, "dynamodb:GetItem")
 
     assert set(statement["Action"]) == {
@@ -520,6 +521,7 @@ def test_role_cache_actions_are_get_put_update(resources: dict[str, Any]) -> Non
         "dynamodb:BatchGetItem",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",  # issue 21: a deleted or excluded function's item goes
     }
 
 

@@ -102,6 +102,7 @@ RULES = {
     "CreateFunctionRule": "scan",
     "UpdateFunctionCodeRule": "scan",
     "UpdateFunctionConfigurationRule": "scan",
+    "DeleteFunctionRule": "scan",
     "ManualScanRule": "manual_scan",
     "InventoryScheduleRule": "inventory",
 }
@@ -438,7 +439,7 @@ def _target(cfn: dict[str, Any], arn: str) -> dict[str, Any]:
 def test_rules_same_event_names_as_template() -> None:
     expected = {name for rule in _cfn_cloudtrail_rules() for name in rule["EventPattern"]["detail"]["eventName"]}
 
-    assert len(_cfn_cloudtrail_rules()) == 3
+    assert len(_cfn_cloudtrail_rules()) == 4  # issue 21 added DeleteFunctionRule
     assert {rule["event_name"] for rule in _locals(MODULE)["rules"].values()} == expected
 
 

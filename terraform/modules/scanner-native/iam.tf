@@ -183,6 +183,7 @@ data "aws_iam_policy_document" "scanner" {
         "dynamodb:BatchGetItem",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
       ]
       resources = [aws_dynamodb_table.scan_cache[0].arn]
     }

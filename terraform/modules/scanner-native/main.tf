@@ -19,8 +19,9 @@ locals {
 
   qualys_secret_arn = var.qualys_secret_arn != "" ? var.qualys_secret_arn : aws_secretsmanager_secret.qualys[0].arn
 
-  # The three CloudTrail rules: CloudFormation's CreateFunctionRule, UpdateFunctionCodeRule and
-  # UpdateFunctionConfigurationRule. Successful calls only (no errorCode); they feed the scan queue.
+  # The four CloudTrail rules: CloudFormation's CreateFunctionRule, UpdateFunctionCodeRule,
+  # UpdateFunctionConfigurationRule and DeleteFunctionRule. Successful calls only (no errorCode); they
+  # feed the scan queue (a deletion retires the function's findings and cache item).
   rules = {
     create_function = {
       event_name  = "CreateFunction20150331"
@@ -33,6 +34,10 @@ locals {
     update_function_configuration = {
       event_name  = "UpdateFunctionConfiguration20150331v2"
       description = "Scan a Lambda function when its configuration (e.g. layers) changes."
+    }
+    delete_function = {
+      event_name  = "DeleteFunction20150331"
+      description = "Archive a deleted Lambda function's findings and forget its scan."
     }
   }
 
