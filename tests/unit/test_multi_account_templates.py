@@ -150,9 +150,7 @@ def test_stackset_shared_secret_key_decrypt_only_via_secrets_manager(stackset: d
 
     assert statement["Action"] == "kms:Decrypt"
     # The administrator's key in the member's own region (named by region: no per-region override).
-    assert statement["Resource"] == {
-        "Fn::Sub": "arn:${AWS::Partition}:kms:${AWS::Region}:${ArtifactsAccountId}:key/*"
-    }
+    assert statement["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:kms:${AWS::Region}:${ArtifactsAccountId}:key/*"}
     assert statement["Condition"] == {
         "StringEquals": {"kms:ViaService": {"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"}}
     }
