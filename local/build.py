@@ -57,6 +57,7 @@ URL_SUFFIXES = {
     "aws-iso-b": "sc2s.sgov.gov",
     "aws-iso-e": "cloud.adc-e.uk",
     "aws-iso-f": "csp.hci.ic.gov",
+    "aws-eusc": "amazonaws.eu",
 }
 
 
