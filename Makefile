@@ -132,7 +132,8 @@ check: ## check deploy prerequisites, all in one run: AWS CLI, credentials, AWS_
 	@$(PREFLIGHT) cli credentials region qualys pod qscanner
 
 deploy: check layer package ## build, publish the layer, upload the code, store the secret, deploy the stack in AWS_REGION
-	@$(call ensure_artifacts_bucket,$(AWS_REGION))
+	@$(check_parameters)
+	$(call ensure_artifacts_bucket,$(AWS_REGION))
 	$(call publish_layer,$(AWS_REGION))
 	$(call upload_code,$(AWS_REGION))
 	$(call store_secret,$(AWS_REGION),$(SECRET_NAME),)

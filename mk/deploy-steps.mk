@@ -10,6 +10,10 @@
 # `s3api put-object`. `aws cloudformation deploy --s3-bucket` has none either; its bucket is the one
 # ensure_artifacts_bucket has just checked with the owner condition.
 
+# $(check_parameters): the user's PARAMETERS are Key=Value pairs (local/stack_parameters.py), checked
+# before anything touches AWS.
+check_parameters = $(PYTHON) -m local.stack_parameters --parameters-env PARAMETERS >/dev/null
+
 # $(call caller_account,REGION): sets $$account (the credentials' account) and $$partition (aws,
 # aws-cn, aws-us-gov, ...) and $$url_suffix (amazonaws.com, amazonaws.com.cn, ...) from the caller's ARN.
 define caller_account

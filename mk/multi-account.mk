@@ -100,7 +100,8 @@ check-hub:
 	$(check_hub_account)
 
 deploy-hub: check-hub layer package ## centralized: the hub (central bus, scan queue, scanner, results) in this security account; needs ORG_ID and/or SPOKE_ACCOUNT_IDS, EXTERNAL_ID
-	@$(call ensure_artifacts_bucket,$(AWS_REGION))
+	@$(check_parameters)
+	$(call ensure_artifacts_bucket,$(AWS_REGION))
 	$(call publish_layer,$(AWS_REGION))
 	$(call upload_code,$(AWS_REGION))
 	$(call store_secret,$(AWS_REGION),$(SECRET_NAME),)
@@ -147,7 +148,8 @@ check-stackset:
 	$(check_credentials)
 
 deploy-stackset: check-stackset layer package ## StackSet: share layer, code and secret with ORG_ID in each of REGIONS, then deploy stackset.yaml to OU_IDS
-	@work=$$(mktemp -d)
+	@$(check_parameters)
+	work=$$(mktemp -d)
 	trap 'rm -rf "$$work"' EXIT
 	org_reader='{"StringEquals":{"aws:PrincipalOrgID":"$(ORG_ID)"},"ArnLike":{"aws:PrincipalArn":"arn:*:iam::*:role/StackSet-$(STACKSET_NAME)-*"}}'
 	for region in $(REGIONS); do
