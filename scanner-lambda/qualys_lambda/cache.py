@@ -95,9 +95,7 @@ class ScanCache:
     def lookup(self, function_arn: str) -> dict[str, Any] | None:
         """The function's cache item as plain Python values, or None."""
         try:
-            response = self.dynamodb.get_item(
-                TableName=self.table, Key=key_of(function_arn), ConsistentRead=True
-            )
+            response = self.dynamodb.get_item(TableName=self.table, Key=key_of(function_arn), ConsistentRead=True)
         except ClientError as exc:
             raise _translate(exc, "reading the cache") from exc
         item = response.get("Item")

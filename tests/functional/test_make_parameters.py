@@ -7,12 +7,11 @@ One deploy per target; each checks several parameters at once.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import boto3
 import pytest
 
-from tests.functional.test_makefile import REGION, STACK, VENV_BIN, make, make_env  # noqa: F401  (fixture)
+# make, its environment and variables as test_makefile drives them (deploy_args and make_env are fixtures).
+from tests.functional.test_makefile import REGION, STACK, deploy_args, make, make_env  # noqa: F401
 from tests.support import account_session, code_zip
 
 pytestmark = pytest.mark.server
@@ -22,19 +21,6 @@ RATE = "rate(12 hours)"
 OTHER_REGION = "eu-west-1"
 
 
-@pytest.fixture
-def deploy_args(tmp_path: Path) -> list[str]:
-    """make's variables for these deploys (test_makefile's, with a user PARAMETERS added by each test)."""
-    return [
-        f"AWS_REGION={REGION}",
-        f"STACK_NAME={STACK}",
-        "QSCANNER=local/qscanner",
-        f"AWS={VENV_BIN / 'aws'}",
-        f"BUILD={tmp_path / 'build'}",
-        "QUALYS_POD=US2",
-    ]
-
-
 def stack_parameters(name: str, region: str = REGION) -> dict[str, str]:
     (stack,) = boto3.client("cloudformation", region_name=region).describe_stacks(StackName=name)["Stacks"]
     return {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
@@ -42,11 +28,9 @@ def stack_parameters(name: str, region: str = REGION) -> dict[str, str]:
 
 def test_deploy_passes_parameters_with_spaces_and_globs_unchanged(
     make_env: dict[str, str],  # noqa: F811
-    deploy_args: list[str],
-    tmp_path: Path,
+    deploy_args: list[str],  # noqa: F811
 ) -> None:
-    # `*` would match these files if a shell ever expanded the value unquoted.
-    (tmp_path / "a").touch()
+    # Unquoted in a shell, `*` and `?` would match the repository's files (make runs there).
     parameters = f"InventorySchedule={CRON} EnableScanCache=false ExcludeTag=Skip Me"
 
     result = make("deploy", *deploy_args, f"PARAMETERS={parameters}", env=make_env, timeout=600)
@@ -65,7 +49,10 @@ def test_deploy_passes_parameters_with_spaces_and_globs_unchanged(
     assert any(k.startswith("scanner-lambda/") for k in keys) and any(k.startswith("cloudformation/") for k in keys)
 
 
-def test_deploy_rejects_parameters_that_are_not_pairs(make_env: dict[str, str], deploy_args: list[str]) -> None:  # noqa: F811
+def test_deploy_rejects_parameters_that_are_not_pairs(
+    make_env: dict[str, str],  # noqa: F811
+    deploy_args: list[str],  # noqa: F811
+) -> None:
     result = make("deploy", *deploy_args, "PARAMETERS=rate(12 hours)", env=make_env, timeout=600)
 
     assert result.returncode != 0
@@ -75,7 +62,7 @@ def test_deploy_rejects_parameters_that_are_not_pairs(make_env: dict[str, str], 
 
 def test_deploy_hub_passes_parameters_with_spaces_unchanged(
     make_env: dict[str, str],  # noqa: F811
-    deploy_args: list[str],
+    deploy_args: list[str],  # noqa: F811
 ) -> None:
     env = make_env | {"EXTERNAL_ID": "make-test-external-id-0123"}
     parameters = f"InventorySchedule={RATE} ScannerMemorySize=3008"
@@ -92,7 +79,7 @@ def test_deploy_hub_passes_parameters_with_spaces_unchanged(
 
 def test_deploy_stackset_without_overrides_each_region_resolves_its_own_artifacts(
     make_env: dict[str, str],  # noqa: F811
-    deploy_args: list[str],
+    deploy_args: list[str],  # noqa: F811
 ) -> None:
     organizations = boto3.client("organizations", region_name=REGION)
     org = organizations.create_organization(FeatureSet="ALL")["Organization"]["Id"]
