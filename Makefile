@@ -85,7 +85,7 @@ lint: $(VENV_STAMP) $(CHECKOV_STAMP) ## ruff, mypy, cfn-lint and checkov
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download -d cloudformation
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download -d terraform/modules/scanner-native
 
-templates: $(VENV_STAMP) ## render cloudformation/*.yaml from cloudformation/src (commit both)
+templates: $(VENV_STAMP) ## regenerate every generated file: cloudformation/*.yaml and Terraform's, from cloudformation/src (commit both)
 	$(PY) cloudformation/render.py
 
 bench: $(VENV_STAMP) ## benchmarks (on demand, not part of the tests)
@@ -284,6 +284,6 @@ clean: ## remove build/ and caches (no AWS access needed)
 	find . \( -path ./.git -o -path './.venv*' \) -prune -o -type d -name __pycache__ -exec rm -rf {} +
 	echo "removed $(BUILD)/ and caches"
 
-# The deploy steps every deploy target is made of, what only an emulator needs, and the multi-account
-# targets (deploy-stackset, deploy-hub, deploy-spoke).
-include mk/deploy-steps.mk mk/emulator.mk mk/multi-account.mk
+# The deploy steps every deploy target is made of, what only an emulator needs, the multi-account
+# targets (deploy-stackset, deploy-hub, deploy-spoke) and suppressions as code.
+include mk/deploy-steps.mk mk/emulator.mk mk/multi-account.mk mk/suppressions.mk

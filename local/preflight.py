@@ -20,10 +20,11 @@ from pathlib import Path
 
 from local.build import BuildError, executable_kind, read_qscanner
 
-# The Qualys platforms QScanner's --pod accepts (Qualys "Identify your platform" page and QScanner
-# README: US1-US4, EU1-EU3, IN1, CA1, AE1, UK1, AU1, KSA1). GOV1 and private platforms are reached
-# through a gateway URL, not a POD name.
-QUALYS_PODS = ("US1", "US2", "US3", "US4", "EU1", "EU2", "EU3", "IN1", "CA1", "AE1", "UK1", "AU1", "KSA1")
+# The POD list is the scanner's own (scanner-lambda/qualys_lambda/pods.py, standard library only),
+# read from the source tree: `make check` runs this module with a bare python3.
+sys.path.append(str(Path(__file__).resolve().parents[1] / "scanner-lambda"))
+from qualys_lambda.pods import QUALYS_PODS
+
 # AWS region names: partition prefix, optional gov/iso marker, area, number (AWS "Regions and Zones").
 REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
 CONNECT_TIMEOUT_S = 5

@@ -6,16 +6,17 @@ of any moto (in-process `mock_aws` or a moto server on 127.0.0.1): it routes an 
 deployed EventBridge rules (their own event patterns) to their targets, hands SQS batches to a
 handler with a Lambda-like context and deletes or redelivers messages as Lambda's poller does after
 `ReportBatchItemFailures`, builds the schedule's event, runs deployed handler code in a child process
-as the Lambda Python runtime would, and reads results back. It knows nothing of the scanner's
-findings: callers interpret what they read.
+as the Lambda Python runtime would (local/lambda_runner.py), and reads results back. `Stack` is one
+deployed stack seen through all of this. It knows nothing of the scanner's findings: callers
+interpret what they read.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -34,6 +35,10 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from moto.events.models import EventPattern
 
+from local import lambda_runner
+from local.build import lambda_sha256
+from local.lambda_runner import LAMBDA_MAX_TIMEOUT_MS, LambdaContext, record_fields
+
 ROOT = Path(__file__).resolve().parents[1]
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -42,11 +47,11 @@ FAKE_CREDENTIALS = {
     "AWS_SESSION_TOKEN": "testing",
 }
 SERVER_START_S = 30
-# Lambda's maximum timeout (AWS Lambda quotas page): the default invocation budget.
-LAMBDA_MAX_TIMEOUT_MS = 900_000
 # SQS ReceiveMessage returns at most 10 messages per call (Amazon SQS quotas).
 SQS_RECEIVE_MAX = 10
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
+# The handler's log line for each SQS message's outcome (qualys_lambda.handler.OUTCOME_MESSAGE).
+OUTCOME_MESSAGE = "message outcome"
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -106,6 +111,43 @@ def moto_server(log_path: Path | None = None, region: str = "us-east-1") -> Iter
             log.close()
 
 
+@contextmanager
+def emulated_aws(log_path: Path, region: str, **env: str) -> Iterator[dict[str, Any]]:
+    """A moto server, with os.environ pointed at it meanwhile (`environment_for`): yields {url, port, pid},
+    to which `port_open` (whether anything still listens there) is added once it stopped."""
+    info: dict[str, Any] = {}
+    try:
+        with moto_server(log_path, region) as (url, port, pid):
+            info.update(url=url, port=port, pid=pid)
+            with environment_for(url, region, **env):
+                yield info
+    finally:
+        if info:
+            info["port_open"] = port_open(info["port"])
+
+
+def log_errors(log_path: Path) -> list[str]:
+    """The moto server log's lines other than successful requests."""
+    lines = log_path.read_text(errors="replace").splitlines()
+    return [line for line in lines if '" 200 -' not in line and "HTTP/1.1" not in line]
+
+
+@contextmanager
+def environment_for(url: str, region: str, **extra: str) -> Iterator[None]:
+    """os.environ pointed at the emulator meanwhile: its endpoint, fake credentials and no profile, the
+    venv's bin (the aws CLI) first on PATH, and `extra`; restored afterwards."""
+    saved = dict(os.environ)
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ.update({**FAKE_CREDENTIALS, "AWS_REGION": region, "AWS_DEFAULT_REGION": region, **extra})
+    os.environ["AWS_ENDPOINT_URL"] = url
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), saved.get("PATH", "")])
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 # ---------------------------------------------------------------- code packages
 def zip_bytes(files: Mapping[str, str]) -> bytes:
     """A zip package of path -> text."""
@@ -114,11 +156,6 @@ def zip_bytes(files: Mapping[str, str]) -> bytes:
         for name, text in sorted(files.items()):
             archive.writestr(name, text)
     return buffer.getvalue()
-
-
-def lambda_sha256(data: bytes) -> str:
-    """Lambda's CodeSha256 of a zip: base64 of its SHA-256."""
-    return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
 def extract_zip(data: bytes, target: Path) -> None:
@@ -303,25 +340,30 @@ def bodies_batch(bodies_: list[Mapping[str, Any]], source_arn: str) -> dict[str,
     return sqs_batch(messages, source_arn)
 
 
-@dataclass
-class LambdaContext:
-    """The parts of Lambda's context object a handler reads; the remaining time counts down on `clock`."""
+@contextmanager
+def captured_logs() -> Iterator[list[dict[str, Any]]]:
+    """The INFO and higher log records of this process meanwhile, as the runner's JSON lines show them."""
+    records: list[dict[str, Any]] = []
 
-    invoked_function_arn: str
-    remaining_ms: int = LAMBDA_MAX_TIMEOUT_MS
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    clock: Callable[[], float] = time.monotonic
-    _started: float = field(init=False, repr=False)
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record_fields(record))
 
-    def __post_init__(self) -> None:
-        self._started = self.clock()
+    # The Lambda runtime's root logger logs INFO and higher; restored afterwards.
+    root, level = logging.getLogger(), logging.getLogger().level
+    collect = Collect(logging.INFO)
+    root.addHandler(collect)
+    root.setLevel(min(level, logging.INFO) or logging.INFO)
+    try:
+        yield records
+    finally:
+        root.removeHandler(collect)
+        root.setLevel(level)
 
-    @property
-    def function_name(self) -> str:
-        return self.invoked_function_arn.split(":")[6]
 
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int(self.remaining_ms - (self.clock() - self._started) * 1000))
+def message_outcomes(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The handler's outcome line of each SQS message among an invocation's log records."""
+    return [record for record in logs if record.get("message") == OUTCOME_MESSAGE]
 
 
 @dataclass
@@ -332,6 +374,8 @@ class Poll:
     delivered: list[str]
     deleted: list[str]
     redelivered: list[str]
+    # The handler's outcome line for each message of the batch.
+    outcomes: list[dict[str, Any]] = field(default_factory=list)
 
 
 def poll(
@@ -353,16 +397,34 @@ def poll(
     count = max(int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1")) for m in messages)
     ids = [m["MessageId"] for m in messages]
     try:
-        result = handler(sqs_batch(messages, source_arn, count), context) or {}
+        with captured_logs() as logs:
+            result = handler(sqs_batch(messages, source_arn, count), context) or {}
     except Exception:
         _make_visible(sqs, url, messages)
         raise
+    if isinstance(handler, DeployedFunction):
+        logs = handler.invocations[-1].logs
     failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
     for message in messages:
         if message["MessageId"] not in failed:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     _make_visible(sqs, url, [m for m in messages if m["MessageId"] in failed])
-    return Poll(result, ids, [i for i in ids if i not in failed], [i for i in ids if i in failed])
+    deleted, redelivered = [i for i in ids if i not in failed], [i for i in ids if i in failed]
+    return Poll(result, ids, deleted, redelivered, message_outcomes(logs))
+
+
+def drain(
+    session: Any, source_arn: str, handler: Handler, new_context: Callable[[], Any], batch_size: int = 1
+) -> list[Poll]:
+    """Lambda's poller until the queue is empty, a fresh context per invocation. A message the handler
+    reports failed stops the drain (Lambda would retry it until the queue's redrive policy gives up)."""
+    polls = []
+    while polled := poll(session, source_arn, handler, new_context(), batch_size):
+        polls.append(polled)
+        if polled.redelivered:
+            failed = [o for o in polled.outcomes if o.get("message_id") in polled.redelivered]
+            raise PlatformError(f"the handler failed messages of {source_arn}: {json.dumps(failed, default=str)}")
+    return polls
 
 
 def _make_visible(sqs: Any, url: str, messages: list[dict[str, Any]]) -> None:
@@ -372,42 +434,6 @@ def _make_visible(sqs: Any, url: str, messages: list[dict[str, Any]]) -> None:
 
 
 # ---------------------------------------------------------------- a deployed function, run as Lambda would
-# Runs a handler the way the Lambda Python runtime does: the code directory on sys.path, a context
-# object, the event on stdin, logs in Lambda's JSON format on stderr, the result on stdout.
-RUNNER = """
-import json, logging, sys, time
-code_dir, function_arn, budget_ms, handler_name, prepare = sys.argv[1:3] + [int(sys.argv[3])] + sys.argv[4:6]
-sys.path.insert(0, code_dir)
-STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record):
-        fields = {k: v for k, v in vars(record).items() if k not in STANDARD}
-        return json.dumps({"level": record.levelname, "logger": record.name, "message": record.getMessage(), **fields},
-                          default=str)
-
-log_handler = logging.StreamHandler(sys.stderr)
-log_handler.setFormatter(JsonFormatter())
-logging.basicConfig(level=logging.INFO, handlers=[log_handler])
-logging.getLogger("botocore").setLevel(logging.WARNING)
-import importlib
-module_name, function_name = handler_name.rsplit(".", 1)
-handler = getattr(importlib.import_module(module_name), function_name)
-
-class Context:
-    invoked_function_arn = function_arn
-    function_name = function_arn.rsplit(":", 1)[-1]
-    aws_request_id = "local-request"
-    _deadline = time.monotonic() + budget_ms / 1000
-    def get_remaining_time_in_millis(self):
-        return int((self._deadline - time.monotonic()) * 1000)
-
-context = Context()
-exec(prepare)  # the caller's setup, e.g. where the function's /tmp is
-print(json.dumps(handler(json.load(sys.stdin), context)))
-"""
-
-
 @dataclass
 class Invocation:
     """One run of a deployed handler: its return value and its JSON log records."""
@@ -418,14 +444,14 @@ class Invocation:
 
 @dataclass
 class DeployedFunction:
-    """A function's deployed code and layer, extracted locally, run in a fresh process per invocation."""
+    """A function's deployed code and layer, extracted locally, run in a fresh process per invocation
+    by local/lambda_runner.py. Environment values under Lambda's /opt point into the extracted layer."""
 
     configuration: dict[str, Any]
     code_dir: Path
     layer_dir: Path
-    environment: dict[str, str] = field(default_factory=dict)
-    # Python run in the child after the handler's import, with `context` in scope.
-    prepare: str = ""
+    # The directory standing for the function's /tmp (the scanner's work root); none: the real /tmp.
+    work_root: Path | None = None
     invocations: list[Invocation] = field(default_factory=list)
 
     @classmethod
@@ -438,34 +464,34 @@ class DeployedFunction:
         extract_zip(layer, work / "opt")
         return cls(dict(configuration), work / "task", work / "opt")
 
+    @property
+    def environment(self) -> dict[str, str]:
+        """The function's environment variables, with Lambda's /opt (where layers are mounted) mapped."""
+        variables = self.configuration.get("Environment", {}).get("Variables", {})
+        return {str(k): self._local_path(str(v)) for k, v in variables.items()}
+
+    def _local_path(self, value: str) -> str:
+        return str(self.layer_dir / value.removeprefix("/opt/")) if value.startswith("/opt/") else value
+
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         """Invoke with `event` (a cold start); returns the handler's result, failing as Lambda reports."""
-        env = {str(k): str(v) for k, v in self.configuration.get("Environment", {}).get("Variables", {}).items()}
-        env.update(
-            {
-                **FAKE_CREDENTIALS,
-                "AWS_REGION": self.configuration["FunctionArn"].split(":")[3],
-                "AWS_DEFAULT_REGION": self.configuration["FunctionArn"].split(":")[3],
-                "AWS_LAMBDA_FUNCTION_NAME": self.configuration["FunctionName"],
-                "LANG": "C.UTF-8",
-                # The layer's scripts run with the venv's python3 (boto3 inside), as the runtime's would.
-                "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-                **self.environment,
-            }
-        )
+        region = self.configuration["FunctionArn"].split(":")[3]
+        env = {
+            **self.environment,
+            **FAKE_CREDENTIALS,
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_LAMBDA_FUNCTION_NAME": self.configuration["FunctionName"],
+            "LANG": "C.UTF-8",
+            # The layer's scripts run with the venv's python3 (boto3 inside), as the runtime's would.
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        }
         if os.environ.get("AWS_ENDPOINT_URL"):
             env.setdefault("AWS_ENDPOINT_URL", os.environ["AWS_ENDPOINT_URL"])
-        argv = [
-            sys.executable,
-            "-I",
-            "-c",
-            RUNNER,
-            str(self.code_dir),
-            self.configuration["FunctionArn"],
-            str(context.get_remaining_time_in_millis()),
-            self.configuration["Handler"],
-            self.prepare,
-        ]
+        argv = [sys.executable, "-I", lambda_runner.__file__, str(self.code_dir), self.configuration["FunctionArn"]]
+        argv += [str(context.get_remaining_time_in_millis()), self.configuration["Handler"]]
+        if self.work_root:
+            argv += ["--work-root", str(self.work_root)]
         completed = subprocess.run(
             argv, input=json.dumps(event), capture_output=True, text=True, env=env, cwd=self.code_dir, timeout=120
         )
@@ -476,6 +502,14 @@ class DeployedFunction:
         result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
         self.invocations.append(Invocation(result, logs))
         return result
+
+
+def _log_record(line: str) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return {"message": line}
+    return record if isinstance(record, dict) else {"message": line}
 
 
 def take_over_event_source_mappings(session: Any, function_arn: str) -> list[str]:
@@ -503,14 +537,6 @@ def set_aside_lambda_targets(session: Any, bus: str = "default") -> list[tuple[s
     return removed
 
 
-def _log_record(line: str) -> dict[str, Any]:
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return {"message": line}
-    return record if isinstance(record, dict) else {"message": line}
-
-
 # ---------------------------------------------------------------- reading results back
 def function_tags(session: Any, function_arn: str) -> dict[str, str]:
     """The function's tags."""
@@ -528,6 +554,15 @@ def s3_keys(session: Any, bucket: str, prefix: str = "") -> list[str]:
 def s3_json(session: Any, bucket: str, key: str) -> Any:
     """An S3 object's JSON content."""
     return json.loads(session.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def rule_to_queue(session: Any, name: str, pattern: Mapping[str, Any], bus: str = "default") -> str:
+    """A new SQS queue and a rule of `bus` sending the events `pattern` matches to it; returns its URL."""
+    sqs, events = session.client("sqs"), session.client("events")
+    url = str(sqs.create_queue(QueueName=name)["QueueUrl"])
+    events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(pattern))
+    events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": name, "Arn": queue_arn(sqs, url)}])
+    return url
 
 
 def subscribe_queue(session: Any, topic_arn: str, name: str) -> str:
@@ -548,3 +583,159 @@ def cache_item(session: Any, table: str, key: Mapping[str, Any]) -> dict[str, An
     item = session.client("dynamodb").get_item(TableName=table, Key=dict(key), ConsistentRead=True).get("Item", {})
     deserializer = TypeDeserializer()
     return {k: deserializer.deserialize(v) for k, v in item.items()}
+
+
+def security_hub_findings(session: Any, product_arn: str, resource_id: str) -> list[dict[str, Any]]:
+    """A product's Security Hub findings on one resource (moto's get_findings ignores Filters, so the
+    same filter is applied here to what it returns)."""
+    filters = {
+        "ProductArn": [{"Value": product_arn, "Comparison": "EQUALS"}],
+        "ResourceId": [{"Value": resource_id, "Comparison": "EQUALS"}],
+    }
+    found = []
+    for page in session.client("securityhub").get_paginator("get_findings").paginate(Filters=filters):
+        for finding in page["Findings"]:
+            resources = {r.get("Id") for r in finding.get("Resources", [])}
+            if finding.get("ProductArn") == product_arn and resource_id in resources:
+                found.append(finding)
+    return found
+
+
+def finding_summary(finding: Mapping[str, Any]) -> dict[str, Any]:
+    """A Security Hub finding (ASFF) flattened: severity, record state, title, first vulnerability (id,
+    package, fixed version), product fields and resource ids."""
+    vulnerability = (finding.get("Vulnerabilities") or [{}])[0]
+    package = (vulnerability.get("VulnerablePackages") or [{}])[0]
+    return {
+        "severity": finding["Severity"]["Label"],
+        "state": finding.get("RecordState", ""),
+        "title": finding["Title"],
+        "cve": vulnerability.get("Id", ""),
+        "package": f"{package.get('Name', '')} {package.get('Version', '')}".strip(),
+        "fixed_in": package.get("FixedInVersion", ""),
+        "product_fields": dict(finding.get("ProductFields", {})),
+        "resources": [r["Id"] for r in finding.get("Resources", [])],
+    }
+
+
+# ---------------------------------------------------------------- a deployed stack
+# The scanner stack's outputs that report one of its resources' physical id (`!Ref` in the templates'
+# Outputs): output name -> logical id.
+SCANNER_OUTPUTS = {
+    "ScannerFunctionName": "ScannerFunction",
+    "ResultsBucketName": "ResultsBucket",
+    "ScanCacheTableName": "ScanCacheTable",
+    "SNSTopicArn": "NotificationTopic",
+    "ScanQueueUrl": "ScanQueue",
+    "InventoryQueueUrl": "InventoryQueue",
+    "InventoryScheduleRuleName": "InventoryScheduleRule",
+}
+
+
+def _no_note(text: str) -> None:
+    """Where a caller does not print the platform's notes."""
+
+
+@dataclass
+class Stack:
+    """A stack deployed on the emulator, with the platform's work around it: its outputs, its function's
+    deployed code and layer, its queues and rules taken over from moto. Each time the emulator falls
+    short of AWS and something else is done instead, `on_note` is told (the demo prints it)."""
+
+    session: Any
+    name: str
+    status: str
+    parameters: dict[str, str]
+    outputs: dict[str, str]
+    physical_ids: dict[str, str]
+    on_note: Callable[[str], None] = _no_note
+
+    @classmethod
+    def read(
+        cls,
+        session: Any,
+        name: str,
+        output_resources: Mapping[str, str] = SCANNER_OUTPUTS,
+        on_note: Callable[[str], None] = _no_note,
+    ) -> Stack:
+        """The stack's status, parameters, outputs and resources. moto computes no outputs for stacks
+        deployed through change sets: each output in `output_resources` is then its resource's physical id."""
+        cloudformation = session.client("cloudformation")
+        (stack,) = cloudformation.describe_stacks(StackName=name)["Stacks"]
+        physical = {
+            summary["LogicalResourceId"]: summary.get("PhysicalResourceId", "")
+            for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=name)
+            for summary in page["StackResourceSummaries"]
+        }
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs") or []}
+        if not outputs and output_resources:
+            on_note("moto computes no stack outputs for change-set deploys: each is read from the stack's resources")
+        for output, logical_id in output_resources.items():
+            outputs[output] = outputs.get(output) or physical.get(logical_id, "")
+        parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters", [])}
+        return cls(session, name, stack["StackStatus"], parameters, outputs, physical, on_note)
+
+    def function_arn(self, output: str = "ScannerFunctionName") -> str:
+        configuration = self.session.client("lambda").get_function_configuration(FunctionName=self.outputs[output])
+        return str(configuration["FunctionArn"])
+
+    def deployed_function(self, work: Path, output: str = "ScannerFunctionName") -> DeployedFunction:
+        """The function's code (the CodeS3Bucket/CodeS3Key parameters) and layer (QScannerLayerArn), as
+        deployed, extracted under `work`; its /tmp is work/tmp."""
+        s3 = self.session.client("s3")
+        bucket = self.parameters["CodeS3Bucket"]
+        code = s3.get_object(Bucket=bucket, Key=self.parameters["CodeS3Key"])["Body"].read()
+        layer_name, version = self.parameters["QScannerLayerArn"].split(":")[6:8]
+        layer = self.session.client("lambda").get_layer_version(LayerName=layer_name, VersionNumber=int(version))
+        location = layer["Content"].get("Location", "")
+        if location.startswith("https://"):
+            with urllib.request.urlopen(location, timeout=60) as response:  # noqa: S310 - https checked
+                layer_zip = response.read()
+        else:
+            self.on_note(f"moto gives the layer no download URL ({location!r}): its zip is the artifacts bucket's")
+            self.on_note("object that make deploy uploaded, matched by the layer's CodeSha256")
+            layer_zip = self._object_with_sha256(bucket, "layers/", layer["Content"]["CodeSha256"])
+        function = DeployedFunction.fetch(self.session, self.outputs[output], code, layer_zip, work)
+        function.work_root = work / "tmp"
+        function.work_root.mkdir(exist_ok=True)
+        return function
+
+    def _object_with_sha256(self, bucket: str, prefix: str, code_sha256: str) -> bytes:
+        for key in s3_keys(self.session, bucket, prefix):
+            data = self.session.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+            if lambda_sha256(data) == code_sha256:
+                return bytes(data)
+        raise PlatformError(f"no object under s3://{bucket}/{prefix} has CodeSha256 {code_sha256}")
+
+    def take_over(self, output: str = "ScannerFunctionName") -> list[str]:
+        """Disable the function's event source mappings and set the bus's Lambda targets aside, which
+        moto cannot run; the caller polls the queues (returned) and invokes instead."""
+        sources = take_over_event_source_mappings(self.session, self.outputs[output])
+        for source in sources:
+            self.on_note(f"moto cannot run Lambda: the mapping on {source} is disabled; the queue is polled instead")
+        for rule, ids in set_aside_lambda_targets(self.session):
+            self.on_note(f"moto cannot deliver to Lambda targets: {ids} of rule {rule} set aside")
+        return sources
+
+    def route(self, event: Mapping[str, Any], bus: str = "default") -> Routed:
+        """`route` through the stack's (and the bus's) rules; moto emits no CloudTrail events itself."""
+        if event.get("detail-type") == CLOUDTRAIL_DETAIL_TYPE:
+            self.on_note("moto emits no CloudTrail events; the event CloudTrail would write is routed")
+        return route(self.session, event, bus)
+
+    def queue_arn(self, output: str) -> str:
+        """The ARN of the queue whose URL is the output."""
+        return queue_arn(self.session.client("sqs"), self.outputs[output])
+
+    def drain(
+        self, source_arn: str, function: DeployedFunction, budget_ms: int = LAMBDA_MAX_TIMEOUT_MS, batch_size: int = 1
+    ) -> list[Poll]:
+        """The queue polled through the deployed handler until it is empty, each invocation given `budget_ms`."""
+        invoked = str(function.configuration["FunctionArn"])
+        return drain(self.session, source_arn, function, lambda: LambdaContext(invoked, budget_ms), batch_size)
+
+    def findings(self, function_arn: str) -> list[dict[str, Any]]:
+        """The stack's own Security Hub findings (the account's default product) on the function, flattened."""
+        region, account = function_arn.split(":")[3:5]
+        product = f"arn:aws:securityhub:{region}:{account}:product/{account}/default"
+        return [finding_summary(f) for f in security_hub_findings(self.session, product, function_arn)]

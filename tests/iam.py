@@ -17,6 +17,7 @@ from typing import Any
 
 import hcl2
 
+from qualys_lambda.publish import SCANNER_TAG_KEYS
 from tests.support import hcl_clean, load_template
 
 PARTITION = "aws"
@@ -105,6 +106,7 @@ PARAMETERS = {
     "HubScannerRoleArn": HUB_ROLE_ARN,
     "HubEventBusArn": f"arn:{PARTITION}:events:{REGION}:{HOME}:event-bus/qscanner-hub",
     "SpokeRoleRegion": REGION,
+    "SuppressionsUri": f"s3://{RESOURCE_NAMES['ResultsBucket']}/suppressions/suppressions.json",
 }
 
 _NO_VALUE = object()
@@ -324,9 +326,12 @@ TERRAFORM_REFERENCES: dict[str, str | list[str]] = {
     "local.region": REGION,
     "local.account_id": HOME,
     "local.qualys_secret_arn": SECRET_ARN,
+    # generated.tf's list, rendered from the code's (test_template_sources holds it up to date).
+    "local.scanner_tag_keys": list(SCANNER_TAG_KEYS),
     "var.qualys_secret_kms_key_arn": SECRET_KEY_ARN,
     "var.kms_key_arn": STACK_KEY_ARN,
     "var.organization_id": ORGANIZATION,
+    "local.suppressions_object": f"{RESOURCE_NAMES['ResultsBucket']}/suppressions/suppressions.json",
     "aws_s3_bucket.results[0].arn": f"arn:{PARTITION}:s3:::{RESOURCE_NAMES['ResultsBucket']}",
     "aws_sns_topic.notifications[0].arn": f"arn:{PARTITION}:sns:{REGION}:{HOME}:{RESOURCE_NAMES['NotificationTopic']}",
     "aws_kms_key.notifications[0].arn": f"arn:{PARTITION}:kms:{REGION}:{HOME}:key/{RESOURCE_NAMES['NotificationKey']}",

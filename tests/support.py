@@ -24,7 +24,7 @@ from local import runtime
 from local.runtime import LambdaContext
 from local.runtime import zip_bytes as code_zip
 from qualys_lambda.config import Settings
-from qualys_lambda.handler import handle, handle_one
+from qualys_lambda.handler import handle
 
 VULNERABLE_CODE = {
     "app.py": "import requests\nAWS_KEY = 'AKIAIOSFODNN7EXAMPLE'\n",
@@ -37,8 +37,6 @@ REGION = "us-east-1"
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJxdWFseXMtdGVzdCJ9.c2lnbmF0dXJlLXRlc3Qtb25seQ"
 SCANNER_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:qualys-scanner"
 # The single-account scanner's own-account access, which the spoke role grants the hub instead.
-# The tag keys the roles' TagScannedFunctions condition lists, in the templates' order.
-SCANNER_TAG_KEY_LIST = ["QualysScanStatus", "QualysScanTag", "QualysScanTimestamp", "QualysScanPolicy"]
 SPOKE_ROLE_SIDS = {
     "ReadFunctionsToScan",
     "ReadLayersToScan",
@@ -501,21 +499,15 @@ def schedule_event(account: str = ACCOUNT, region: str = REGION) -> dict[str, An
 def drain_units(
     scanner: Any, queue_url: str, context: Any = None, sqs: Any = None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Lambda's poller for the inventory queue: each unit message handled in its own invocation until the
-    queue is empty (continuations included). Returns (unit outcomes, the other messages received and deleted)."""
+    """The runtime's Lambda poller on the inventory queue through the real handler, one message per invocation,
+    until it is empty (continuations included). Returns (unit outcomes, the other messages' outcomes)."""
     context = context or lambda_context()
-    sqs = sqs or boto3.client("sqs", region_name=REGION)
-    outcomes: list[dict[str, Any]] = []
-    others: list[dict[str, Any]] = []
-    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
-        for message in batch:
-            body = json.loads(message["Body"])
-            if body.get("detail-type") == "Inventory Unit":
-                outcomes.append(handle_one(scanner, body, lambda: context.get_remaining_time_in_millis() / 1000))
-            else:
-                others.append(message)
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-    return outcomes, others
+    session = boto3.Session(region_name=REGION)
+    source_arn = runtime.queue_arn(sqs or session.client("sqs"), queue_url)
+    polls = runtime.drain(session, source_arn, lambda event, ctx: handle(event, ctx, scanner), lambda: context)
+    outcomes = [outcome for polled in polls for outcome in polled.outcomes]
+    units = [o for o in outcomes if o.get("outcome") == "inventory unit"]
+    return units, [o for o in outcomes if o.get("outcome") != "inventory unit"]
 
 
 def run_inventory(scanner: Any, queue_url: str, context: Any = None) -> dict[str, Any]:

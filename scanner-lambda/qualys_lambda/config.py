@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from qualys_lambda.errors import ConfigurationError
 from qualys_lambda.events import REGION
 from qualys_lambda.qscanner import PASSTHROUGH_PREFIX, PASSTHROUGH_VARIABLES, SCAN_TYPES
+from qualys_lambda.suppressions import S3_URI as SUPPRESSIONS_URI
 
 DEFAULT_QSCANNER_PATH = "/opt/bin/qscanner"
 DEFAULT_SCAN_TYPES = "pkg,secret"
@@ -57,9 +58,15 @@ class Settings:
     inventory_organization: bool = False
     inventory_accounts: tuple[str, ...] = ()
     inventory_queue_url: str = ""
+    # Suppressions as code: the S3 object (s3://bucket/key) of the team's suppression rules; empty: none.
+    suppressions_uri: str = ""
     # The few variables of the scanner's own environment that QScanner inherits (PATH, an emulator's
     # endpoint, the simulator's test knobs); credentials are never among them.
     qscanner_env: tuple[tuple[str, str], ...] = ()
+    # The scanner's /tmp size (EPHEMERAL_STORAGE_MB, set by the templates from EphemeralStorageSize) and
+    # memory (Lambda's AWS_LAMBDA_FUNCTION_MEMORY_SIZE), for the fit-before-fetch check (sizing.py).
+    ephemeral_storage_mb: int | None = None
+    memory_mb: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -113,6 +120,8 @@ class Settings:
         ttl_days = positive_int("CACHE_TTL_DAYS", 30) or 30
         scan_timeout = positive_int("SCAN_TIMEOUT", None)
         rescan_days = positive_int("RESCAN_AFTER_DAYS", 7) or 7
+        ephemeral_storage_mb = positive_int("EPHEMERAL_STORAGE_MB", None)
+        memory_mb = positive_int("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", None)
         inventory_regions = tuple(r.strip() for r in text("INVENTORY_REGIONS").split(",") if r.strip())
         if any(not REGION.match(r) for r in inventory_regions):
             problems.append("INVENTORY_REGIONS must be comma-separated AWS regions")
@@ -123,6 +132,9 @@ class Settings:
             problems.append("INVENTORY_ACCOUNTS must be 'organization' or comma-separated 12-digit account ids")
         if organization and not role_name:
             problems.append("INVENTORY_ACCOUNTS=organization needs CROSS_ACCOUNT_ROLE_NAME to reach member accounts")
+        suppressions_uri = text("SUPPRESSIONS_URI")
+        if suppressions_uri and not SUPPRESSIONS_URI.match(suppressions_uri):
+            problems.append("SUPPRESSIONS_URI must be s3://bucket/key")
         if problems:
             raise ConfigurationError("invalid scanner settings: " + "; ".join(problems))
         return cls(
@@ -149,9 +161,12 @@ class Settings:
             inventory_organization=organization,
             inventory_accounts=inventory_accounts,
             inventory_queue_url=text("INVENTORY_QUEUE_URL"),
+            suppressions_uri=suppressions_uri,
             qscanner_env=tuple(
                 (key, value)
                 for key, value in sorted(env.items())
                 if key in PASSTHROUGH_VARIABLES or key.startswith(PASSTHROUGH_PREFIX)
             ),
+            ephemeral_storage_mb=ephemeral_storage_mb,
+            memory_mb=memory_mb,
         )

@@ -21,6 +21,8 @@ STALE = "STALE"
 FAILED = "FAILED"
 EXCLUDED_BY_TAG = "EXCLUDED_BY_TAG"
 ACCESS_DENIED = "ACCESS_DENIED"
+# Too large for the scanner's /tmp or memory (sizing.py): uncovered, but not requeued until the code changes.
+TOO_LARGE = "TOO_LARGE"
 UNCOVERED = frozenset({PENDING, STALE, FAILED, ACCESS_DENIED})
 EXCLUDE_VALUES = frozenset({"true", "yes", "1"})
 BATCH_GET_LIMIT = 100  # BatchGetItem takes at most 100 keys
@@ -43,6 +45,8 @@ class CoverageRow:
     secrets: int | None = None
     identity_key: str = ""
     queued: bool = False
+    # Why a TOO_LARGE function does not fit: the bytes needed and the setting to raise.
+    detail: str = ""
 
     def as_json(self) -> dict[str, Any]:
         """The row as the report's JSON (internal fields left out)."""
@@ -56,6 +60,7 @@ class CoverageRow:
             "last_scan": self.last_scan,
             "vulnerabilities": self.vulnerabilities,
             "secrets": self.secrets,
+            **({"detail": self.detail} if self.detail else {}),
         }
 
 
@@ -114,6 +119,8 @@ def classify(item: dict[str, Any] | None, identity: ScanIdentity, now: datetime,
     """The reason code of a function whose cache item is `item`."""
     if not item or item.get("scan_identity") != identity.key:
         return PENDING
+    if item.get("status") == "failed" and item.get("failure_reason") == TOO_LARGE:
+        return TOO_LARGE
     return reason_for(str(item.get("status", "")), str(item.get("scan_timestamp", "")), now, rescan_after)
 
 
@@ -137,6 +144,7 @@ def _row_from_cache(
         secrets=int(findings["secrets"]) if "secrets" in findings else None,
         identity_key=identity.key,
         queued=item.get("queued_identity") == identity.key and int(item.get("queued_until", 0)) > now.timestamp(),
+        detail=str(item.get("error", "")) if reason == TOO_LARGE else "",
     )
 
 
@@ -234,9 +242,9 @@ def access_denied(account: str, region: str) -> CoverageRow:
 
 def totals(rows: list[CoverageRow]) -> dict[str, int]:
     """Counts by reason code, plus covered and uncovered."""
-    counts = {reason: 0 for reason in (SCANNED, PENDING, STALE, FAILED, EXCLUDED_BY_TAG, ACCESS_DENIED)}
+    counts = {reason: 0 for reason in (SCANNED, PENDING, STALE, FAILED, TOO_LARGE, EXCLUDED_BY_TAG, ACCESS_DENIED)}
     for row in rows:
         counts[row.reason] += 1
     counts["covered"] = counts[SCANNED]
-    counts["uncovered"] = sum(counts[r] for r in UNCOVERED)
+    counts["uncovered"] = sum(counts[r] for r in UNCOVERED) + counts[TOO_LARGE]
     return counts

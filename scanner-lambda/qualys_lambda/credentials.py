@@ -14,10 +14,9 @@ from botocore.exceptions import ClientError
 
 from qualys_lambda.aws import error_code, is_transient
 from qualys_lambda.errors import ConfigurationError, TransientError
+from qualys_lambda.pods import QUALYS_PODS
 
-# QScanner's --pod values (Qualys QScanner README v4.8.0); any other platform (GOV1, a private
-# cloud platform) is reached through --gateway-url instead.
-SUPPORTED_PODS = frozenset({"US1", "US2", "US3", "US4", "EU1", "EU2", "EU3", "IN1", "CA1", "AE1", "UK1", "AU1", "KSA1"})
+SUPPORTED_PODS = frozenset(QUALYS_PODS)
 # Qualys access tokens are JWTs: base64url segments separated by dots.
 TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_\-+/=]+(?:\.[A-Za-z0-9_\-+/=]+){0,4}$")
 TOKEN_MIN_LENGTH = 20

@@ -20,6 +20,8 @@ logger.setLevel(logging.INFO)
 aws.quiet_library_loggers()
 
 _scanner: Scanner | None = None
+# The log message of each SQS message's outcome (one line per message, its fields the outcome).
+OUTCOME_MESSAGE = "message outcome"
 
 
 class LambdaContext(Protocol):
@@ -108,9 +110,12 @@ def handle(event: Any, context: LambdaContext, scanner: Scanner | None = None) -
     failures = []
     for message_id, body in records:
         try:
-            handle_one(scanner, body, remaining_s)
-        except Exception:
+            outcome = handle_one(scanner, body, remaining_s)
+        except Exception as exc:
             failures.append({"itemIdentifier": message_id})
+            outcome = {"outcome": "failed", "error_type": type(exc).__name__, "error": str(exc)}
+        # The batch's return value lists only failed ids: this line is each message's outcome.
+        logger.info(OUTCOME_MESSAGE, extra={**outcome, "message_id": message_id})
     return {"batchItemFailures": failures}
 
 

@@ -232,6 +232,7 @@ def run_unit(
             "FunctionsPending": counts["PENDING"],
             "FunctionsStale": counts["STALE"],
             "FunctionsFailed": counts["FAILED"],
+            "FunctionsTooLarge": counts["TOO_LARGE"],
             # An account or region the inventory could not read: the templates alarm on it.
             "InventoryTargetsUnreachable": counts[ACCESS_DENIED],
             "ScansEnqueued": enqueued,

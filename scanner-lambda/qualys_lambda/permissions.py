@@ -82,6 +82,18 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission("lambda:GetFunction", "target", _FUNCTION, "scanner", "function", BOTO3_DOCS, ("lambda.get_function",)),
     Permission("lambda:GetFunction", "target", _FUNCTION, "qscanner", "function (QScanner)", QSCANNER_DOCS),
     Permission("lambda:ListTags", "target", _FUNCTION, "scanner", "function", BOTO3_DOCS, ("lambda.list_tags",)),
+    # Exposure (exposure.py): the function's URL configuration and resource-based policy; a denied read
+    # leaves the exposure unknown, never a failed scan.
+    Permission(
+        "lambda:GetFunctionUrlConfig",
+        "target",
+        _FUNCTION,
+        "scanner",
+        "function",
+        BOTO3_DOCS,
+        ("lambda.get_function_url_config",),
+    ),
+    Permission("lambda:GetPolicy", "target", _FUNCTION, "scanner", "function", BOTO3_DOCS, ("lambda.get_policy",)),
     Permission(
         "lambda:TagResource",
         "target",
@@ -115,6 +127,26 @@ PERMISSIONS: tuple[Permission, ...] = (
             context=_IN_ORGANIZATION,
         )
         for a in _ECR_PULL
+    ),
+    # The image's size before QScanner runs (sizing.py), in the function's account or a central registry.
+    Permission(
+        "ecr:DescribeImages",
+        "target",
+        _OWN_REPOSITORY,
+        "scanner",
+        "own-account repository",
+        BOTO3_DOCS,
+        ("ecr.describe_images",),
+    ),
+    Permission(
+        "ecr:DescribeImages",
+        "target",
+        _OTHER_REPOSITORY,
+        "scanner",
+        "other-account repository",
+        BOTO3_DOCS,
+        ("ecr.describe_images",),
+        context=_IN_ORGANIZATION,
     ),
     # Code under a customer managed key (SourceKMSKeyArn): GetFunction's code URL serves the package
     # only to principals that may decrypt with the key, and Lambda makes that call on their behalf.
@@ -196,6 +228,17 @@ PERMISSIONS: tuple[Permission, ...] = (
         BOTO3_DOCS,
         ("s3.put_object",),
         feature="results",
+    ),
+    # SUPPRESSIONS_URI: exactly the one object it names (`make suppressions` puts it in the results bucket).
+    Permission(
+        "s3:GetObject",
+        "home",
+        "arn:{partition}:s3:::{results_bucket}/suppressions/suppressions.json",
+        "scanner",
+        "suppressions document",
+        BOTO3_DOCS,
+        ("s3.get_object",),
+        feature="suppressions",
     ),
     Permission(
         "sns:Publish",

@@ -21,9 +21,10 @@ TAG_STATUS = "QualysScanStatus"
 TAG_SCAN_ID = "QualysScanTag"
 # Written only when the policy gate is on (POLICY_TAGS); templates' tag-write conditions list it.
 TAG_POLICY = "QualysScanPolicy"
-# Every tag key the scanner writes: the templates' tag-write condition (aws:TagKeys) lists exactly
-# these, so a scanner credential cannot set QualysScanExclude. A new key goes here and in the condition.
-SCANNER_TAG_KEYS = frozenset({TAG_TIMESTAMP, TAG_STATUS, TAG_SCAN_ID, TAG_POLICY})
+# Every tag key the scanner writes: the templates' and the Terraform module's tag-write condition
+# (aws:TagKeys) lists exactly these, so a scanner credential cannot set QualysScanExclude. A new key
+# goes here, then `make templates` writes it into both.
+SCANNER_TAG_KEYS = (TAG_STATUS, TAG_SCAN_ID, TAG_TIMESTAMP, TAG_POLICY)
 EVENT_SOURCE = "qualys-lambda"
 EVENT_DETAIL_TYPE = "Lambda Scan Completed"
 

@@ -13,13 +13,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from qualys_lambda.process import run_in_group
 from qualys_lambda.qscanner_output import QScannerReport, read_report, redact
 
 logger = logging.getLogger(__name__)
 
 CACHE_DIR = "qscanner-cache"
 HOME_DIR = "qscanner-home"
-OUTPUT_PREFIX = "qscanner-out-"
+# One directory per scan under the work root: QScanner's --output-dir and its private scratch space.
+SCAN_DIR_PREFIX = "qscanner-scan-"
+OUTPUT_SUBDIR = "out"
+SCRATCH_SUBDIR = "tmp"
+# QScanner writes its temporary files under TMPDIR, /tmp by default (Qualys QScanner README v4.8.0);
+# TMP and TEMP point there too for any library that reads those instead.
+SCRATCH_VARIABLES = ("TMPDIR", "TMP", "TEMP")
 MAX_OUTPUT_FILE_BYTES = 100 * 1024 * 1024
 STDERR_EXCERPT_CHARS = 600
 # Facts below are from the Qualys QScanner README v4.8.0.
@@ -68,8 +75,8 @@ class Runner(Protocol):
 
 
 def run_subprocess(argv: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
-    """The production runner: a child process, argv as a list, never a shell."""
-    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    """The production runner: argv as a list, never a shell, in its own process group killed as a whole."""
+    return run_in_group(argv, env, timeout)
 
 
 @dataclass(frozen=True)
@@ -113,6 +120,8 @@ class ScanRun:
     policy: str = ""
     mode: str = MODE_REPORT
     auth_failed: bool = False
+    # Signs that QScanner's output is not the layout this scanner was written for (QScanner changed).
+    unrecognised: tuple[str, ...] = ()
 
     @property
     def scan_id(self) -> str:
@@ -160,7 +169,7 @@ def build_argv(job: ScanJob, output_dir: str, cache_dir: str, timeout: float) ->
     return [*argv, "lambda", job.function_arn]
 
 
-def build_env(job: ScanJob, home: str) -> dict[str, str]:
+def build_env(job: ScanJob, home: str, scratch: str = "") -> dict[str, str]:
     """QScanner's environment, built from nothing: Qualys credentials, HOME, target credentials and region."""
     env = {
         key: value
@@ -171,6 +180,9 @@ def build_env(job: ScanJob, home: str) -> dict[str, str]:
     env.update(job.qualys_env)
     # HOME is private to the scanner: QScanner caches its JWT under ~/.cache/qualys/qscanner/.
     env.update({"HOME": home, "AWS_REGION": job.region, "AWS_DEFAULT_REGION": job.region})
+    if scratch:
+        # Private to this scan and removed after it; only --cache-dir and HOME outlive it.
+        env.update(dict.fromkeys(SCRATCH_VARIABLES, scratch))
     return env
 
 
@@ -206,13 +218,26 @@ def report_problems(job: ScanJob, exit_code: int, report: QScannerReport) -> lis
     return problems
 
 
+def output_unrecognised(job: ScanJob, exit_code: int, report: QScannerReport) -> tuple[str, ...]:
+    """The report's own layout signs, plus a missing SARIF report where a vulnerability scan was asked for."""
+    signs = list(report.unrecognised)
+    wants_sarif = bool(VULNERABILITY_SCAN_TYPES & set(job.scan_types.split(",")))
+    unreadable = any(sign.startswith("SARIF") for sign in signs)
+    if exit_code != EXIT_REPORT_NOT_READY and wants_sarif and not report.has_sarif and not unreadable:
+        signs.append("no SARIF vulnerability report was written")
+    return tuple(signs)
+
+
 def run_scan(job: ScanJob, timeout: float, runner: Runner, work_root: str) -> ScanRun:
-    """Run QScanner once in a fresh output directory, removed afterwards."""
+    """Run QScanner once in a fresh scan directory (output and scratch space), removed afterwards."""
     root = Path(work_root)
     cache_dir, home = root / CACHE_DIR, root / HOME_DIR
     cache_dir.mkdir(parents=True, exist_ok=True)
     home.mkdir(parents=True, exist_ok=True)
-    output_dir = Path(tempfile.mkdtemp(prefix=OUTPUT_PREFIX, dir=root))
+    scan_dir = Path(tempfile.mkdtemp(prefix=SCAN_DIR_PREFIX, dir=root))
+    output_dir, scratch = scan_dir / OUTPUT_SUBDIR, scan_dir / SCRATCH_SUBDIR
+    output_dir.mkdir()
+    scratch.mkdir()
     started = time.monotonic()
 
     def failed(error: str, exit_code: int | None = None, auth_failed: bool = False) -> ScanRun:
@@ -224,7 +249,7 @@ def run_scan(job: ScanJob, timeout: float, runner: Runner, work_root: str) -> Sc
             return failed("no time left in the invocation to run QScanner")
         argv = build_argv(job, str(output_dir), str(cache_dir), timeout)
         try:
-            completed = runner(argv, build_env(job, str(home)), timeout)
+            completed = runner(argv, build_env(job, str(home), str(scratch)), timeout)
         except subprocess.TimeoutExpired:
             return failed(f"QScanner timed out after {int(timeout)} s")
         except (FileNotFoundError, PermissionError, NotADirectoryError):
@@ -252,6 +277,7 @@ def run_scan(job: ScanJob, timeout: float, runner: Runner, work_root: str) -> Sc
         if problems and status == "success":
             status = "partial"
         duration = round(time.monotonic() - started, 3)
-        return ScanRun(status, code, report, duration, "; ".join(problems), policy, job.mode)
+        unrecognised = output_unrecognised(job, code, report)
+        return ScanRun(status, code, report, duration, "; ".join(problems), policy, job.mode, unrecognised=unrecognised)
     finally:
-        shutil.rmtree(output_dir, ignore_errors=True)
+        shutil.rmtree(scan_dir, ignore_errors=True)

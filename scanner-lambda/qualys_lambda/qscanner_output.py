@@ -19,6 +19,10 @@ CYCLONEDX_FORMAT = "CycloneDX"
 # Rule `properties.severity` runs 1 (minimal) to 5 (urgent) in QScanner's SARIF.
 SEVERITY_NAMES = {5: "critical", 4: "high", 3: "medium", 2: "low", 1: "info"}
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
+# Rule `properties.qds`: the Qualys Detection Score, 1 (lowest risk) to 100 (highest). Qualys QScanner
+# README v4.8.0 (SARIF layout) lists it among a rule's properties; Qualys documentation, "Detections - QDS
+# Details", gives its range. A value outside it is not a QDS and is dropped.
+QDS_RANGE = range(1, 101)
 # Fallback when neither the rule nor the result carries a number: SARIF's `level` (our mapping).
 LEVEL_SEVERITIES = {"error": 4, "warning": 3, "note": 2, "none": 1}
 # Secret rules carry words; a secret of unknown severity counts as high.
@@ -36,6 +40,12 @@ CONTENT_TYPES = {
     "cyclonedx": "application/vnd.cyclonedx+json",
 }
 JSON_CONTENT_TYPE = "application/json"
+TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
+# ScanResult.json's SchemaVersion this parser was written for (Qualys QScanner README v4.8.0): any other
+# value means QScanner changed its layout, which the scanner reports (QScannerOutputUnrecognised).
+KNOWN_SCHEMA_VERSIONS = frozenset({"5"})
+# Where the files the parser could not use are kept in S3 when the output is unrecognised.
+RAW_PREFIX = "raw/"
 REDACTED = "[REDACTED]"
 
 
@@ -59,6 +69,7 @@ class Vulnerability:
     cves: tuple[str, ...] = ()
     cvss: float | None = None
     packages: tuple[Package, ...] = ()
+    qds: int | None = None
 
     @property
     def severity_name(self) -> str:
@@ -111,6 +122,13 @@ class QScannerReport:
     simulated: bool = False
     problems: tuple[str, ...] = ()
     files: tuple[StoredFile, ...] = ()
+    # QScanner's own version and ScanResult.json's SchemaVersion, as written ("" when absent).
+    qscanner_version: str = ""
+    schema_version: str = ""
+    # Signs of an output layout this parser does not know, and the files it could not use
+    # (secret text redacted), which S3 keeps when there is such a sign.
+    unrecognised: tuple[str, ...] = ()
+    unparsed: tuple[StoredFile, ...] = ()
 
     @property
     def has_sarif(self) -> bool:
@@ -151,6 +169,17 @@ def _float(value: Any) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
+
+
+def _qds(value: Any) -> int | None:
+    # An integer (or its text) in 1-100; a fraction or anything else is not a QDS.
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        return None
+    return number if number in QDS_RANGE else None
 
 
 def _text(value: Any) -> str:
@@ -198,9 +227,21 @@ def parse_sarif(sarif: Any) -> tuple[list[Vulnerability], list[str]]:
                 cves=tuple(str(c) for c in cves if isinstance(c, str)) if isinstance(cves, list) else (),
                 cvss=_float(_dict(rule_props.get("cvss3Info")).get("baseScore")),
                 packages=tuple(entry["packages"]),
+                qds=_qds(rule_props.get("qds")),
             )
         )
     return found, []
+
+
+def sarif_drift(sarif: Any) -> tuple[str, list[str]]:
+    """(the SARIF tool's version, signs of a layout change): rules whose severity is not QScanner's 1-5."""
+    runs = _dicts(_dict(sarif).get("runs"))
+    drivers = [_dict(_dict(run.get("tool")).get("driver")) for run in runs]
+    version = next((str(d["version"]) for d in drivers if d.get("version")), "")
+    rules = [rule for driver in drivers for rule in _dicts(driver.get("rules"))]
+    unrated = [r for r in rules if _severity(_dict(r.get("properties")).get("severity")) is None]
+    signs = [f"{len(unrated)} SARIF rule(s) without a severity (properties.severity 1-5)"] if unrated else []
+    return version, signs
 
 
 def sanitise_scan_result(scan_result: dict[str, Any]) -> tuple[dict[str, Any], list[Secret], list[str]]:
@@ -238,6 +279,15 @@ def redact(text: str, secrets: tuple[str, ...] | list[str]) -> str:
     return text
 
 
+def _is_text(content: bytes) -> bool:
+    """UTF-8 text, which redaction can clean; binary files (the LZMA .xz ones) cannot be and are never kept."""
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _redact_bytes(content: bytes, secrets: tuple[str, ...]) -> bytes:
     if not any(secret.encode() in content for secret in secrets if secret):
         return content
@@ -254,6 +304,9 @@ def read_report(files: Mapping[str, bytes], hidden: tuple[str, ...] = ()) -> QSc
     sboms: dict[str, str] = {}
     kept: list[tuple[str, bytes, str]] = []
     scan_id, simulated = "", False
+    qscanner_version, schema_version, sarif_tool_version = "", "", ""
+    unrecognised: list[str] = []
+    scan_result_read = False
     for name, content in sorted(files.items()):
         if name.endswith(BINARY_SUFFIXES):
             continue
@@ -262,7 +315,13 @@ def read_report(files: Mapping[str, bytes], hidden: tuple[str, ...] = ()) -> QSc
             document = _json(content)
             if not isinstance(document, dict):
                 problems.append("ScanResult.json is not valid JSON")
+                unrecognised.append("ScanResult.json is not valid JSON")
                 continue
+            scan_result_read = True
+            schema_version = str(document.get("SchemaVersion", ""))
+            qscanner_version = str(document.get("QScannerVersion") or "")
+            if schema_version not in KNOWN_SCHEMA_VERSIONS:
+                unrecognised.append(f"ScanResult.json SchemaVersion {schema_version or 'missing'} is not a known one")
             clean, secrets, stripped = sanitise_scan_result(document)
             scans = [
                 ScanPerformed(str(s.get("ScanType", "")), str(s.get("Status", "")))
@@ -274,9 +333,12 @@ def read_report(files: Mapping[str, bytes], hidden: tuple[str, ...] = ()) -> QSc
             sarif = _json(content)
             if sarif is None:
                 problems.append("SARIF report is not valid JSON")
+                unrecognised.append("SARIF report is not valid JSON")
                 continue
             vulnerabilities, sarif_problems = parse_sarif(sarif)
             problems += sarif_problems
+            sarif_tool_version, drift = sarif_drift(sarif)
+            unrecognised += sarif_problems + drift
             kept.append((name, content, CONTENT_TYPES["sarif"]))
         elif name.endswith(".json"):
             document = _json(content)
@@ -292,6 +354,13 @@ def read_report(files: Mapping[str, bytes], hidden: tuple[str, ...] = ()) -> QSc
                 kept.append((name, content, CONTENT_TYPES[fmt]))
     redacted = (*hidden, *stripped)
     stored = tuple(StoredFile(name, _redact_bytes(body, redacted), ctype) for name, body, ctype in kept)
+    # Without a readable ScanResult.json the secrets' text is unknown, so no unparsed file can be cleaned.
+    used = {name for name, _, _ in kept}
+    unparsed = tuple(
+        StoredFile(RAW_PREFIX + name, _redact_bytes(body, redacted), TEXT_CONTENT_TYPE)
+        for name, body in sorted(files.items())
+        if scan_result_read and name not in used and not name.endswith(BINARY_SUFFIXES) and _is_text(body)
+    )
     return QScannerReport(
         scan_id=scan_id,
         vulnerabilities=tuple(sorted(vulnerabilities, key=lambda v: (-v.severity, v.qid))),
@@ -301,4 +370,8 @@ def read_report(files: Mapping[str, bytes], hidden: tuple[str, ...] = ()) -> QSc
         simulated=simulated,
         problems=tuple(problems),
         files=stored,
+        qscanner_version=qscanner_version or sarif_tool_version,
+        schema_version=schema_version,
+        unrecognised=tuple(unrecognised),
+        unparsed=unparsed,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypedDict
@@ -12,6 +14,8 @@ SCHEMA_VERSION = 2
 # The summary travels in SNS (256 KB message limit): it lists the worst findings, S3 keeps the rest.
 TOP_VULNERABILITIES = 20
 TOP_SECRETS = 20
+# A scan id as an S3 key segment: QScanner's ids are UUIDs; anything else is replaced by a fresh UUID.
+SCAN_ID_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 class FunctionInfo(TypedDict):
@@ -41,6 +45,10 @@ class ScanInfo(TypedDict):
     mode: str
     scans_performed: list[dict[str, str]]
     problems: list[str]
+    # QScanner's version and ScanResult.json's SchemaVersion, and why its output was not recognised.
+    qscanner_version: str
+    qscanner_schema_version: str
+    output_unrecognised: list[str]
 
 
 class VulnerabilityInfo(TypedDict):
@@ -137,6 +145,11 @@ def findings_from(report: QScannerReport) -> Findings:
     )
 
 
-def s3_prefix(account: str, region: str, function_name: str, started: datetime) -> str:
-    """scans/<account>/<region>/<function-name>/<timestamp>/ (compact UTC timestamp, sortable)."""
-    return f"scans/{account}/{region}/{function_name}/{started.strftime('%Y%m%dT%H%M%SZ')}/"
+def s3_prefix(account: str, region: str, function_name: str, started: datetime, scan_id: str = "") -> str:
+    """scans/<account>/<region>/<function-name>/<timestamp>-<scan-id>/: sortable, and unique per scan.
+
+    The scan id keeps two scans of one function in the same second apart; a run without one (a failed
+    or skipped QScanner run) gets a random UUID instead.
+    """
+    segment = scan_id if SCAN_ID_SEGMENT.match(scan_id) else str(uuid.uuid4())
+    return f"scans/{account}/{region}/{function_name}/{started.strftime('%Y%m%dT%H%M%SZ')}-{segment}/"

@@ -11,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from qualys_lambda import inventory, publish, securityhub
+from qualys_lambda import inventory, publish, securityhub, sizing
 from qualys_lambda.aws import AwsAccess, Target, error_code, is_transient
 from qualys_lambda.cache import Claim, ScanCache, ScanIdentity
 from qualys_lambda.config import Settings
@@ -28,8 +28,9 @@ from qualys_lambda.errors import (
 from qualys_lambda.events import InventoryUnit, ScanRequest
 from qualys_lambda.metrics import MetricsSink, emit
 from qualys_lambda.qscanner import Runner, ScanJob, ScanRun, run_scan
-from qualys_lambda.qscanner_output import QScannerReport
+from qualys_lambda.qscanner_output import QScannerReport, StoredFile
 from qualys_lambda.report import SCHEMA_VERSION, FunctionInfo, ScanInfo, Summary, findings_from, iso, s3_prefix
+from qualys_lambda.sizing import TOO_LARGE
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,12 @@ class Scanner:
                 return {"outcome": claim.value, "function_arn": request.function_arn}
 
         started = self.clock()
-        run = self._run(request, target, remaining_s)
+        misfit = self._misfit(target, configuration, function.get("Code", {}))
+        run = (
+            ScanRun("failed", None, QScannerReport(), 0.0, misfit)
+            if misfit
+            else self._run(request, target, remaining_s)
+        )
         finished = self.clock()
         summary = build_summary(request, configuration, function.get("Code", {}), run, started, finished)
         failures += self._deliver(request, target, summary, run, identity, started, cache, bool(failures))
@@ -105,17 +111,24 @@ class Scanner:
             "vulnerabilities": summary["findings"]["vulnerabilities"]["total"],
             "secrets": summary["findings"]["secrets"],
             "delivery_failures": failures,
+            **({"reason": TOO_LARGE} if misfit else {}),
         }
         logger.info("scan finished", extra={**log, **outcome, "outcome": "scanned"})
+        if run.unrecognised:
+            logger.warning("qscanner output unrecognised", extra={**log, "signs": list(run.unrecognised)})
         self.metrics(
             {
-                "ScansRun": 1,
-                "ScanFailures": int(run.status == "failed"),
+                "ScansRun": int(not misfit),
+                # Too large for this scanner: a permanent outcome, recorded and alarmed, never retried.
+                "ScansTooLarge": int(bool(misfit)),
+                "ScanFailures": int(run.status == "failed" and not misfit),
                 "DeliveryFailures": len(failures),
                 "ScanDurationMilliseconds": int(run.duration_s * 1000),
+                # QScanner changed its output: the templates alarm on this within a day.
+                "QScannerOutputUnrecognised": int(bool(run.unrecognised)),
             }
         )
-        if run.status == "failed":
+        if run.status == "failed" and not misfit:
             raise ScanFailedError(run.error)
         if failures:
             raise DeliveryError("results not delivered to: " + ", ".join(failures))
@@ -130,6 +143,14 @@ class Scanner:
         return inventory.run_unit(
             unit, self.settings, self.aws, self.cache, self.clock(), self.metrics, remaining_s, self.own_function_arn
         )
+
+    def _misfit(self, target: Target, configuration: dict[str, Any], code: dict[str, Any]) -> str:
+        """Why the function's code cannot fit in this scanner ("" when it fits or its size is unknown)."""
+        size = sizing.artifact_size(target, configuration, code)
+        if size is None:
+            return ""
+        room = sizing.room_in(self.work_root, self.settings.ephemeral_storage_mb, self.settings.memory_mb)
+        return sizing.too_large(sizing.need_of(str(configuration.get("PackageType", "Zip")), size), room)
 
     def _run(self, request: ScanRequest, target: Target, remaining_s: float) -> ScanRun:
         deadline = remaining_s - DELIVERY_MARGIN_S
@@ -188,7 +209,7 @@ class Scanner:
         """Write every destination independently; returns the names of those that failed."""
         failures: list[str] = []
         settings = self.settings
-        prefix = s3_prefix(request.account, request.region, request.function_name, started)
+        prefix = s3_prefix(request.account, request.region, request.function_name, started, run.scan_id)
         steps: list[tuple[str, Callable[[], object]]] = []
         if settings.results_bucket:
             summary["s3"] = {
@@ -201,7 +222,7 @@ class Scanner:
                 (
                     "s3",
                     lambda: publish.store_results(
-                        self.aws.home_client("s3"), settings.results_bucket, prefix, summary, run.report.files
+                        self.aws.home_client("s3"), settings.results_bucket, prefix, summary, stored_files(run)
                     ),
                 )
             )
@@ -260,12 +281,20 @@ class Scanner:
                 "region": request.region,
                 "findings": {**summary["findings"]["vulnerabilities"], "secrets": summary["findings"]["secrets"]},
             }
+            if run.status == "failed" and sizing.is_too_large(run.error):
+                # The coverage report shows TOO_LARGE, not FAILED, for this code.
+                fields.update(failure_reason=TOO_LARGE, error=run.error)
             try:
                 cache.record(request.function_arn, identity, started, fields)
             except TransientError as exc:
                 logger.error("delivery failed", extra={"function_arn": request.function_arn, "error": str(exc)})
                 failures.append("cache")
         return failures
+
+
+def stored_files(run: ScanRun) -> tuple[StoredFile, ...]:
+    """QScanner's files kept in S3; with an unrecognised output, also those the parser could not use."""
+    return run.report.files + (run.report.unparsed if run.unrecognised else ())
 
 
 def get_function(target: Target, function_arn: str) -> dict[str, Any]:
@@ -318,6 +347,9 @@ def build_summary(
         mode=run.mode,
         scans_performed=[{"type": s.scan_type, "status": s.status} for s in report.scans_performed],
         problems=[p for p in run.error.split("; ") if p] if run.status == "partial" else [],
+        qscanner_version=report.qscanner_version,
+        qscanner_schema_version=report.schema_version,
+        output_unrecognised=list(run.unrecognised),
     )
     return Summary(
         schema_version=SCHEMA_VERSION, function=function, scan=scan, findings=findings_from(report), s3=None, sbom={}

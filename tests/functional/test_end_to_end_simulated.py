@@ -81,7 +81,7 @@ def test_simulated_scan_finds_vulnerable_package_and_planted_key(
     assert tags["QualysScanStatus"] == "success" and tags["QualysScanTag"] == result["scan"]["scan_id"]
     (run,) = runs(tmp_path)
     assert run["caller_account"] == ACCOUNT and run["arn"] == FUNCTION_ARN
-    assert not list((tmp_path / "work").glob("qscanner-out-*"))
+    assert not list((tmp_path / "work").glob("qscanner-scan-*"))
 
 
 @pytest.mark.parametrize(

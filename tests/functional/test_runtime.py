@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +27,8 @@ def session(mocked_aws: None) -> Any:
     return boto3.Session(region_name=REGION)
 
 
-def rule_to_queue(session: Any, name: str, pattern: dict[str, Any]) -> str:
-    """A rule on the default bus with an SQS target; returns the queue's URL."""
-    sqs, events = session.client("sqs"), session.client("events")
-    url = sqs.create_queue(QueueName=f"{name}-queue")["QueueUrl"]
-    events.put_rule(Name=name, EventPattern=json.dumps(pattern))
-    events.put_targets(Rule=name, Targets=[{"Id": "q", "Arn": runtime.queue_arn(sqs, url)}])
-    return str(url)
-
-
 def test_route_sends_matching_event_to_rule_queue_with_its_envelope(session: Any) -> None:
-    url = rule_to_queue(session, "create", CLOUDTRAIL_PATTERN)
+    url = runtime.rule_to_queue(session, "create", CLOUDTRAIL_PATTERN)
     event = runtime.cloudtrail_event("CreateFunction20150331", FUNCTION_ARN)
 
     routed = runtime.route(session, event)
@@ -48,7 +40,7 @@ def test_route_sends_matching_event_to_rule_queue_with_its_envelope(session: Any
 
 
 def test_route_skips_failed_call_and_other_event_names(session: Any) -> None:
-    url = rule_to_queue(session, "create", CLOUDTRAIL_PATTERN)
+    url = runtime.rule_to_queue(session, "create", CLOUDTRAIL_PATTERN)
     failed = runtime.cloudtrail_event("CreateFunction20150331", FUNCTION_ARN)
     failed["detail"]["errorCode"] = "AccessDeniedException"
     other = runtime.cloudtrail_event("DeleteFunction20150331", FUNCTION_ARN)
@@ -152,7 +144,8 @@ HANDLER_CODE = {
         "def run(event, context):\n"
         "    logging.getLogger('fn').info('seen', extra={'outcome': event['n'] * 2})\n"
         "    return {'n': event['n'], 'budget_ok': 0 < context.get_remaining_time_in_millis() <= 60000,\n"
-        "            'arn': context.invoked_function_arn, 'marker': os.environ.get('MARKER', '')}\n"
+        "            'arn': context.invoked_function_arn, 'marker': os.environ.get('MARKER', ''),\n"
+        "            'tool': os.environ.get('TOOL', '')}\n"
     )
 }
 
@@ -162,15 +155,22 @@ def test_deployed_function_runs_its_zip_in_a_child_process_with_context_and_logs
     iam = session.client("iam")
     role = iam.create_role(RoleName="fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     session.client("lambda").create_function(
-        FunctionName="worker", Runtime="python3.12", Role=role, Handler="main.run", Code={"ZipFile": code}
+        FunctionName="worker",
+        Runtime="python3.12",
+        Role=role,
+        Handler="main.run",
+        Code={"ZipFile": code},
+        Environment={"Variables": {"MARKER": "set", "TOOL": "/opt/bin/tool"}},
     )
     layer = runtime.zip_bytes({"bin/tool": "#!/bin/sh\n"})
     function = runtime.DeployedFunction.fetch(session, "worker", code, layer, tmp_path)
-    function.environment["MARKER"] = "set"
 
     result = function({"n": 21}, LambdaContext(function.configuration["FunctionArn"], remaining_ms=60_000))
 
-    assert result == {"n": 21, "budget_ok": True, "arn": function.configuration["FunctionArn"], "marker": "set"}
+    arn = function.configuration["FunctionArn"]
+    # Lambda mounts the layer at /opt: the function's /opt paths lead into the extracted layer.
+    tool = str(tmp_path / "opt" / "bin" / "tool")
+    assert result == {"n": 21, "budget_ok": True, "arn": arn, "marker": "set", "tool": tool}
     assert {"level": "INFO", "logger": "fn", "message": "seen", "outcome": 42}.items() <= (
         function.invocations[-1].logs[-1].items()
     )
@@ -185,7 +185,7 @@ def test_deployed_function_refuses_code_that_is_not_deployed(session: Any, resou
 
 
 def test_set_aside_lambda_targets_keeps_queue_targets(session: Any) -> None:
-    rule_to_queue(session, "create", CLOUDTRAIL_PATTERN)
+    runtime.rule_to_queue(session, "create", CLOUDTRAIL_PATTERN)
     events = session.client("events")
     events.put_rule(Name="inventory", ScheduleExpression="rate(1 day)")
     events.put_targets(Rule="inventory", Targets=[{"Id": "fn", "Arn": FUNCTION_ARN}])
@@ -203,3 +203,60 @@ def test_cache_item_reads_plain_values(session: Any, resources: Any) -> None:
 
     assert runtime.cache_item(session, resources.table, key) == {"function_arn": FUNCTION_ARN, "status": "success"}
     assert runtime.cache_item(session, resources.table, {"function_arn": {"S": "other"}}) == {}
+
+
+def outcome_logging_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A handler that logs an outcome line per message, as the scanner's does, and fails the body "fail"."""
+    failures = []
+    for record in event["Records"]:
+        failed = record["body"] == "fail"
+        outcome = {"message_id": record["messageId"], "outcome": "failed" if failed else "done", "n": 1}
+        logging.getLogger("fn").info(runtime.OUTCOME_MESSAGE, extra=outcome)
+        failures += [{"itemIdentifier": record["messageId"]}] if failed else []
+    return {"batchItemFailures": failures}
+
+
+def test_drain_returns_each_messages_outcome_line_until_the_queue_is_empty(session: Any) -> None:
+    queue = send(session, "scans", ["a", "b", "c"])
+    contexts: list[int] = []
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        contexts.append(id(context))
+        return outcome_logging_handler(event, context)
+
+    polls = runtime.drain(session, queue, handler, lambda: LambdaContext(FUNCTION_ARN))
+
+    outcomes = [o for p in polls for o in p.outcomes]
+    assert len(polls) == 3 and len(set(contexts)) == 3
+    assert sorted(o["message_id"] for o in outcomes) == sorted(m for p in polls for m in p.deleted)
+    assert {(o["outcome"], o["n"], o["logger"]) for o in outcomes} == {("done", 1, "fn")}
+    sqs = session.client("sqs")
+    assert runtime.receive_all(sqs, runtime.queue_url(sqs, queue)) == []
+
+
+def test_drain_stops_on_a_failed_message_and_leaves_it_on_the_queue(session: Any) -> None:
+    queue = send(session, "scans", ["fail"])
+
+    with pytest.raises(PlatformError, match='"outcome": "failed"'):
+        runtime.drain(session, queue, outcome_logging_handler, lambda: LambdaContext(FUNCTION_ARN))
+
+    sqs = session.client("sqs")
+    assert [m["Body"] for m in runtime.receive_all(sqs, runtime.queue_url(sqs, queue))] == ["fail"]
+
+
+QUEUE_TEMPLATE = {
+    "Resources": {"Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "stacked"}}},
+}
+
+
+def test_stack_read_takes_outputs_moto_did_not_compute_from_the_resources(session: Any) -> None:
+    session.client("cloudformation").create_stack(StackName="plain", TemplateBody=json.dumps(QUEUE_TEMPLATE))
+    notes: list[str] = []
+
+    stack = runtime.Stack.read(session, "plain", {"QueueUrl": "Queue"}, on_note=notes.append)
+
+    url = session.client("sqs").get_queue_url(QueueName="stacked")["QueueUrl"]
+    assert stack.status == "CREATE_COMPLETE"
+    assert stack.outputs == {"QueueUrl": url} and stack.physical_ids == {"Queue": url}
+    assert stack.queue_arn("QueueUrl") == f"arn:aws:sqs:{REGION}:{ACCOUNT}:stacked"
+    assert notes and "no stack outputs" in notes[0]

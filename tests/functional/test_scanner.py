@@ -513,7 +513,7 @@ def test_scan_logs_carry_function_event_and_outcome(scanner: Scanner, caplog: py
     assert record.outcome == "scanned"  # type: ignore[attr-defined]
 
 
-def test_sqs_batch_reports_only_failing_record(scanner: Scanner, runner: FakeRunner) -> None:
+def test_sqs_batch_reports_only_failing_record_and_logs_each_outcome(scanner: Scanner, runner: FakeRunner) -> None:
     create_function()
     create_function(name="billing")
     runner.on_call = lambda argv, env: setattr(runner, "exit_code", 1 if argv[-1].endswith("billing") else 0)
@@ -522,8 +522,21 @@ def test_sqs_batch_reports_only_failing_record(scanner: Scanner, runner: FakeRun
         {"messageId": "m-2", "eventSource": "aws:sqs", "body": json.dumps(event_for("billing"))},
         {"messageId": "m-3", "eventSource": "aws:sqs", "body": "not json"},
     ]
-    result = handle({"Records": records}, lambda_context(), scanner)
+    with runtime.captured_logs() as logs:
+        result = handle({"Records": records}, lambda_context(), scanner)
+
     assert result == {"batchItemFailures": [{"itemIdentifier": "m-2"}]}
+    # One outcome line per message: the line the local runtime reads each message's outcome from.
+    lines = {line["message_id"]: line for line in runtime.message_outcomes(logs)}
+    assert sorted(lines) == ["m-1", "m-2", "m-3"]
+    assert (lines["m-1"]["outcome"], lines["m-1"]["status"], lines["m-1"]["function_arn"]) == (
+        "scanned",
+        "success",
+        FUNCTION_ARN,
+    )
+    assert lines["m-1"]["scan_id"] == tags_of()["QualysScanTag"]
+    assert (lines["m-2"]["outcome"], lines["m-2"]["error_type"]) == ("failed", "ScanFailedError")
+    assert lines["m-3"]["outcome"] == "rejected" and lines["m-3"]["reason"]
 
 
 class NoAws:

@@ -130,17 +130,9 @@ def deploy_single_account(single_account_prerequisites: dict[str, str]) -> Calla
                 Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
                 Capabilities=["CAPABILITY_IAM"],
             )
-            stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
-            summaries = cloudformation.list_stack_resources(StackName=name)["StackResourceSummaries"]
-            stacks[key] = DeployedStack(
-                name=name,
-                switches=switches,
-                status=stack["StackStatus"],
-                outputs={o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
-                physical_ids={
-                    s["LogicalResourceId"]: s["PhysicalResourceId"] for s in summaries if s["LogicalResourceId"]
-                },
-            )
+            # create_stack's outputs are moto's own: no fallback to resources here.
+            stack = runtime.Stack.read(boto3.Session(region_name=REGION), name, output_resources={})
+            stacks[key] = DeployedStack(name, switches, stack.status, stack.outputs, stack.physical_ids)
         return stacks[key]
 
     return deploy

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.support import SCANNER_TAG_KEY_LIST, SPOKE_ROLE_SIDS, load_template, run_checkov, template_with_trail_on
+from qualys_lambda.publish import SCANNER_TAG_KEYS
+from tests.support import SPOKE_ROLE_SIDS, load_template, run_checkov, template_with_trail_on
 
 ROOT = Path(__file__).resolve().parents[2]
 CLOUDFORMATION = ROOT / "cloudformation"
@@ -304,12 +305,16 @@ def test_spoke_role_reads_lists_and_tags_only(spoke: dict[str, Any]) -> None:
         [
             "lambda:GetFunction",
             "lambda:GetFunctionConfiguration",
+            # Issue 18: the function's exposure (its URL configuration and resource-based policy).
+            "lambda:GetFunctionUrlConfig",
+            "lambda:GetPolicy",
             "lambda:ListTags",
             "lambda:GetLayerVersion",
             "lambda:TagResource",
             "ecr:BatchGetImage",
             "ecr:GetDownloadUrlForLayer",
             "ecr:BatchCheckLayerAvailability",
+            "ecr:DescribeImages",
             "ecr:GetAuthorizationToken",
             "kms:Decrypt",
             "lambda:ListFunctions",
@@ -319,7 +324,7 @@ def test_spoke_role_reads_lists_and_tags_only(spoke: dict[str, Any]) -> None:
         ]
     )
     assert statements["TagScannedFunctions"]["Condition"] == {
-        "ForAllValues:StringEquals": {"aws:TagKeys": SCANNER_TAG_KEY_LIST}
+        "ForAllValues:StringEquals": {"aws:TagKeys": list(SCANNER_TAG_KEYS)}
     }
 
 

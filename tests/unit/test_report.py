@@ -157,7 +157,18 @@ def test_s3_prefix_layout() -> None:
     from datetime import UTC, datetime
 
     moment = datetime(2026, 11, 26, 21, 7, 35, tzinfo=UTC)
+    scan_id = "6f1c2a9e-0b7d-4e1f-9a3c-2d5e8f7a1b4c"
     assert (
-        s3_prefix("123456789012", "us-east-1", "orders", moment)
-        == "scans/123456789012/us-east-1/orders/20261126T210735Z/"
+        s3_prefix("123456789012", "us-east-1", "orders", moment, scan_id)
+        == f"scans/123456789012/us-east-1/orders/20261126T210735Z-{scan_id}/"
     )
+
+
+def test_s3_prefix_without_usable_scan_id_is_still_unique() -> None:
+    from datetime import UTC, datetime
+
+    moment = datetime(2026, 11, 26, 21, 7, 35, tzinfo=UTC)
+    first, second = (s3_prefix("123456789012", "us-east-1", "orders", moment, bad) for bad in ("", "../x"))
+    assert first != second
+    assert all(p.startswith("scans/123456789012/us-east-1/orders/20261126T210735Z-") for p in (first, second))
+    assert ".." not in second

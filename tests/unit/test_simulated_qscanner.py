@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import io
 import json
-import sys
 import zipfile
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from local.emulator import parse_code_location as emulator_parse_code_location
+from local.emulator import simulated_qscanner
+from qualys_lambda.pods import QUALYS_PODS
 
-SCRIPT = Path(__file__).resolve().parents[2] / "local" / "qscanner"
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:demo"
 AKIA = "AKIA" + "ABCDEFGHIJKLMNOP"
 GOOD_ENV = {"QUALYS_ACCESS_TOKEN": "tok-unit", "AWS_REGION": "us-east-1", "HOME": "/tmp"}
 
 
-def load_qscanner() -> ModuleType:
-    """Import the extension-less script as a module."""
-    loader = importlib.machinery.SourceFileLoader("qscanner_sim", str(SCRIPT))
-    spec = importlib.util.spec_from_loader("qscanner_sim", loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["qscanner_sim"] = module  # dataclasses resolve their module through sys.modules
-    loader.exec_module(module)
-    return module
-
-
-qs = load_qscanner()
+qs = simulated_qscanner()
 
 
 def make_zip(files: dict[str, str | bytes]) -> bytes:
@@ -474,11 +460,17 @@ def test_summary_text_starts_with_simulated_banner() -> None:
 # ------------------------------------------------------------------ code location
 
 
-@pytest.mark.parametrize("parse", [qs.parse_code_location, emulator_parse_code_location], ids=["sim", "emulator"])
-def test_parse_code_location_virtual_hosted_url(parse: object) -> None:
+def test_parse_code_location_virtual_hosted_url() -> None:
     url = "https://awslambda-eu-west-1-tasks.s3.eu-west-1.amazonaws.com/snapshots/123/fn-abc?X-Amz-Signature=x"
 
-    assert parse(url) == ("awslambda-eu-west-1-tasks", "snapshots/123/fn-abc")  # type: ignore[operator]
+    assert qs.parse_code_location(url) == ("awslambda-eu-west-1-tasks", "snapshots/123/fn-abc")
+    # The emulator stores code where the simulator looks for it: with the simulator's own parser.
+    assert emulator_parse_code_location(url) == ("awslambda-eu-west-1-tasks", "snapshots/123/fn-abc")
+
+
+def test_simulator_accepts_the_scanners_pods() -> None:
+    # The simulator stands in for the Qualys binary and validates --pod on its own, self-contained in the layer.
+    assert frozenset(QUALYS_PODS) == qs.VALID_PODS
 
 
 def test_parse_code_location_not_s3_rejected() -> None:

@@ -1,11 +1,9 @@
-"""cloudformation/*.yaml are rendered from cloudformation/src: committed and source agree, edits reach every model."""
+"""Generated files are rendered from cloudformation/src: committed and source agree, edits reach every model."""
 
 from __future__ import annotations
 
 import importlib.util
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -19,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CLOUDFORMATION = ROOT / "cloudformation"
 RENDER = CLOUDFORMATION / "render.py"
 TEMPLATES = {"single-account-native.yaml", "stackset.yaml", "centralized-hub.yaml", "centralized-spoke.yaml"}
+TERRAFORM_GENERATED = {"generated.tf", "dashboard.json.tftpl"}
 # Models whose scanner (or spoke) role grants the scan-and-tag access of shared/scan-access-statements.
 SCAN_ACCESS_ROLES = {
     "single-account-native.yaml": "ScannerRole",
@@ -48,26 +47,28 @@ def sids(template: dict[str, Any], role: str) -> list[str]:
     return [(s["Fn::If"][1] if "Fn::If" in s else s)["Sid"] for s in statements]
 
 
-def test_render_check_passes_on_committed_templates() -> None:
-    result = subprocess.run([sys.executable, str(RENDER), "--check"], capture_output=True, text=True, check=False)
+def test_generated_files_up_to_date(render: ModuleType, tmp_path: Path) -> None:
+    # Every template and Terraform file render.py writes, written afresh, is the committed one.
+    render.write(render.render_all(), tmp_path)
+    generated = {path.relative_to(tmp_path) for path in tmp_path.rglob("*") if path.is_file()}
 
-    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
-
-
-def test_render_sources_cover_every_committed_template(render: ModuleType) -> None:
-    assert set(render.render_all()) == TEMPLATES == {p.name for p in CLOUDFORMATION.glob("*.yaml")}
+    assert {p.name for p in generated if p.parent == Path("cloudformation")} == TEMPLATES
+    assert {p.name for p in CLOUDFORMATION.glob("*.yaml")} == TEMPLATES
+    assert {p.name for p in generated if p.parent == render.TERRAFORM_MODULE} == TERRAFORM_GENERATED
+    stale = sorted(str(p) for p in generated if (tmp_path / p).read_text() != (ROOT / p).read_text())
+    assert stale == [], "run `make templates` and commit what it writes"
 
 
 def test_render_check_shows_diff_of_stale_template(render: ModuleType, tmp_path: Path) -> None:
-    for name in TEMPLATES:
-        shutil.copy(CLOUDFORMATION / name, tmp_path / name)
-    stale_text = (tmp_path / "stackset.yaml").read_text().replace("MaximumRetryAttempts: 4", "MaximumRetryAttempts: 3")
-    (tmp_path / "stackset.yaml").write_text(stale_text)
+    rendered = render.render_all()
+    render.write(rendered, tmp_path)
+    stackset = tmp_path / "cloudformation" / "stackset.yaml"
+    stackset.write_text(stackset.read_text().replace("MaximumRetryAttempts: 4", "MaximumRetryAttempts: 3"))
 
-    diffs = render.stale(render.render_all(), tmp_path)
+    diffs = render.stale(rendered, tmp_path)
 
     assert len(diffs) == 1
-    assert diffs[0].startswith("--- stackset.yaml (committed)")
+    assert diffs[0].startswith("--- cloudformation/stackset.yaml (committed)")
     assert "-            MaximumRetryAttempts: 3\n" in diffs[0]
 
 
@@ -80,5 +81,6 @@ def test_shared_statement_added_once_reaches_every_model(render: ModuleType, tmp
     rendered = render.render_all(src)
 
     for name, role in SCAN_ACCESS_ROLES.items():
-        template = yaml.load(rendered[name], Loader=CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
+        text = rendered[Path("cloudformation", name)]
+        template = yaml.load(text, Loader=CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
         assert "ReadFunctionUrlConfigs" in sids(template, role), name

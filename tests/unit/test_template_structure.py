@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from qualys_lambda.pods import QUALYS_PODS
 from qualys_lambda.publish import SCANNER_TAG_KEYS
-from tests.support import SCANNER_TAG_KEY_LIST, load_template, run_checkov, template_with_trail_on
+from tests.support import load_template, run_checkov, template_with_trail_on
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "cloudformation" / "single-account-native.yaml"
@@ -44,6 +45,10 @@ SCANNER_ENV_NAMES = {
     "RESCAN_AFTER_DAYS",
     # Issue 12: the queue the inventory's per-(account, region) units go to.
     "INVENTORY_QUEUE_URL",
+    # Issue 18: the suppressions document.
+    "SUPPRESSIONS_URI",
+    # Issue 19: /tmp's size, for the fit-before-fetch check.
+    "EPHEMERAL_STORAGE_MB",
 }
 PARAMETER_DEFAULTS = {
     "QualysPod": "US2",
@@ -73,12 +78,12 @@ PARAMETER_DEFAULTS = {
     "KmsKeyArn": "",
     "QualysSecretKmsKeyArn": "",
     "InventoryQueueMaxConcurrency": 2,
+    "SuppressionsUri": "",
 }
 # Queues: SQS managed SSE, or SSE-KMS under KmsKeyArn when one is given.
 SQS_MANAGED_UNLESS_CMK = {"Fn::If": ["KmsKeyGiven", {"Ref": "AWS::NoValue"}, True]}
 CMK_IF_GIVEN = {"Fn::If": ["KmsKeyGiven", {"Ref": "KmsKeyArn"}, {"Ref": "AWS::NoValue"}]}
 REQUIRED_PARAMETERS = {"QualysSecretArn", "QScannerLayerArn", "CodeS3Bucket", "CodeS3Key"}
-QUALYS_PODS = ["US1", "US2", "US3", "US4", "EU1", "EU2", "EU3", "IN1", "CA1", "AE1", "UK1", "AU1", "KSA1"]
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +160,7 @@ def test_parameters_every_one_has_description(template: dict[str, Any]) -> None:
 
 
 def test_parameters_qualys_pod_allowed_values(template: dict[str, Any]) -> None:
-    assert template["Parameters"]["QualysPod"]["AllowedValues"] == QUALYS_PODS
+    assert template["Parameters"]["QualysPod"]["AllowedValues"] == list(QUALYS_PODS)
 
 
 @pytest.mark.parametrize(
@@ -452,8 +457,7 @@ def test_role_allow_only(resources: dict[str, Any]) -> None:
 def test_role_tags_only_qualysscan_keys(resources: dict[str, Any]) -> None:
     _condition, statement = _statement_with_action(resources, "lambda:TagResource")
 
-    assert statement["Condition"] == {"ForAllValues:StringEquals": {"aws:TagKeys": SCANNER_TAG_KEY_LIST}}
-    assert sorted(SCANNER_TAG_KEY_LIST) == sorted(SCANNER_TAG_KEYS)
+    assert statement["Condition"] == {"ForAllValues:StringEquals": {"aws:TagKeys": list(SCANNER_TAG_KEYS)}}
     assert statement["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:lambda:*:${AWS::AccountId}:function:*"}
 
 
@@ -479,6 +483,7 @@ def test_role_ecr_pulls_any_accounts_repositories(resources: dict[str, Any]) -> 
         "ecr:BatchGetImage",
         "ecr:GetDownloadUrlForLayer",
         "ecr:BatchCheckLayerAvailability",
+        "ecr:DescribeImages",
     }
     assert statement["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:ecr:*:*:repository/*"}
 

@@ -12,7 +12,8 @@ from typing import Any
 import hcl2
 import pytest
 
-from tests.support import SCANNER_TAG_KEY_LIST, cache_table_definition, hcl_clean, load_template, run_checkov
+from qualys_lambda.publish import SCANNER_TAG_KEYS
+from tests.support import cache_table_definition, hcl_clean, load_template, run_checkov
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"
@@ -58,6 +59,7 @@ PARAMETER_VARIABLES: dict[str, str | None] = {
     "KmsKeyArn": "kms_key_arn",
     "QualysSecretKmsKeyArn": "qualys_secret_kms_key_arn",
     "InventoryQueueMaxConcurrency": "inventory_queue_max_concurrency",
+    "SuppressionsUri": "suppressions_uri",
 }
 # Template condition -> the Terraform expression that switches the same resources and statements.
 CONDITION_VARIABLES = {
@@ -71,6 +73,7 @@ CONDITION_VARIABLES = {
     "TracingEnabled": "var.enable_tracing",
     "SecretKeyGiven": 'var.qualys_secret_kms_key_arn != ""',
     "KmsKeyGiven": 'var.kms_key_arn != ""',
+    "SuppressionsGiven": 'var.suppressions_uri != ""',
 }
 OUTPUTS = {
     "ScanQueueUrl": "scan_queue_url",
@@ -387,8 +390,9 @@ def test_iam_tagging_limited_to_qualysscan_keys() -> None:
     statement = _scanner_statement("TagScannedFunctions")
 
     assert statement["condition"] == [
-        {"test": "ForAllValues:StringEquals", "variable": "aws:TagKeys", "values": SCANNER_TAG_KEY_LIST}
+        {"test": "ForAllValues:StringEquals", "variable": "aws:TagKeys", "values": "${local.scanner_tag_keys}"}
     ]
+    assert _locals(MODULE)["scanner_tag_keys"] == list(SCANNER_TAG_KEYS)
 
 
 def test_iam_secret_read_limited_to_the_qualys_secret() -> None:
@@ -558,10 +562,13 @@ def test_inventory_queue_policy_only_denies_insecure_transport() -> None:
 
 def test_dashboard_named_per_instance_and_region_with_template_body() -> None:
     dashboard = _resource("aws_cloudwatch_dashboard", "scanner")
+    # The body rendered from the templates' widgets (cloudformation/render.py) names what the module passes.
+    names = set(re.findall(r"\$\{(\w+)\}", (MODULE / "dashboard.json.tftpl").read_text()))
 
     assert dashboard["dashboard_name"] == "${var.name}-${local.region}"
-    # tests/unit/test_dashboard.py compares dashboard.json.tftpl with the template's DashboardBody.
     assert 'templatefile("${path.module}/dashboard.json.tftpl"' in dashboard["dashboard_body"]
+    passed = re.findall(r"(\w+) = ", dashboard["dashboard_body"].partition(", {")[2])  # the variables map
+    assert names and set(passed) == names
 
 
 # ---------------------------------------------------------------- storage, notifications, trail

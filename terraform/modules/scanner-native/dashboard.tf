@@ -1,7 +1,7 @@
 # ---------------------------------------------------------------- dashboard
 
-# Dashboard: the template's DashboardBody with the same widgets; dashboard.json.tftpl is that body
-# with Terraform's placeholders, and tests/unit/test_dashboard.py holds the two equal.
+# Dashboard: the templates' DashboardBody. dashboard.json.tftpl is generated with it from one list of
+# widgets (cloudformation/render.py, `make templates`); these variables are its ${...} names.
 resource "aws_cloudwatch_dashboard" "scanner" {
   # Dashboards are global to the account: the region in the name keeps one per regional instance.
   dashboard_name = "${var.name}-${local.region}"

@@ -66,6 +66,9 @@ resource "aws_lambda_function" "scanner" {
       RESCAN_AFTER_DAYS   = tostring(var.rescan_after_days)
       POLICY_TAGS         = var.policy_tags
       TAG_FUNCTIONS       = tostring(var.tag_functions)
+      SUPPRESSIONS_URI    = var.suppressions_uri
+      # The fit-before-fetch check compares a function's size with this (docs/DESIGN.md).
+      EPHEMERAL_STORAGE_MB = tostring(var.ephemeral_storage_size)
     }
   }
 

@@ -21,13 +21,21 @@ data "aws_iam_policy_document" "scanner_assume" {
   }
 }
 
+locals {
+  # suppressions_uri s3://bucket/key as the object's ARN suffix bucket/key.
+  suppressions_object = trimprefix(var.suppressions_uri, "s3://")
+}
+
 data "aws_iam_policy_document" "scanner" {
+  # GetFunctionUrlConfig and GetPolicy: the function's exposure; a denied read only leaves it unknown.
   statement {
     sid    = "ReadFunctionsToScan"
     effect = "Allow"
     actions = [
       "lambda:GetFunction",
       "lambda:GetFunctionConfiguration",
+      "lambda:GetFunctionUrlConfig",
+      "lambda:GetPolicy",
       "lambda:ListTags",
     ]
     resources = ["arn:${local.partition}:lambda:*:${local.account_id}:function:*"]
@@ -42,7 +50,7 @@ data "aws_iam_policy_document" "scanner" {
     resources = ["arn:${local.partition}:lambda:*:*:layer:*:*"]
   }
 
-  # Exactly the keys the scanner writes (publish.SCANNER_TAG_KEYS): never the exclusion tag.
+  # Exactly the keys the scanner writes (generated.tf, from publish.SCANNER_TAG_KEYS): never the exclusion tag.
   dynamic "statement" {
     for_each = var.tag_functions ? [1] : []
     content {
@@ -54,7 +62,7 @@ data "aws_iam_policy_document" "scanner" {
       condition {
         test     = "ForAllValues:StringEquals"
         variable = "aws:TagKeys"
-        values   = ["QualysScanStatus", "QualysScanTag", "QualysScanTimestamp", "QualysScanPolicy"]
+        values   = local.scanner_tag_keys
       }
     }
   }
@@ -66,6 +74,8 @@ data "aws_iam_policy_document" "scanner" {
       "ecr:BatchGetImage",
       "ecr:GetDownloadUrlForLayer",
       "ecr:BatchCheckLayerAvailability",
+      # The image's size, checked against /tmp before QScanner runs.
+      "ecr:DescribeImages",
     ]
     # Any account's repository (a central registry); its repository policy still decides.
     resources = ["arn:${local.partition}:ecr:*:*:repository/*"]
@@ -126,6 +136,17 @@ data "aws_iam_policy_document" "scanner" {
       effect    = "Allow"
       actions   = ["s3:PutObject"]
       resources = ["${module.results_bucket[0].arn}/scans/*"]
+    }
+  }
+
+  # suppressions_uri: exactly the object it names.
+  dynamic "statement" {
+    for_each = var.suppressions_uri != "" ? [1] : []
+    content {
+      sid       = "ReadSuppressions"
+      effect    = "Allow"
+      actions   = ["s3:GetObject"]
+      resources = ["arn:${local.partition}:s3:::${local.suppressions_object}"]
     }
   }
 

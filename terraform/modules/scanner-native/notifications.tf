@@ -114,6 +114,38 @@ resource "aws_cloudwatch_metric_alarm" "scanner_duration" {
   alarm_actions       = aws_sns_topic.notifications[*].arn
 }
 
+# QScannerOutputUnrecognisedAlarm (metric of qualys_lambda.metrics): QScanner's output layout changed.
+resource "aws_cloudwatch_metric_alarm" "qscanner_output_unrecognised" {
+  alarm_name          = "${var.name}-qscanner-output-unrecognised"
+  alarm_description   = "QScanner's output was not recognised (its version or layout changed); raw files are kept in S3."
+  namespace           = "QualysLambda"
+  metric_name         = "QScannerOutputUnrecognised"
+  dimensions          = { Service = "qualys-lambda" }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = aws_sns_topic.notifications[*].arn
+}
+
+# ScansTooLargeAlarm (metric of qualys_lambda.metrics): raise ephemeral_storage_size or scanner_memory_size.
+resource "aws_cloudwatch_metric_alarm" "scans_too_large" {
+  alarm_name          = "${var.name}-scans-too-large"
+  alarm_description   = "A function is too large for the scanner's ephemeral storage or memory and was not scanned."
+  namespace           = "QualysLambda"
+  metric_name         = "ScansTooLarge"
+  dimensions          = { Service = "qualys-lambda" }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = aws_sns_topic.notifications[*].arn
+}
+
 # InventoryTargetsUnreachableAlarm (metric of qualys_lambda.metrics).
 resource "aws_cloudwatch_metric_alarm" "inventory_targets_unreachable" {
   alarm_name          = "${var.name}-inventory-targets-unreachable"

@@ -288,3 +288,14 @@ variable "inventory_queue_max_concurrency" {
     error_message = "inventory_queue_max_concurrency must be a whole number from 2 to 1000."
   }
 }
+
+variable "suppressions_uri" {
+  type        = string
+  default     = ""
+  description = "The team's suppression rules (SUPPRESSIONS_URI, s3://bucket/key), uploaded by `make suppressions FILE=...`; the scanner may read exactly this object (the template's SuppressionsUri). Empty: no suppressions."
+
+  validation {
+    condition     = var.suppressions_uri == "" || can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$", var.suppressions_uri))
+    error_message = "suppressions_uri must be empty or s3://bucket/key."
+  }
+}
