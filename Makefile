@@ -21,8 +21,11 @@ REGIONS ?= us-east-1 us-west-2 eu-west-1
 AWS_ENDPOINT_URL ?=
 SECRET_NAME ?= $(STACK_NAME)/qualys
 AWS ?= aws
-# Extra stack parameters, e.g. PARAMETERS="EnableScanCache=false ScannerMemorySize=3008".
+# Extra stack parameters: Key=Value pairs separated by spaces, where a value runs up to the next
+# " Key=" and so may hold spaces, e.g. PARAMETERS="InventorySchedule=cron(0 3 * * ? *) EnableScanCache=false".
+# Recipes read it from the environment (local/stack_parameters.py parses it), never from their text.
 PARAMETERS ?=
+export PARAMETERS
 # Optional customer managed key (KmsKeyArn) for the results bucket, queues, cache table and log group.
 # Always passed, empty or not, so an update never sees the parameter appear (emulators such as moto
 # then update the log group, which they cannot).
@@ -49,15 +52,6 @@ LAYER_ZIP := $(BUILD)/qscanner-layer.zip
 CODE_ZIP := $(BUILD)/scanner-lambda.zip
 AWSR := $(AWS) --region $(AWS_REGION)
 LAYER_NAME := $(STACK_NAME)-qscanner
-
-ifneq ($(strip $(AWS_ENDPOINT_URL)),)
-# An emulator: awscli and boto3 both send every call there.
-export AWS_ENDPOINT_URL
-endif
-# `cloudformation deploy --s3-bucket` hands CloudFormation a path-style TemplateURL on the endpoint's
-# host; moto reads such a URL only when that host is "localhost", so an emulator on 127.0.0.1 is
-# named so for that one command. Empty (no change) on AWS.
-CFN_DEPLOY_ENV := $(if $(strip $(AWS_ENDPOINT_URL)),AWS_ENDPOINT_URL=$(subst 127.0.0.1,localhost,$(AWS_ENDPOINT_URL)))
 
 $(foreach v,QUALYS_ACCESS_TOKEN QUALYS_CLIENT_ID QUALYS_CLIENT_SECRET,$(if $(filter command line,$(origin $(v))),$(error $(v) must come from the environment (export $(v)), not the make command line, where ps and shell history show it)))
 
@@ -137,108 +131,17 @@ check-aws:
 check: ## check deploy prerequisites, all in one run: AWS CLI, credentials, AWS_REGION, Qualys credential, QUALYS_POD, QScanner binary
 	@$(PREFLIGHT) cli credentials region qualys pod qscanner
 
-# $(call stack_parameters,TEMPLATE,STACK,FILE): FILE (a JSON list of Key=Value) is the deploy's
-# --parameter-overrides. On an emulator every parameter is made explicit (local/stack_parameters.py
-# says why moto needs it); on AWS the file is left as it is.
-define stack_parameters
-if [ -n "$${AWS_ENDPOINT_URL:-}" ]; then
-  $(AWSR) cloudformation get-template-summary --template-body "file://$(1)" --query Parameters --output json >"$(3).template"
-  $(AWSR) cloudformation describe-stacks --stack-name "$(2)" --query 'Stacks[0].Parameters' --output json >"$(3).stack" 2>/dev/null || echo null >"$(3).stack"
-  $(PYTHON) -m local.stack_parameters --overrides-file "$(3)" --template-parameters "$(3).template" --stack-parameters "$(3).stack" >"$(3).full"
-  mv "$(3).full" "$(3)"
-  rm -f "$(3).template" "$(3).stack"
-fi
-endef
-
-# $(call emulator_schedule_targets,STACK): on an emulator only, detach the Lambda target of the stack's
-# inventory schedule rule. moto fires no schedules, yet its PutEvents runs every event through a
-# schedule-only rule (no pattern) and then raises NotImplementedError on a Lambda target: HTTP 500 for
-# every put-events ("Force a scan"), each CLI retry queueing the request again.
-define emulator_schedule_targets
-if [ -n "$${AWS_ENDPOINT_URL:-}" ]; then
-  rule=$$($(AWSR) cloudformation list-stack-resources --stack-name "$(1)" \
-    --query "StackResourceSummaries[?LogicalResourceId=='InventoryScheduleRule'].PhysicalResourceId | [0]" --output text)
-  if [ -n "$$rule" ] && [ "$$rule" != None ]; then
-    ids=$$($(AWSR) events list-targets-by-rule --rule "$$rule" --query "Targets[?contains(Arn, ':lambda:')].Id" --output text)
-    if [ -n "$$ids" ] && [ "$$ids" != None ]; then
-      $(AWSR) events remove-targets --rule "$$rule" --ids $$ids >/dev/null
-      echo "    emulator: Lambda target of $$rule detached (moto fires no schedules and cannot invoke Lambda targets)"
-    fi
-  fi
-fi
-endef
-
 deploy: check layer package ## build, publish the layer, upload the code, store the secret, deploy the stack in AWS_REGION
-	@account=$$($(AWSR) sts get-caller-identity --query Account --output text)
-	bucket="$(STACK_NAME)-artifacts-$$account-$(AWS_REGION)"
-	echo "==> artifacts bucket s3://$$bucket"
-	if ! $(AWSR) s3api head-bucket --bucket "$$bucket" >/dev/null 2>&1; then
-	  if [ "$(AWS_REGION)" = us-east-1 ]; then
-	    $(AWSR) s3api create-bucket --bucket "$$bucket" >/dev/null
-	  else
-	    $(AWSR) s3api create-bucket --bucket "$$bucket" --create-bucket-configuration LocationConstraint=$(AWS_REGION) >/dev/null
-	  fi
-	  $(AWSR) s3api put-bucket-encryption --bucket "$$bucket" \
-	    --server-side-encryption-configuration '{"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"AES256"}}]}'
-	  $(AWSR) s3api put-public-access-block --bucket "$$bucket" --public-access-block-configuration \
-	    BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true
-	  echo "    created (SSE-S3, public access blocked)"
-	fi
-	echo "==> QScanner layer $(LAYER_NAME)"
-	read -r layer_sha layer_key < <($(PYTHON) local/build.py sha256 "$(LAYER_ZIP)" --prefix layers/qscanner)
-	latest=$$($(AWSR) lambda list-layer-versions --layer-name $(LAYER_NAME) --query 'max_by(LayerVersions, &Version).Version' --output text 2>/dev/null || true)
-	current_sha=""
-	if [[ "$$latest" =~ ^[0-9]+$$ ]]; then
-	  current_sha=$$($(AWSR) lambda get-layer-version --layer-name $(LAYER_NAME) --version-number "$$latest" --query Content.CodeSha256 --output text)
-	fi
-	if [ "$$current_sha" = "$$layer_sha" ]; then
-	  layer_arn=$$($(AWSR) lambda get-layer-version --layer-name $(LAYER_NAME) --version-number "$$latest" --query LayerVersionArn --output text)
-	  echo "    unchanged: $$layer_arn"
-	else
-	  $(AWSR) s3 cp "$(LAYER_ZIP)" "s3://$$bucket/$$layer_key" --sse AES256 --only-show-errors
-	  layer_arn=$$($(AWSR) lambda publish-layer-version --layer-name $(LAYER_NAME) \
-	    --description "Qualys QScanner at /opt/bin/qscanner" --content "S3Bucket=$$bucket,S3Key=$$layer_key" \
-	    --compatible-runtimes python3.11 python3.12 --query LayerVersionArn --output text)
-	  echo "    published: $$layer_arn"
-	fi
-	echo "==> scanner code"
-	read -r code_sha code_key < <($(PYTHON) local/build.py sha256 "$(CODE_ZIP)" --prefix scanner-lambda)
-	$(AWSR) s3 cp "$(CODE_ZIP)" "s3://$$bucket/$$code_key" --sse AES256 --only-show-errors
-	echo "    s3://$$bucket/$$code_key (CodeSha256 $$code_sha)"
-	echo "==> Qualys secret $(SECRET_NAME)"
-	# The token goes from the environment to a 0600 file (mktemp) through a helper's stdout: it is
-	# never an argument of any process, so ps and the shell history never show it.
-	secret_file=$$(mktemp)
-	trap 'rm -f "$$secret_file"' EXIT
-	$(PYTHON) local/build.py secret-json --pod "$(QUALYS_POD)" >"$$secret_file"
-	if secret_arn=$$($(AWSR) secretsmanager describe-secret --secret-id "$(SECRET_NAME)" --query ARN --output text 2>/dev/null); then
-	  $(AWSR) secretsmanager put-secret-value --secret-id "$$secret_arn" --secret-string "file://$$secret_file" >/dev/null
-	  echo "    updated: $$secret_arn"
-	else
-	  secret_arn=$$($(AWSR) secretsmanager create-secret --name "$(SECRET_NAME)" \
-	    --description "Qualys pod and access token for the $(STACK_NAME) QScanner stack" \
-	    --secret-string "file://$$secret_file" --query ARN --output text)
-	  echo "    created: $$secret_arn"
-	fi
-	rm -f "$$secret_file"
-	echo "==> stack $(STACK_NAME) in $(AWS_REGION)"
-	# The template goes through the artifacts bucket: CloudFormation takes at most 51,200 bytes inline
-	# (TemplateBody) and 1 MB from S3 (TemplateURL), per its quotas page, and our templates are near
-	# the inline limit; the CLI refuses a larger --template-file without --s3-bucket.
-	deploy_log=$$(mktemp)
+	@$(check_parameters)
+	$(call ensure_artifacts_bucket,$(AWS_REGION))
+	$(call publish_layer,$(AWS_REGION))
+	$(call upload_code,$(AWS_REGION))
+	$(call store_secret,$(AWS_REGION),$(SECRET_NAME),)
 	params=$$(mktemp)
-	trap 'rm -f "$$secret_file" "$$deploy_log" "$$params"' EXIT
-	$(PYTHON) -m local.stack_parameters QualysPod=$(QUALYS_POD) "QualysSecretArn=$$secret_arn" "QScannerLayerArn=$$layer_arn" \
-	  "CodeS3Bucket=$$bucket" "CodeS3Key=$$code_key" "KmsKeyArn=$(KMS_KEY_ARN)" $(PARAMETERS) >"$$params"
-	$(call stack_parameters,$(TEMPLATE),$(STACK_NAME),$$params)
-	if ! $(CFN_DEPLOY_ENV) $(AWSR) cloudformation deploy --template-file "$(TEMPLATE)" --stack-name "$(STACK_NAME)" \
-	  --s3-bucket "$$bucket" --s3-prefix cloudformation \
-	  --capabilities CAPABILITY_IAM CAPABILITY_NAMED_IAM --no-fail-on-empty-changeset \
-	  --parameter-overrides "file://$$params" 2>&1 | tee "$$deploy_log"; then
-	  # Some emulators (moto) answer an unchanged deploy with this error instead of an empty change set.
-	  grep -q "No updates are to be performed" "$$deploy_log" || exit 1
-	  echo "    no changes: the stack is up to date"
-	fi
+	trap 'rm -f "$$params"' EXIT
+	$(PYTHON) -m local.stack_parameters "QualysPod=$(QUALYS_POD)" "QualysSecretArn=$$secret_arn" "QScannerLayerArn=$$layer_arn" \
+	  "CodeS3Bucket=$$bucket" "CodeS3Key=$$code_key" "KmsKeyArn=$(KMS_KEY_ARN)" --parameters-env PARAMETERS >"$$params"
+	$(call deploy_stack,$(TEMPLATE),$(STACK_NAME),$$params,$$bucket)
 	$(call emulator_schedule_targets,$(STACK_NAME))
 	$(MAKE) --no-print-directory outputs
 
@@ -252,13 +155,8 @@ scan-all: $(VENV_STAMP) check-aws ## enqueue a scan of every function without a 
 	PYTHONPATH=$(SCANNER_SRC) AWS_DEFAULT_REGION=$(AWS_REGION) $(PY) -m qualys_lambda.cli scan-all --function-name "$$name"
 
 scanner-name: check-aws
-	@name=$$($(AWSR) cloudformation describe-stacks --stack-name "$(STACK_NAME)" \
-	  --query "Stacks[0].Outputs[?OutputKey=='ScannerFunctionName'].OutputValue | [0]" --output text)
-	if [ -z "$$name" ] || [ "$$name" = None ]; then
-	  # Same function, found by its logical id (for emulators that do not compute outputs).
-	  name=$$($(AWSR) cloudformation describe-stack-resource --stack-name "$(STACK_NAME)" \
-	    --logical-resource-id ScannerFunction --query StackResourceDetail.PhysicalResourceId --output text)
-	fi
+	@name=$$($(call stack_output,$(STACK_NAME),ScannerFunctionName))
+	$(call emulator_scanner_name,$(STACK_NAME))
 	echo "$$name"
 
 stack-env: check-aws ## print export lines for the stack's resources, for eval "$(make -s stack-env AWS_REGION=...)"
@@ -274,11 +172,7 @@ outputs: check-aws ## print the stack's outputs
 	if [ -n "$$outputs" ] && [ "$$outputs" != None ]; then
 	  printf '%s\n' "$$outputs" | awk -F'\t' '{printf "    %-38s %s\n", $$1, $$2}'
 	else
-	  # moto's CloudFormation does not compute outputs for stacks deployed through change sets.
-	  echo "    the stack reports no outputs (an emulator may not compute them); its resources instead:"
-	  $(AWSR) cloudformation list-stack-resources --stack-name "$(STACK_NAME)" \
-	    --query 'StackResourceSummaries[?LogicalResourceId].[LogicalResourceId,PhysicalResourceId]' --output text \
-	    | awk -F'\t' '{printf "    %-38s %s\n", $$1, $$2}'
+	  $(call emulator_no_outputs,$(STACK_NAME))
 	fi
 
 deploy-multi-region: ## make deploy in each region of REGIONS
@@ -289,26 +183,27 @@ deploy-multi-region: ## make deploy in each region of REGIONS
 
 update-function: check-aws package ## ship new handler code to the stack's scanner function in AWS_REGION
 	@name=$$($(MAKE) --no-print-directory -s scanner-name)
-	account=$$($(AWSR) sts get-caller-identity --query Account --output text)
+	$(call caller_account,$(AWS_REGION))
 	bucket="$(STACK_NAME)-artifacts-$$account-$(AWS_REGION)"
 	read -r code_sha code_key < <($(PYTHON) local/build.py sha256 "$(CODE_ZIP)" --prefix scanner-lambda)
-	$(AWSR) s3 cp "$(CODE_ZIP)" "s3://$$bucket/$$code_key" --sse AES256 --only-show-errors
+	$(call upload,$(AWS_REGION),$(CODE_ZIP),$$code_key)
 	$(AWSR) lambda update-function-code --function-name "$$name" --s3-bucket "$$bucket" --s3-key "$$code_key" \
 	  --query '[FunctionName,CodeSha256]' --output text | awk -F'\t' '{print "updated " $$1 ": CodeSha256 " $$2}'
 	echo "note: the stack's CodeS3Key still names the previous zip until the next make deploy"
 
-# $(call purge_bucket,BUCKET): every object version and delete marker (500 a page), then the bucket.
+# $(call purge_bucket,BUCKET): every object version and delete marker (500 a page), then the bucket;
+# only a bucket of $$account (the credentials' account).
 define purge_bucket
-if $(AWSR) s3api head-bucket --bucket "$(1)" >/dev/null 2>&1; then
+if $(AWSR) s3api head-bucket --bucket "$(1)" --expected-bucket-owner "$$account" >/dev/null 2>&1; then
   batch=$$(mktemp)
   while :; do
-    $(AWSR) s3api list-object-versions --bucket "$(1)" --max-keys 500 --no-paginate --output json \
+    $(AWSR) s3api list-object-versions --bucket "$(1)" --expected-bucket-owner "$$account" --max-keys 500 --no-paginate --output json \
       --query '{Objects: [Versions, DeleteMarkers][][].{Key: Key, VersionId: VersionId}, Quiet: `true`}' >"$$batch"
     grep -q '"Key"' "$$batch" || break
-    $(AWSR) s3api delete-objects --bucket "$(1)" --delete "file://$$batch" >/dev/null
+    $(AWSR) s3api delete-objects --bucket "$(1)" --expected-bucket-owner "$$account" --delete "file://$$batch" >/dev/null
   done
   rm -f "$$batch"
-  $(AWSR) s3api delete-bucket --bucket "$(1)"
+  $(AWSR) s3api delete-bucket --bucket "$(1)" --expected-bucket-owner "$$account"
   echo "    deleted bucket $(1) and every object version in it"
 fi
 endef
@@ -389,6 +284,6 @@ clean: ## remove build/ and caches (no AWS access needed)
 	find . \( -path ./.git -o -path './.venv*' \) -prune -o -type d -name __pycache__ -exec rm -rf {} +
 	echo "removed $(BUILD)/ and caches"
 
-# Multi-account targets: deploy-stackset, deploy-hub, deploy-spoke.
-include mk/multi-account.mk
-include mk/suppressions.mk
+# The deploy steps every deploy target is made of, what only an emulator needs, the multi-account
+# targets (deploy-stackset, deploy-hub, deploy-spoke) and suppressions as code.
+include mk/deploy-steps.mk mk/emulator.mk mk/multi-account.mk mk/suppressions.mk

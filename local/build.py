@@ -47,6 +47,20 @@ WHERE_TO_GET_QSCANNER = (
 )
 
 
+# Each partition's DNS suffix ("dnsSuffix" in the AWS SDKs' partitions.json, botocore/data/partitions.json;
+# CloudFormation's AWS::URLSuffix pseudo parameter: "amazonaws.com.cn" in China).
+URL_SUFFIXES = {
+    "aws": "amazonaws.com",
+    "aws-cn": "amazonaws.com.cn",
+    "aws-us-gov": "amazonaws.com",
+    "aws-iso": "c2s.ic.gov",
+    "aws-iso-b": "sc2s.sgov.gov",
+    "aws-iso-e": "cloud.adc-e.uk",
+    "aws-iso-f": "csp.hci.ic.gov",
+    "aws-eusc": "amazonaws.eu",
+}
+
+
 class BuildError(Exception):
     """A build input is missing or unusable; the message is the one line the user sees."""
 
@@ -166,6 +180,17 @@ def secret_json(pod: str, env: Mapping[str, str]) -> str:
     return json.dumps(secret)
 
 
+def partition_of(arn: str) -> tuple[str, str]:
+    """The partition of an ARN (`arn:<partition>:...`, e.g. sts get-caller-identity's) and its URL suffix."""
+    fields = arn.split(":")
+    if len(fields) < 6 or fields[0] != "arn":
+        raise BuildError(f"not an ARN: {arn!r}")
+    partition = fields[1]
+    if partition not in URL_SUFFIXES:
+        raise BuildError(f"unknown AWS partition {partition!r} in {arn}: known are {', '.join(URL_SUFFIXES)}")
+    return partition, URL_SUFFIXES[partition]
+
+
 def write_output(path: Path, data: bytes) -> None:
     """Write `data` to `path`, creating the directory."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -173,7 +198,7 @@ def write_output(path: Path, data: bytes) -> None:
 
 
 def main(argv: Sequence[str], env: Mapping[str, str]) -> int:
-    """`layer`, `package`, `secret-json` or `sha256`; errors are one line on stderr and exit code 2."""
+    """`layer`, `package`, `secret-json`, `sha256` or `partition`; errors are one line on stderr, exit code 2."""
     parser = argparse.ArgumentParser(prog="local/build.py", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     layer = commands.add_parser("layer", help="pack QScanner into a layer zip (bin/qscanner, 0755)")
@@ -187,6 +212,8 @@ def main(argv: Sequence[str], env: Mapping[str, str]) -> int:
     digest = commands.add_parser("sha256", help="print a file's hash as Lambda's CodeSha256 and an S3 key")
     digest.add_argument("path", type=Path)
     digest.add_argument("--prefix", default="scanner-lambda")
+    partition = commands.add_parser("partition", help="print an ARN's partition and its URL suffix")
+    partition.add_argument("arn")
     args = parser.parse_args(argv)
     try:
         if args.command == "layer":
@@ -198,6 +225,8 @@ def main(argv: Sequence[str], env: Mapping[str, str]) -> int:
             print(code_key(data))
         elif args.command == "secret-json":
             sys.stdout.write(secret_json(args.pod, env))
+        elif args.command == "partition":
+            print(*partition_of(args.arn))
         else:
             data = args.path.read_bytes()
             print(lambda_sha256(data), code_key(data, args.prefix))

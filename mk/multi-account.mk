@@ -1,6 +1,7 @@
 # Multi-account targets, included by the main Makefile (which defines AWS, AWSR, AWS_REGION, STACK_NAME,
 # QUALYS_POD, REGIONS, SECRET_NAME, PARAMETERS, LAYER_ZIP, CODE_ZIP, LAYER_NAME, PYTHON, check_cli,
-# check_token, check_credentials and the layer / package targets). docs/multi-account.md explains both models.
+# check_token, check_credentials and the layer / package targets) after mk/deploy-steps.mk (the steps
+# shared with make deploy) and mk/emulator.mk. README.md, "Multi-account deployments", explains both models.
 #
 #   export QUALYS_CLIENT_ID QUALYS_CLIENT_SECRET EXTERNAL_ID  # (or QUALYS_ACCESS_TOKEN) environment only
 #   make deploy-hub      AWS_REGION=us-east-1 ORG_ID=o-abc123def4 [SPOKE_ACCOUNT_IDS=111111111111,222222222222] \
@@ -72,85 +73,7 @@ if [ -n "$(HUB_ACCOUNT_ID)" ]; then
 fi
 endef
 
-# ---------------------------------------------------------------- shared steps (recipe fragments)
-
-# $(call ensure_artifacts_bucket,REGION): sets $$bucket to <stack>-artifacts-<account>-<region>, created private.
-define ensure_artifacts_bucket
-account=$$($(AWS) --region $(1) sts get-caller-identity --query Account --output text)
-bucket="$(STACK_NAME)-artifacts-$$account-$(1)"
-if ! $(AWS) --region $(1) s3api head-bucket --bucket "$$bucket" >/dev/null 2>&1; then
-  if [ "$(1)" = us-east-1 ]; then
-    $(AWS) --region $(1) s3api create-bucket --bucket "$$bucket" >/dev/null
-  else
-    $(AWS) --region $(1) s3api create-bucket --bucket "$$bucket" --create-bucket-configuration LocationConstraint=$(1) >/dev/null
-  fi
-  $(AWS) --region $(1) s3api put-bucket-encryption --bucket "$$bucket" \
-    --server-side-encryption-configuration '{"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"AES256"}}]}'
-  $(AWS) --region $(1) s3api put-public-access-block --bucket "$$bucket" --public-access-block-configuration \
-    BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true
-fi
-echo "    artifacts bucket s3://$$bucket"
-endef
-
-# $(call publish_layer,REGION): sets $$layer_arn, publishing a new version only when the zip changed.
-define publish_layer
-read -r layer_sha layer_key < <($(PYTHON) local/build.py sha256 "$(LAYER_ZIP)" --prefix layers/qscanner)
-latest=$$($(AWS) --region $(1) lambda list-layer-versions --layer-name $(LAYER_NAME) --query 'max_by(LayerVersions, &Version).Version' --output text 2>/dev/null || true)
-current_sha=""
-if [[ "$$latest" =~ ^[0-9]+$$ ]]; then
-  current_sha=$$($(AWS) --region $(1) lambda get-layer-version --layer-name $(LAYER_NAME) --version-number "$$latest" --query Content.CodeSha256 --output text)
-fi
-if [ "$$current_sha" = "$$layer_sha" ]; then
-  layer_arn=$$($(AWS) --region $(1) lambda get-layer-version --layer-name $(LAYER_NAME) --version-number "$$latest" --query LayerVersionArn --output text)
-else
-  $(AWS) --region $(1) s3 cp "$(LAYER_ZIP)" "s3://$$bucket/$$layer_key" --sse AES256 --only-show-errors
-  layer_arn=$$($(AWS) --region $(1) lambda publish-layer-version --layer-name $(LAYER_NAME) \
-    --description "Qualys QScanner at /opt/bin/qscanner" --content "S3Bucket=$$bucket,S3Key=$$layer_key" \
-    --compatible-runtimes python3.11 python3.12 --query LayerVersionArn --output text)
-fi
-echo "    layer $$layer_arn"
-endef
-
-# $(call upload_code,REGION): sets $$code_key (content-hashed, so a new zip is a new stack parameter).
-define upload_code
-read -r code_sha code_key < <($(PYTHON) local/build.py sha256 "$(CODE_ZIP)" --prefix scanner-lambda)
-$(AWS) --region $(1) s3 cp "$(CODE_ZIP)" "s3://$$bucket/$$code_key" --sse AES256 --only-show-errors
-echo "    code s3://$$bucket/$$code_key"
-endef
-
-# $(call store_secret,REGION,SECRET NAME,EXTRA create-secret ARGS): sets $$secret_arn. The token goes from the
-# environment to a 0600 file through a helper's stdout: never an argument of any process.
-define store_secret
-secret_file=$$(mktemp)
-$(PYTHON) local/build.py secret-json --pod "$(QUALYS_POD)" >"$$secret_file"
-if secret_arn=$$($(AWS) --region $(1) secretsmanager describe-secret --secret-id "$(2)" --query ARN --output text 2>/dev/null); then
-  $(AWS) --region $(1) secretsmanager put-secret-value --secret-id "$$secret_arn" --secret-string "file://$$secret_file" >/dev/null
-else
-  secret_arn=$$($(AWS) --region $(1) secretsmanager create-secret --name "$(2)" $(3) \
-    --description "Qualys pod and access token for the $(STACK_NAME) QScanner scanners" \
-    --secret-string "file://$$secret_file" --query ARN --output text)
-fi
-rm -f "$$secret_file"
-echo "    secret $$secret_arn"
-endef
-
-# $(call deploy_stack,TEMPLATE,STACK,PARAMETER FILE[,BUCKET]): cloudformation deploy; parameters come
-# from a JSON file (["Key=Value", ...]) so no value (ExternalId) is ever on a command line. With BUCKET
-# the template goes through S3 (past CloudFormation's 51,200-byte inline limit: see the Makefile).
-define deploy_stack
-deploy_log=$$(mktemp)
-$(call stack_parameters,$(1),$(2),$(3))
-if ! $(CFN_DEPLOY_ENV) $(AWSR) cloudformation deploy --template-file "$(1)" --stack-name "$(2)" $(if $(4),--s3-bucket "$(4)" --s3-prefix cloudformation) \
-  --capabilities CAPABILITY_IAM CAPABILITY_NAMED_IAM --no-fail-on-empty-changeset \
-  --parameter-overrides "file://$(3)" 2>&1 | tee "$$deploy_log"; then
-  grep -q "No updates are to be performed" "$$deploy_log" || { rm -f "$$deploy_log"; exit 1; }
-  echo "    no changes: the stack is up to date"
-fi
-rm -f "$$deploy_log"
-endef
-
-# $(call stack_output,STACK,OUTPUT KEY): prints one output of a stack.
-stack_output = $(AWSR) cloudformation describe-stacks --stack-name "$(1)" --query "Stacks[0].Outputs[?OutputKey=='$(2)'].OutputValue | [0]" --output text
+# ---------------------------------------------------------------- StackSet operations
 
 # $(call wait_stackset_operation,OPERATION ID VARIABLE)
 define wait_stackset_operation
@@ -177,26 +100,22 @@ check-hub:
 	$(check_hub_account)
 
 deploy-hub: check-hub layer package ## centralized: the hub (central bus, scan queue, scanner, results) in this security account; needs ORG_ID and/or SPOKE_ACCOUNT_IDS, EXTERNAL_ID
-	@echo "==> hub artifacts in $(AWS_REGION)"
+	@$(check_parameters)
 	$(call ensure_artifacts_bucket,$(AWS_REGION))
 	$(call publish_layer,$(AWS_REGION))
 	$(call upload_code,$(AWS_REGION))
 	$(call store_secret,$(AWS_REGION),$(SECRET_NAME),)
-	echo "==> stack $(HUB_STACK_NAME) in $(AWS_REGION)"
 	params=$$(mktemp)
 	trap 'rm -f "$$params"' EXIT
-	HUB_PARAMS="QualysPod=$(QUALYS_POD) QualysSecretArn=$$secret_arn QScannerLayerArn=$$layer_arn CodeS3Bucket=$$bucket CodeS3Key=$$code_key OrganizationId=$(ORG_ID) AllowedAccountIds=$(SPOKE_ACCOUNT_IDS) SpokeRoleName=$(SPOKE_ROLE_NAME) InventoryRegions=$(INVENTORY_REGIONS) KmsKeyArn=$(KMS_KEY_ARN) $(PARAMETERS)" \
-	  $(PYTHON) -c 'import json, os; print(json.dumps(os.environ["HUB_PARAMS"].split() + ["ExternalId=" + os.environ["EXTERNAL_ID"]]))' >"$$params"
+	$(PYTHON) -m local.stack_parameters "QualysPod=$(QUALYS_POD)" "QualysSecretArn=$$secret_arn" "QScannerLayerArn=$$layer_arn" \
+	  "CodeS3Bucket=$$bucket" "CodeS3Key=$$code_key" "OrganizationId=$(ORG_ID)" "AllowedAccountIds=$(SPOKE_ACCOUNT_IDS)" \
+	  "SpokeRoleName=$(SPOKE_ROLE_NAME)" "InventoryRegions=$(INVENTORY_REGIONS)" "KmsKeyArn=$(KMS_KEY_ARN)" \
+	  --value-from-env ExternalId=EXTERNAL_ID --parameters-env PARAMETERS >"$$params"
 	$(call deploy_stack,cloudformation/centralized-hub.yaml,$(HUB_STACK_NAME),$$params,$$bucket)
 	$(call emulator_schedule_targets,$(HUB_STACK_NAME))
 	bus=$$($(call stack_output,$(HUB_STACK_NAME),HubEventBusArn))
 	role=$$($(call stack_output,$(HUB_STACK_NAME),ScannerRoleArn))
-	if [[ "$$bus" != arn:* || "$$role" != arn:* ]]; then
-	  # Same values from the resources (emulators such as moto do not compute change-set stacks' outputs).
-	  resource() { $(AWSR) cloudformation describe-stack-resource --stack-name "$(HUB_STACK_NAME)" --logical-resource-id "$$1" --query StackResourceDetail.PhysicalResourceId --output text; }
-	  bus=$$($(AWSR) events describe-event-bus --name "$(HUB_STACK_NAME)-hub" --query Arn --output text)
-	  role=$$($(AWSR) iam get-role --role-name "$$(resource ScannerRole)" --query Role.Arn --output text)
-	fi
+	$(call emulator_hub_outputs,$(HUB_STACK_NAME))
 	echo "hub ready. In each spoke account (same EXTERNAL_ID exported):"
 	echo "  make deploy-spoke AWS_REGION=<region> HUB_BUS_ARN=$$bus HUB_ROLE_ARN=$$role"
 
@@ -209,11 +128,12 @@ check-spoke:
 	$(check_credentials)
 
 deploy-spoke: check-spoke ## centralized: forward this account's Lambda events to the hub and create the spoke role; needs HUB_BUS_ARN, HUB_ROLE_ARN, EXTERNAL_ID
-	@echo "==> stack $(SPOKE_STACK_NAME) in $(AWS_REGION) (spoke role created in $(SPOKE_ROLE_REGION))"
+	@echo "==> spoke role created in $(SPOKE_ROLE_REGION)"
 	params=$$(mktemp)
 	trap 'rm -f "$$params"' EXIT
-	SPOKE_PARAMS="HubEventBusArn=$(HUB_BUS_ARN) HubScannerRoleArn=$(HUB_ROLE_ARN) SpokeRoleName=$(SPOKE_ROLE_NAME) SpokeRoleRegion=$(SPOKE_ROLE_REGION) CreateCloudTrail=$(SPOKE_CREATE_TRAIL) EnableSecurityHub=$(SPOKE_SECURITY_HUB)" \
-	  $(PYTHON) -c 'import json, os; print(json.dumps(os.environ["SPOKE_PARAMS"].split() + ["ExternalId=" + os.environ["EXTERNAL_ID"]]))' >"$$params"
+	$(PYTHON) -m local.stack_parameters "HubEventBusArn=$(HUB_BUS_ARN)" "HubScannerRoleArn=$(HUB_ROLE_ARN)" \
+	  "SpokeRoleName=$(SPOKE_ROLE_NAME)" "SpokeRoleRegion=$(SPOKE_ROLE_REGION)" "CreateCloudTrail=$(SPOKE_CREATE_TRAIL)" \
+	  "EnableSecurityHub=$(SPOKE_SECURITY_HUB)" --value-from-env ExternalId=EXTERNAL_ID >"$$params"
 	$(call deploy_stack,cloudformation/centralized-spoke.yaml,$(SPOKE_STACK_NAME),$$params)
 	echo "spoke ready: Lambda changes in $(AWS_REGION) are now scanned by the hub."
 
@@ -228,25 +148,23 @@ check-stackset:
 	$(check_credentials)
 
 deploy-stackset: check-stackset layer package ## StackSet: share layer, code and secret with ORG_ID in each of REGIONS, then deploy stackset.yaml to OU_IDS
-	@work=$$(mktemp -d)
+	@$(check_parameters)
+	work=$$(mktemp -d)
 	trap 'rm -rf "$$work"' EXIT
 	org_reader='{"StringEquals":{"aws:PrincipalOrgID":"$(ORG_ID)"},"ArnLike":{"aws:PrincipalArn":"arn:*:iam::*:role/StackSet-$(STACKSET_NAME)-*"}}'
 	for region in $(REGIONS); do
-	  echo "==> shared artifacts in $$region"
+	  echo "######## shared artifacts in $$region"
 	  $(call ensure_artifacts_bucket,$$region)
 	  # Member accounts' CloudFormation reads the code: s3:GetObject for the organisation only.
-	  $(AWS) --region $$region s3api put-bucket-policy --bucket "$$bucket" --policy "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"OrganizationReadsCode\",\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"s3:GetObject\",\"Resource\":\"arn:aws:s3:::$$bucket/*\",\"Condition\":{\"StringEquals\":{\"aws:PrincipalOrgID\":\"$(ORG_ID)\"}}}]}"
+	  $(AWS) --region $$region s3api put-bucket-policy --bucket "$$bucket" --expected-bucket-owner "$$account" --policy "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"OrganizationReadsCode\",\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"s3:GetObject\",\"Resource\":\"arn:$$partition:s3:::$$bucket/*\",\"Condition\":{\"StringEquals\":{\"aws:PrincipalOrgID\":\"$(ORG_ID)\"}}}]}"
 	  $(call publish_layer,$$region)
-	  version=$${layer_arn##*:}
-	  $(AWS) --region $$region lambda add-layer-version-permission --layer-name $(LAYER_NAME) --version-number "$$version" \
-	    --statement-id organization-reads-layer --action lambda:GetLayerVersion --principal '*' --organization-id $(ORG_ID) \
-	    >/dev/null 2>&1 || true   # already granted on this version
+	  echo "$${layer_arn##*:}" >"$$work/$$region.layer"
 	  $(call upload_code,$$region)
 	  # A customer managed key the organisation's scanner roles may decrypt with, via Secrets Manager only.
 	  key_arn=$$($(AWS) --region $$region kms describe-key --key-id "$(ORG_SECRET_KEY_ALIAS)" --query KeyMetadata.Arn --output text 2>/dev/null || true)
 	  if [[ "$$key_arn" != arn:* ]]; then
 	    key_arn=$$($(AWS) --region $$region kms create-key --description "Qualys secret shared with $(ORG_ID)" \
-	      --policy "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"AccountAdministersKey\",\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::$$account:root\"},\"Action\":\"kms:*\",\"Resource\":\"*\"},{\"Sid\":\"OrganizationScannersDecryptViaSecretsManager\",\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"kms:Decrypt\",\"Resource\":\"*\",\"Condition\":{\"StringEquals\":{\"aws:PrincipalOrgID\":\"$(ORG_ID)\",\"kms:ViaService\":\"secretsmanager.$$region.amazonaws.com\"},\"ArnLike\":{\"aws:PrincipalArn\":\"arn:*:iam::*:role/StackSet-$(STACKSET_NAME)-*\"}}}]}" \
+	      --policy "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"AccountAdministersKey\",\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:$$partition:iam::$$account:root\"},\"Action\":\"kms:*\",\"Resource\":\"*\"},{\"Sid\":\"OrganizationScannersDecryptViaSecretsManager\",\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"kms:Decrypt\",\"Resource\":\"*\",\"Condition\":{\"StringEquals\":{\"aws:PrincipalOrgID\":\"$(ORG_ID)\",\"kms:ViaService\":\"secretsmanager.$$region.$$url_suffix\"},\"ArnLike\":{\"aws:PrincipalArn\":\"arn:*:iam::*:role/StackSet-$(STACKSET_NAME)-*\"}}}]}" \
 	      --query KeyMetadata.Arn --output text)
 	    $(AWS) --region $$region kms enable-key-rotation --key-id "$$key_arn"
 	    $(AWS) --region $$region kms create-alias --alias-name "$(ORG_SECRET_KEY_ALIAS)" --target-key-id "$$key_arn"
@@ -254,17 +172,38 @@ deploy-stackset: check-stackset layer package ## StackSet: share layer, code and
 	  $(call store_secret,$$region,$(ORG_SECRET_NAME),--kms-key-id "$$key_arn")
 	  $(AWS) --region $$region secretsmanager put-resource-policy --secret-id "$$secret_arn" --block-public-policy \
 	    --resource-policy "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"OrganizationScannersRead\",\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"secretsmanager:GetSecretValue\",\"Resource\":\"*\",\"Condition\":$$org_reader}]}" >/dev/null
-	  echo "QualysSecretArn=$$secret_arn QualysSecretKmsKeyArn=$$key_arn QScannerLayerArn=$$layer_arn CodeS3Bucket=$$bucket" >"$$work/$$region"
+	done
+	# The StackSet's values hold in every region, so an account that joins an OU later (auto-deployment)
+	# gets its own region's artefacts: stack instance overrides would not reach it (CloudFormation API
+	# Reference, UpdateStackInstances, DeploymentTargets: "Accounts added to the target OUs and their
+	# child OUs in the future won't use the overridden values"). stackset.yaml derives the bucket, layer,
+	# secret and key of its region from these names; the layer version must then be one number in every
+	# region, so a region behind publishes the same zip again until it catches up.
+	layer_version=$$(sort -n "$$work"/*.layer | tail -n 1)
+	for region in $(REGIONS); do
+	  bucket="$(STACK_NAME)-artifacts-$$account-$$region"
+	  version=$$(cat "$$work/$$region.layer")
+	  while [ "$$version" -lt "$$layer_version" ]; do
+	    $(call upload,$$region,$(LAYER_ZIP),$$layer_key)
+	    $(call publish_layer_version,$$region)
+	    version=$${layer_arn##*:}
+	    echo "    $$region: published $$layer_arn (the same version number in every region)"
+	  done
+	  $(AWS) --region $$region lambda add-layer-version-permission --layer-name $(LAYER_NAME) --version-number "$$layer_version" \
+	    --statement-id organization-reads-layer --action lambda:GetLayerVersion --principal '*' --organization-id $(ORG_ID) \
+	    >/dev/null 2>&1 || true   # already granted on this version
 	done
 	echo "==> StackSet $(STACKSET_NAME) (service-managed, OUs $(OU_IDS))"
 	first=$(firstword $(REGIONS))
-	# Through S3: CloudFormation takes at most 51,200 bytes inline (see the Makefile).
-	template_bucket=$$(sed -n 's/.*CodeS3Bucket=\([^ ]*\).*/\1/p' "$$work/$$first")
-	$(AWS) --region $$first s3 cp cloudformation/stackset.yaml "s3://$$template_bucket/cloudformation/stackset.yaml" --only-show-errors
-	template_url="https://$$template_bucket.s3.$$first.amazonaws.com/cloudformation/stackset.yaml"
-	STACK_PARAMS="QualysPod=$(QUALYS_POD) CodeS3Key=$$code_key $$(cat "$$work/$$first") $(PARAMETERS)" \
-	  $(PYTHON) -c 'import json, os; print(json.dumps([dict(zip(("ParameterKey", "ParameterValue"), p.split("=", 1))) for p in os.environ["STACK_PARAMS"].split()]))' >"$$work/params.json"
+	# Through S3: CloudFormation takes at most 51,200 bytes inline (see mk/deploy-steps.mk).
+	bucket="$(STACK_NAME)-artifacts-$$account-$$first"
+	$(call upload,$$first,cloudformation/stackset.yaml,cloudformation/stackset.yaml)
+	template_url="https://$$bucket.s3.$$first.$$url_suffix/cloudformation/stackset.yaml"
+	$(PYTHON) -m local.stack_parameters --format stackset "QualysPod=$(QUALYS_POD)" "CodeS3Key=$$code_key" \
+	  "ArtifactsAccountId=$$account" "ArtifactsName=$(STACK_NAME)" "QScannerLayerVersion=$$layer_version" \
+	  "QualysSecretName=$(ORG_SECRET_NAME)" --parameters-env PARAMETERS >"$$work/params.json"
 	if $(AWSR) cloudformation describe-stack-set --stack-set-name "$(STACKSET_NAME)" --call-as $(CALL_AS) >/dev/null 2>&1; then
+	  # Updates every instance; none has parameter overrides.
 	  op=$$($(AWSR) cloudformation update-stack-set --stack-set-name "$(STACKSET_NAME)" --call-as $(CALL_AS) \
 	    --template-url "$$template_url" --parameters "file://$$work/params.json" --capabilities CAPABILITY_IAM \
 	    --operation-preferences RegionConcurrencyType=PARALLEL,FailureTolerancePercentage=0,MaxConcurrentPercentage=100 \
@@ -276,18 +215,12 @@ deploy-stackset: check-stackset layer package ## StackSet: share layer, code and
 	    --permission-model SERVICE_MANAGED --auto-deployment Enabled=true,RetainStacksOnAccountRemoval=false >/dev/null
 	fi
 	for region in $(REGIONS); do
-	  # The layer, code bucket, secret and key are regional: per-region parameter overrides. All the
-	  # parameters are overridden (AWS merges overrides with the StackSet's values; moto replaces them).
-	  REGION_PARAMS="QualysPod=$(QUALYS_POD) CodeS3Key=$$code_key $$(cat "$$work/$$region") $(PARAMETERS)" \
-	    $(PYTHON) -c 'import json, os; print(json.dumps([dict(zip(("ParameterKey", "ParameterValue"), p.split("=", 1))) for p in os.environ["REGION_PARAMS"].split()]))' >"$$work/overrides.json"
 	  existing=$$($(AWSR) cloudformation list-stack-instances --stack-set-name "$(STACKSET_NAME)" --call-as $(CALL_AS) \
 	    --query "length(Summaries[?Region=='$$region'])" --output text)
-	  action=create-stack-instances
-	  [ "$$existing" = 0 ] || action=update-stack-instances
-	  echo "==> $$action in $$region"
-	  op=$$($(AWSR) cloudformation $$action --stack-set-name "$(STACKSET_NAME)" --call-as $(CALL_AS) \
+	  [ "$$existing" = 0 ] || continue
+	  echo "==> create-stack-instances in $$region"
+	  op=$$($(AWSR) cloudformation create-stack-instances --stack-set-name "$(STACKSET_NAME)" --call-as $(CALL_AS) \
 	    --deployment-targets "OrganizationalUnitIds=$(subst $(space),$(comma),$(strip $(OU_IDS)))" --regions "$$region" \
-	    --parameter-overrides "file://$$work/overrides.json" \
 	    --operation-preferences FailureTolerancePercentage=10,MaxConcurrentPercentage=25 --query OperationId --output text)
 	  $(call wait_stackset_operation,op)
 	done

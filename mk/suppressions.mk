@@ -26,8 +26,10 @@ suppressions: $(VENV_STAMP) ## validate FILE (one line per bad rule) and upload 
 	    exit 1
 	  fi
 	fi
+	# Only into a bucket of this account (see mk/deploy-steps.mk).
+	$(call caller_account,$(AWS_REGION))
 	$(AWSR) s3api put-object --bucket "$$bucket" --key "$(SUPPRESSIONS_KEY)" --body "$(FILE)" \
-	  --content-type application/json > /dev/null
+	  --content-type application/json --expected-bucket-owner "$$account" > /dev/null
 	echo "uploaded $(FILE) to s3://$$bucket/$(SUPPRESSIONS_KEY)"
 	echo "SuppressionsUri=s3://$$bucket/$(SUPPRESSIONS_KEY)"
 	echo "    set it once: make deploy PARAMETERS=\"SuppressionsUri=s3://$$bucket/$(SUPPRESSIONS_KEY)\" (later uploads need no redeploy)"

@@ -85,6 +85,11 @@ PARAMETERS = {
     "EnableTagging": "true",
     "QScannerLayerArn": f"arn:{PARTITION}:lambda:{REGION}:{HOME}:layer:qscanner:1",
     "CodeS3Bucket": "code-bucket",
+    # stackset.yaml names the administrator's shared artefacts by region instead.
+    "ArtifactsAccountId": HOME,
+    "ArtifactsName": "qscanner",
+    "QScannerLayerVersion": "1",
+    "QualysSecretName": "qscanner/qualys",
     "CodeS3Key": "scanner-lambda-0123abcd.zip",
     "EnableS3Results": "true",
     "EnableSNSNotifications": "true",

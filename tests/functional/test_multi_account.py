@@ -500,23 +500,26 @@ def stackset(moto_module: None) -> Iterator[StackSetDeployment]:
         members.append(status["AccountId"])
     artifacts = {region: admin_artifacts(admin, region, "qscanner-org") for region in STACKSET_REGIONS}
     cloudformation = admin.client("cloudformation")
-    first = artifacts[STACKSET_REGIONS[0]]
+    # One set of values for every region, as make deploy-stackset passes them: each instance derives its
+    # region's bucket, layer and secret (an account joining the OU later gets no instance overrides).
+    parameters = {
+        "CodeS3Key": artifacts[REGION]["CodeS3Key"],
+        "ArtifactsAccountId": admin.client("sts").get_caller_identity()["Account"],
+        "ArtifactsName": "qscanner-org",
+        "QScannerLayerVersion": artifacts[REGION]["QScannerLayerArn"].rsplit(":", 1)[1],
+        "QualysSecretName": "qscanner-org/qualys",
+    }
     cloudformation.create_stack_set(
         StackSetName="qscanner",
         TemplateBody=(TEMPLATES / "stackset.yaml").read_text(),
-        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in first.items()],
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
         Capabilities=["CAPABILITY_IAM"],
         PermissionModel="SERVICE_MANAGED",
         AutoDeployment={"Enabled": True, "RetainStacksOnAccountRemoval": False},
     )
-    for region in STACKSET_REGIONS:
-        # The per-region values (layer, code bucket, secret) as instance overrides, like make deploy-stackset.
-        cloudformation.create_stack_instances(
-            StackSetName="qscanner",
-            DeploymentTargets={"OrganizationalUnitIds": [ou]},
-            Regions=[region],
-            ParameterOverrides=[{"ParameterKey": k, "ParameterValue": v} for k, v in artifacts[region].items()],
-        )
+    cloudformation.create_stack_instances(
+        StackSetName="qscanner", DeploymentTargets={"OrganizationalUnitIds": [ou]}, Regions=list(STACKSET_REGIONS)
+    )
     for account in members:
         for region in STACKSET_REGIONS:
             set_aside_schedule_targets(account, region)
@@ -541,7 +544,9 @@ def test_stackset_each_member_scanner_points_at_own_account_resources(
         settings = Settings.from_env(env)
 
         assert function_arn.startswith(f"arn:aws:lambda:{region}:{account}:function:")
-        assert settings.qualys_secret_arn == stackset.artifacts[region]["QualysSecretArn"]
+        # The shared secret of this region, by partial ARN (no random suffix).
+        assert stackset.artifacts[region]["QualysSecretArn"].startswith(settings.qualys_secret_arn + "-")
+        assert f":secretsmanager:{region}:" in settings.qualys_secret_arn
         assert settings.results_bucket in {b["Name"] for b in session.client("s3").list_buckets()["Buckets"]}
         assert settings.cache_table in session.client("dynamodb").list_tables()["TableNames"]
         assert settings.sns_topic_arn.startswith(f"arn:aws:sns:{region}:{account}:")

@@ -155,17 +155,43 @@ def test_stackset_shared_secret_key_decrypt_only_via_secrets_manager(stackset: d
     statement = role_statements(stackset["Resources"]["ScannerRole"])["DecryptQualysSecret"]
 
     assert statement["Action"] == "kms:Decrypt"
-    assert statement["Resource"] == {"Ref": "QualysSecretKmsKeyArn"}
+    # The administrator's key in the member's own region (named by region: no per-region override).
+    assert statement["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:kms:${AWS::Region}:${ArtifactsAccountId}:key/*"}
     assert statement["Condition"] == {
         "StringEquals": {"kms:ViaService": {"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"}}
     }
 
 
-def test_stackset_secret_is_an_arn_never_a_token(stackset: dict[str, Any]) -> None:
+def test_stackset_secret_is_a_name_in_own_region_never_a_token(stackset: dict[str, Any]) -> None:
     parameters = stackset["Parameters"]
+    variables = stackset["Resources"]["ScannerFunction"]["Properties"]["Environment"]["Variables"]
+    (read,) = [
+        s for s in role_statements(stackset["Resources"]["ScannerRole"]).values() if s["Sid"] == "ReadQualysSecret"
+    ]
 
     assert not any("token" in name.lower() for name in parameters)
-    assert parameters["QualysSecretArn"]["AllowedPattern"].startswith("^arn:")
+    prefix = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${ArtifactsAccountId}:secret:${QualysSecretName}"
+    assert variables["QUALYS_SECRET_ARN"] == {"Fn::Sub": prefix}
+    assert read["Resource"] == {"Fn::Sub": prefix + "-??????"}
+
+
+def test_stackset_per_region_values_derived_from_region_not_parameters(stackset: dict[str, Any]) -> None:
+    # Accounts that join a target OU later get no instance overrides (UpdateStackInstances), so no
+    # regional value may be a StackSet parameter.
+    properties = stackset["Resources"]["ScannerFunction"]["Properties"]
+
+    assert not {"QualysSecretArn", "QualysSecretKmsKeyArn", "QScannerLayerArn", "CodeS3Bucket"} & set(
+        stackset["Parameters"]
+    )
+    assert properties["Code"]["S3Bucket"] == {
+        "Fn::Sub": "${ArtifactsName}-artifacts-${ArtifactsAccountId}-${AWS::Region}"
+    }
+    assert properties["Layers"] == [
+        {
+            "Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:${ArtifactsAccountId}:layer:"
+            "${ArtifactsName}-qscanner:${QScannerLayerVersion}"
+        }
+    ]
 
 
 # ---------------------------------------------------------------- hub

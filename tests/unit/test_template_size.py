@@ -18,6 +18,7 @@ TEMPLATE_BODY_LIMIT = 51_200
 TEMPLATE_URL_LIMIT = 1_048_576
 MAKEFILE = (ROOT / "Makefile").read_text()
 MULTI_ACCOUNT = (ROOT / "mk" / "multi-account.mk").read_text()
+DEPLOY_STEPS = (ROOT / "mk" / "deploy-steps.mk").read_text()
 DEPLOY_STACK_CALL = re.compile(r"\$\(call deploy_stack,(cloudformation/[\w.-]+\.yaml),\$\(\w+\),\$\$\w+(,\$\$\w+)?\)")
 
 
@@ -31,8 +32,10 @@ def test_template_fits_cloudformation_s3_limit(template: Path) -> None:
 
 
 def test_make_deploy_sends_template_through_s3() -> None:
-    (command,) = re.findall(r"cloudformation deploy --template-file \"\$\(TEMPLATE\)\"[^\n]*\n[^\n]*", MAKEFILE)
-    assert '--s3-bucket "$$bucket"' in command
+    # make deploy uses the deploy_stack step with the artifacts bucket; the step passes it as --s3-bucket.
+    assert "$(call deploy_stack,$(TEMPLATE),$(STACK_NAME),$$params,$$bucket)" in MAKEFILE
+    (command,) = re.findall(r"cloudformation deploy --template-file \"\$\(1\)\"[^\n]*", DEPLOY_STEPS)
+    assert '$(if $(4),--s3-bucket "$(4)"' in command
 
 
 def test_multi_account_deploys_of_large_templates_pass_a_bucket() -> None:

@@ -2,7 +2,7 @@
 
 # ScannerLogGroup
 resource "aws_cloudwatch_log_group" "scanner" {
-  #checkov:skip=CKV_AWS_158:CloudWatch Logs encrypts at rest with a service key unless kms_key_arn is set (optional, which this check cannot see through the conditional); the scanner logs carry no token or raw QScanner output (STYLE.md).
+  #checkov:skip=CKV_AWS_158:CloudWatch Logs encrypts at rest with a service key unless kms_key_arn is set (optional, which this check cannot see through the conditional); the scanner logs carry no token or raw QScanner output.
   #checkov:skip=CKV_AWS_338:30 days, as in the CloudFormation template: these are operational logs; scan results are kept in the results bucket for results_retention_days.
   name              = "/aws/lambda/${local.function_name}"
   retention_in_days = 30

@@ -29,7 +29,7 @@ variable "qualys_pod" {
 variable "qualys_secret_arn" {
   type        = string
   default     = ""
-  description = "Full ARN of an existing Secrets Manager secret holding {\"qualys_pod\": \"...\", \"qualys_client_id\": \"...\", \"qualys_client_secret\": \"...\"} (preferred) or {\"qualys_pod\": \"...\", \"qualys_access_token\": \"...\"}, optionally with \"qualys_gateway_url\" for platforms outside the POD list; the only secret the scanner may read. Empty: the module creates the secret <name>/qualys WITHOUT a value; set it with the AWS CLI (docs/terraform.md), so the token never lands in the Terraform state."
+  description = "Full ARN of an existing Secrets Manager secret holding {\"qualys_pod\": \"...\", \"qualys_client_id\": \"...\", \"qualys_client_secret\": \"...\"} (preferred) or {\"qualys_pod\": \"...\", \"qualys_access_token\": \"...\"}, optionally with \"qualys_gateway_url\" for platforms outside the POD list; the only secret the scanner may read. Empty: the module creates the secret <name>/qualys WITHOUT a value; set it with the AWS CLI (README.md, section Terraform), so the token never lands in the Terraform state."
 
   validation {
     condition     = var.qualys_secret_arn == "" || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", var.qualys_secret_arn))
