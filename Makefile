@@ -41,9 +41,11 @@ VENV_STAMP := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 TERRAFORM ?= terraform
-# e.g. TF_INIT_FLAGS=-plugin-dir=/opt/tf-plugins where the registry is unreachable
-TF_INIT_FLAGS ?=
-TF_EXAMPLES := terraform/examples/single-region-native terraform/examples/single-account-multi-region
+# A local mirror of the AWS provider (the only provider the modules use), for machines without access
+# to the Terraform registry; used when the directory exists. TF_PLUGIN_DIR= (empty) downloads instead.
+TF_PLUGIN_DIR ?= /opt/tf-plugins
+TF_INIT_FLAGS ?= $(if $(and $(strip $(TF_PLUGIN_DIR)),$(wildcard $(TF_PLUGIN_DIR))),-plugin-dir=$(TF_PLUGIN_DIR))
+TF_EXAMPLES := $(patsubst %/main.tf,%,$(wildcard terraform/examples/*/main.tf))
 PY := $(VENV)/bin/python
 LAYER_ZIP := $(BUILD)/qscanner-layer.zip
 CODE_ZIP := $(BUILD)/scanner-lambda.zip
@@ -99,7 +101,7 @@ bench: $(VENV_STAMP) ## benchmarks (on demand, not part of the tests)
 	$(PY) bench/bench_coverage.py
 	$(PY) bench/bench_organization.py
 
-tf-validate: ## terraform fmt -check, then init and validate both examples (needs terraform on PATH)
+tf-validate: ## terraform fmt -check, then init and validate every example (needs terraform on PATH)
 	@command -v $(TERRAFORM) >/dev/null || { echo "tf-validate: terraform not found: install it (https://developer.hashicorp.com/terraform/install)" >&2; exit 1; }
 	$(TERRAFORM) fmt -check -recursive terraform
 	for dir in $(TF_EXAMPLES); do
