@@ -81,17 +81,18 @@ $(CHECKOV_STAMP): requirements-checkov.txt constraints-checkov.txt
 
 venv: $(VENV_STAMP) $(CHECKOV_STAMP) ## create the local environments from pinned requirements (.venv, .venv-checkov)
 
-test: $(VENV_STAMP) $(CHECKOV_STAMP) ## run the whole test suite: ruff, mypy, unit, moto, templates (cfn-lint, checkov), Makefile, demo
+test: $(VENV_STAMP) $(CHECKOV_STAMP) ## run the whole test suite: ruff, mypy, unit, moto, templates (cfn-lint, checkov), Makefile, demo, Terraform applied on moto
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy scanner-lambda/qualys_lambda
-	$(VENV)/bin/pytest
+	# tests/functional/test_terraform_apply.py runs $(TERRAFORM) with the provider of TF_PLUGIN_DIR (or the CLI configuration).
+	TERRAFORM="$(TERRAFORM)" TF_PLUGIN_DIR="$(TF_PLUGIN_DIR)" $(VENV)/bin/pytest
 
 lint: $(VENV_STAMP) $(CHECKOV_STAMP) ## ruff, mypy, cfn-lint and checkov
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy scanner-lambda/qualys_lambda
 	$(VENV)/bin/cfn-lint cloudformation/*.yaml
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download -d cloudformation
-	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download -d terraform/modules/scanner-native
+	for module in terraform/modules/scanner-*; do $(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download -d "$$module"; done
 
 templates: $(VENV_STAMP) ## render cloudformation/*.yaml from cloudformation/src (commit both)
 	$(PY) cloudformation/render.py
