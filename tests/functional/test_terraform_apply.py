@@ -40,6 +40,7 @@ from botocore.exceptions import ClientError
 
 from local import runtime
 from local.emulator import store_function_code
+from tests.support import account_session
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = os.environ.get("TERRAFORM", "terraform")
@@ -113,13 +114,12 @@ class Example:
         outputs = json.loads(self.run("output", "-json").stdout)
         return {name: value["value"] for name, value in outputs.items()}
 
-    def second_plan_changes(self, recreated_policies: int) -> list[str]:
-        """What the second plan would change beyond moto's gaps; empty when the deployment is as configured."""
+    def second_plan_changes(self, deleted_policies: set[str]) -> list[str]:
+        """What the second plan would change beyond moto's gaps and the bucket policies the test deleted."""
         planned = self.run(
             "plan", "-detailed-exitcode", "-input=false", "-no-color", "-out=second.plan", *self.variables, ok=(0, 2)
         )
         if planned.returncode == 0:
-            assert recreated_policies == 0
             return []
         plan = json.loads(self.run("show", "-json", "second.plan").stdout)
         unexpected = []
@@ -127,14 +127,13 @@ class Example:
             actions = change["change"]["actions"]
             if actions in (["no-op"], ["read"]):
                 continue
-            if actions == ["create"] and change["type"] == "aws_s3_bucket_policy":
-                recreated_policies -= 1
+            recreated = change["type"] == "aws_s3_bucket_policy" and change["change"]["after"]["bucket"]
+            if actions == ["create"] and recreated in deleted_policies:
                 continue
             if actions != ["update"]:
                 unexpected.append(f"{change['address']}: {actions}")
                 continue
             unexpected += update_beyond_moto_gaps(change)
-        assert recreated_policies == 0, "the second plan re-creates other bucket policies than the test deleted"
         return unexpected
 
     def destroy(self) -> None:
@@ -187,10 +186,10 @@ def example(emulator: str, artifacts: dict[str, Path], tmp_path: Path) -> Iterat
     yield make
 
 
-def moto_denies_conditions(session: Any) -> int:
+def moto_denies_conditions(session: Any) -> set[str]:
     """Delete the bucket policies whose conditions moto reads as a Deny (see the module docstring)."""
     s3 = session.client("s3")
-    deleted = 0
+    deleted = set()
     for bucket in s3.list_buckets()["Buckets"]:
         try:
             policy = json.loads(s3.get_bucket_policy(Bucket=bucket["Name"])["Policy"])
@@ -198,7 +197,7 @@ def moto_denies_conditions(session: Any) -> int:
             continue
         if any("Condition" in statement for statement in policy["Statement"]):
             s3.delete_bucket_policy(Bucket=bucket["Name"])
-            deleted += 1
+            deleted.add(bucket["Name"])
     return deleted
 
 
@@ -271,9 +270,10 @@ def assert_scanned(scan: Scan) -> None:
     assert ACCESS_TOKEN not in json.dumps([summary, notification])
 
 
-def assert_nothing_left(session: Any) -> None:
-    """Only the local runtime's stand-ins (the function scanned, Lambda's code bucket, the test's queue)."""
-    assert [f["FunctionName"] for f in session.client("lambda").list_functions()["Functions"]] == ["orders-api"]
+def assert_nothing_left(session: Any, scanned: bool = True) -> None:
+    """Only the test's own function (scanned) is left in the region."""
+    functions = [f["FunctionName"] for f in session.client("lambda").list_functions()["Functions"]]
+    assert functions == (["orders-api"] if scanned else [])
     assert not session.client("secretsmanager").list_secrets()["SecretList"]
     assert not session.client("dynamodb").list_tables()["TableNames"]
     stacks = session.client("cloudformation").list_stacks()["StackSummaries"]
@@ -294,7 +294,100 @@ def test_single_region_example_applies_plans_clean_scans_and_destroys(
     deployment.destroy()
 
     assert changes == []
-    assert deleted == 1  # the results bucket's TLS-only policy
+    assert deleted == {outputs["results_bucket_name"]}  # its TLS-only policy
     assert_scanned(scan)
     assert scan.summaries[0]["s3"]["prefix"].startswith(f"scans/123456789012/{region}/orders-api/")
     assert_nothing_left(session)
+
+
+def test_multi_region_example_applies_plans_clean_scans_in_each_region_and_destroys(
+    example: Any, artifacts: dict[str, Path], tmp_path: Path
+) -> None:
+    deployment = example("single-account-multi-region")
+
+    outputs = deployment.apply()
+    deleted = moto_denies_conditions(boto3.Session(region_name="us-east-1"))
+    changes = deployment.second_plan_changes(deleted)
+    region = "us-west-2"  # one region scanned: each is the same module
+    session = boto3.Session(region_name=region)
+    scanner = outputs["scanner_function_arns"][region]
+    scan = scan_through(session, scanner, artifacts, tmp_path / "work")
+    deployment.destroy()
+
+    assert changes == []
+    assert sorted(outputs["scanner_function_arns"]) == ["eu-west-1", "us-east-1", "us-west-2"]
+    assert len(deleted) == 3  # each region's results bucket
+    assert_scanned(scan)
+    assert scan.summaries[0]["function"]["region"] == region
+    for name in outputs["scanner_function_arns"]:
+        assert_nothing_left(boto3.Session(region_name=name), scanned=name == region)
+
+
+def test_centralized_example_applies_plans_clean_scans_spoke_function_through_hub_and_destroys(
+    example: Any, artifacts: dict[str, Path], tmp_path: Path
+) -> None:
+    region = "us-east-2"
+    session = boto3.Session(region_name=region)
+    deployment = example(
+        "centralized-hub-spoke", f"-var=aws_region={region}", '-var=spoke_account_ids=["123456789012"]'
+    )
+
+    outputs = deployment.apply()
+    deleted = moto_denies_conditions(session)
+    changes = deployment.second_plan_changes(deleted)
+    hub = outputs["hub_stack_outputs"]
+    scan = scan_through(session, hub["ScannerFunctionName"], artifacts, tmp_path / "work", hub["HubEventBusName"])
+    deployment.destroy()
+
+    assert changes == []
+    assert outputs["hub_event_bus_arn"] == hub["HubEventBusArn"]
+    assert_scanned(scan)
+    assert_nothing_left(session)
+
+
+def test_stackset_example_applies_plans_clean_deploys_each_member_and_destroys(
+    example: Any, artifacts: dict[str, Path]
+) -> None:
+    admin = boto3.Session(region_name="us-east-1")
+    organizations = admin.client("organizations")
+    org = organizations.create_organization(FeatureSet="ALL")["Organization"]["Id"]
+    root = organizations.list_roots()["Roots"][0]["Id"]
+    ou = organizations.create_organizational_unit(ParentId=root, Name="workloads")["OrganizationalUnit"]["Id"]
+    member = organizations.create_account(AccountName="team-a", Email="team-a@example.com")["CreateAccountStatus"][
+        "AccountId"
+    ]
+    organizations.move_account(AccountId=member, SourceParentId=root, DestinationParentId=ou)
+    deployment = example(
+        "organization-stackset", f"-var=organization_id={org}", f'-var=organizational_unit_ids=["{ou}"]'
+    )
+
+    outputs = deployment.apply()
+    deleted = moto_denies_conditions(admin)
+    changes = deployment.second_plan_changes(deleted)
+    cloudformation = admin.client("cloudformation")
+    instances = cloudformation.list_stack_instances(StackSetName="qscanner")["Summaries"]
+    scanners = {region: member_scanner(member, region) for region in outputs["instance_regions"]}
+    deployment.destroy()
+
+    assert changes == []
+    assert len(deleted) == 2  # each region's artifacts bucket: organization read and TLS only
+    assert sorted((i["Account"], i["Region"], i["Status"]) for i in instances) == [
+        (member, "eu-west-1", "CURRENT"),
+        (member, "us-east-1", "CURRENT"),
+    ]
+    code_sha256 = runtime.lambda_sha256(artifacts["code"].read_bytes())
+    for region, scanner in scanners.items():
+        assert scanner["FunctionArn"].startswith(f"arn:aws:lambda:{region}:{member}:function:")
+        assert scanner["CodeSha256"] == code_sha256  # make package's bytes, through the shared bucket
+        assert scanner["Environment"]["Variables"]["QUALYS_SECRET_ARN"] == outputs["qualys_secret_arns"][region]
+    assert not cloudformation.list_stack_instances(StackSetName="qscanner")["Summaries"]
+    assert [s["Status"] for s in cloudformation.list_stack_sets()["Summaries"]] == ["DELETED"]
+    for region in scanners:
+        assert not account_session(member, region=region).client("lambda").list_functions()["Functions"]
+
+
+def member_scanner(account: str, region: str) -> dict[str, Any]:
+    """The configuration of the StackSet's scanner in a member account and region."""
+    functions = account_session(account, region=region).client("lambda").list_functions()["Functions"]
+    (scanner,) = [f for f in functions if "QUALYS_SECRET_ARN" in f.get("Environment", {}).get("Variables", {})]
+    return dict(scanner)
