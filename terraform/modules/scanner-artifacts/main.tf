@@ -48,6 +48,15 @@ data "aws_iam_policy_document" "organization_reads_code" {
   }
 }
 
+# The bucket's own statements, read once the objects are written: an emulator such as moto 5.2.1 reads
+# every policy condition it cannot evaluate (aws:SecureTransport, aws:PrincipalOrgID) as a Deny, so
+# objects written after the policy could not be read back; on AWS the order makes no difference.
+data "aws_iam_policy_document" "bucket" {
+  source_policy_documents = data.aws_iam_policy_document.organization_reads_code[*].json
+
+  depends_on = [aws_s3_object.code, aws_s3_object.layer, aws_s3_object.template]
+}
+
 # SSE-S3, as make's bucket: member accounts cannot use this account's AWS managed KMS key.
 module "bucket" {
   #checkov:skip=CKV_AWS_145:SSE-S3 on purpose: the organization's CloudFormation reads the code across accounts, which an AWS managed KMS key does not allow; the objects are build outputs, not data.
@@ -57,7 +66,7 @@ module "bucket" {
   sse_algorithm     = "AES256"
   lifecycle_rule_id = "ExpireOldArtifactVersions"
   force_destroy     = true
-  policy_documents  = data.aws_iam_policy_document.organization_reads_code[*].json
+  policy_documents  = [data.aws_iam_policy_document.bucket.json]
 }
 
 resource "aws_s3_object" "code" {
