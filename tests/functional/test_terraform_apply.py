@@ -18,6 +18,8 @@ What moto 5.2.1 cannot do, and how these tests cope (without changing the module
   those bucket policies (moto_denies_conditions) and the second plan must re-create exactly them;
 - it runs no Lambda, fires no schedules and fails PutEvents on a rule with a Lambda target: the event
   source mappings are taken over and the inventory rules' Lambda targets set aside (local/runtime.py);
+- its DeleteStackInstances ignores DeploymentTargets, so the StackSet's instances in the OU's account
+  are deleted by account before `terraform destroy`;
 - its secrets are per account, so a StackSet member cannot read the administrator's shared secret: the
   StackSet example is checked by its instances and each member scanner's configuration, not a scan.
 """
@@ -385,6 +387,11 @@ def test_stackset_example_applies_plans_clean_deploys_each_member_and_destroys(
     cloudformation = admin.client("cloudformation")
     instances = cloudformation.list_stack_instances(StackSetName="qscanner")["Summaries"]
     scanners = {region: member_scanner(member, region) for region in outputs["instance_regions"]}
+    # moto's DeleteStackInstances ignores DeploymentTargets (the OUs Terraform names): by account, as AWS
+    # would for the OU's accounts, so that Terraform's DeleteStackSet then finds the StackSet empty.
+    cloudformation.delete_stack_instances(
+        StackSetName="qscanner", Accounts=[member], Regions=sorted(scanners), RetainStacks=False
+    )
     deployment.destroy()
 
     assert changes == []
