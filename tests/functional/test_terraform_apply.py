@@ -96,6 +96,7 @@ class Example:
     directory: Path
     env: dict[str, str]
     variables: list[str]
+    init_flags: list[str]
     timings: dict[str, float] = field(default_factory=dict)
 
     def run(self, *args: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
@@ -113,7 +114,7 @@ class Example:
         return completed
 
     def apply(self) -> dict[str, Any]:
-        self.run("init", "-input=false", "-no-color", *init_flags())
+        self.run("init", "-input=false", "-no-color", *self.init_flags)
         self.run("apply", "-auto-approve", "-input=false", "-no-color", *self.variables)
         outputs = json.loads(self.run("output", "-json").stdout)
         return {name: value["value"] for name, value in outputs.items()}
@@ -169,8 +170,14 @@ def update_beyond_moto_gaps(change: dict[str, Any]) -> list[str]:
     return found
 
 
+@pytest.fixture(scope="module")
+def terraform_init() -> list[str]:
+    """The init flags, or the module's tests skipped with the reason before anything is built."""
+    return init_flags()
+
+
 @pytest.fixture
-def example(emulator: str, artifacts: dict[str, Path], tmp_path: Path) -> Iterator[Any]:
+def example(terraform_init: list[str], emulator: str, artifacts: dict[str, Path], tmp_path: Path) -> Iterator[Any]:
     """A factory of examples in a private copy of the repository's terraform/ and cloudformation/."""
     copy = tmp_path / "repo"
     shutil.copytree(ROOT / "terraform", copy / "terraform", ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"))
@@ -190,7 +197,7 @@ def example(emulator: str, artifacts: dict[str, Path], tmp_path: Path) -> Iterat
     made: list[Example] = []
 
     def make(name: str, *variables: str) -> Example:
-        made.append(Example(copy / "terraform" / "examples" / name, env, [*zips, *variables]))
+        made.append(Example(copy / "terraform" / "examples" / name, env, [*zips, *variables], terraform_init))
         return made[-1]
 
     yield make
