@@ -250,6 +250,11 @@ def scan_through(session: Any, scanner: str, artifacts: dict[str, Path], work: P
         SecretString=json.dumps({"qualys_pod": "US2", "qualys_access_token": ACCESS_TOKEN}),
     )
     notifications = runtime.subscribe_queue(session, variables["SNS_TOPIC_ARN"], "terraform-test-notifications")
+    mappings = session.client("lambda").list_event_source_mappings(FunctionName=configuration["FunctionArn"])
+    events = session.client("events")
+    lambda_targets = {
+        rule["Name"]: events.list_targets_by_rule(Rule=rule["Name"])["Targets"] for rule in events.list_rules()["Rules"]
+    }
     runtime.take_over_event_source_mappings(session, configuration["FunctionArn"])
     runtime.set_aside_lambda_targets(session)
     role = session.client("iam").create_role(RoleName="terraform-test-fn", AssumeRolePolicyDocument="{}")["Role"]
@@ -274,6 +279,13 @@ def scan_through(session: Any, scanner: str, artifacts: dict[str, Path], work: P
     batch = runtime.poll(session, queue, function, runtime.LambdaContext(configuration["FunctionArn"]))
     assert batch is not None
 
+    # The deployment as it was, for destroy: the mappings enabled, the schedule's targets back.
+    for mapping in mappings["EventSourceMappings"]:
+        lambda_client.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
+    for rule, targets in lambda_targets.items():
+        kept = {t["Id"] for t in events.list_targets_by_rule(Rule=rule)["Targets"]}
+        if missing := [t for t in targets if t["Id"] not in kept]:
+            events.put_targets(Rule=rule, Targets=missing)
     bucket = variables["RESULTS_S3_BUCKET"]
     summaries = [
         runtime.s3_json(session, bucket, k)
