@@ -44,9 +44,11 @@ VENV_STAMP := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 TERRAFORM ?= terraform
-# e.g. TF_INIT_FLAGS=-plugin-dir=/opt/tf-plugins where the registry is unreachable
-TF_INIT_FLAGS ?=
-TF_EXAMPLES := terraform/examples/single-region-native terraform/examples/single-account-multi-region
+# A local mirror of the AWS provider (the only provider the modules use), for machines without access
+# to the Terraform registry; used when the directory exists. TF_PLUGIN_DIR= (empty) downloads instead.
+TF_PLUGIN_DIR ?= /opt/tf-plugins
+TF_INIT_FLAGS ?= $(if $(and $(strip $(TF_PLUGIN_DIR)),$(wildcard $(TF_PLUGIN_DIR))),-plugin-dir=$(TF_PLUGIN_DIR))
+TF_EXAMPLES := $(patsubst %/main.tf,%,$(wildcard terraform/examples/*/main.tf))
 PY := $(VENV)/bin/python
 LAYER_ZIP := $(BUILD)/qscanner-layer.zip
 CODE_ZIP := $(BUILD)/scanner-lambda.zip
@@ -73,17 +75,18 @@ $(CHECKOV_STAMP): requirements-checkov.txt constraints-checkov.txt
 
 venv: $(VENV_STAMP) $(CHECKOV_STAMP) ## create the local environments from pinned requirements (.venv, .venv-checkov)
 
-test: $(VENV_STAMP) $(CHECKOV_STAMP) ## run the whole test suite: ruff, mypy, unit, moto, templates (cfn-lint, checkov), Makefile, demo
+test: $(VENV_STAMP) $(CHECKOV_STAMP) ## run the whole test suite: ruff, mypy, unit, moto, templates (cfn-lint, checkov), Makefile, demo, Terraform applied on moto
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy scanner-lambda/qualys_lambda
-	$(VENV)/bin/pytest
+	# tests/functional/test_terraform_apply.py runs $(TERRAFORM) with the provider of TF_PLUGIN_DIR (or the CLI configuration).
+	TERRAFORM="$(TERRAFORM)" TF_PLUGIN_DIR="$(TF_PLUGIN_DIR)" $(VENV)/bin/pytest
 
 lint: $(VENV_STAMP) $(CHECKOV_STAMP) ## ruff, mypy, cfn-lint and checkov
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy scanner-lambda/qualys_lambda
 	$(VENV)/bin/cfn-lint cloudformation/*.yaml
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download -d cloudformation
-	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download -d terraform/modules/scanner-native
+	for module in terraform/modules/scanner-*; do $(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download -d "$$module"; done
 
 templates: $(VENV_STAMP) ## regenerate every generated file: cloudformation/*.yaml and Terraform's, from cloudformation/src (commit both)
 	$(PY) cloudformation/render.py
@@ -93,7 +96,7 @@ bench: $(VENV_STAMP) ## benchmarks (on demand, not part of the tests)
 	$(PY) bench/bench_coverage.py
 	$(PY) bench/bench_organization.py
 
-tf-validate: ## terraform fmt -check, then init and validate both examples (needs terraform on PATH)
+tf-validate: ## terraform fmt -check, then init and validate every example (needs terraform on PATH)
 	@command -v $(TERRAFORM) >/dev/null || { echo "tf-validate: terraform not found: install it (https://developer.hashicorp.com/terraform/install)" >&2; exit 1; }
 	$(TERRAFORM) fmt -check -recursive terraform
 	for dir in $(TF_EXAMPLES); do

@@ -50,11 +50,14 @@ NOT_RUN = {
     "qualys-lambda": "make demo and make test: tests/functional/test_demo.py runs the demo; make test is this suite",
     "From an empty organisation to a first tagged function": "an AWS organisation with several accounts",
     "Model 2: centralized hub and spokes": "a manual scan of a function in a spoke account",
-    "1. Build the layer": "Terraform: terraform and its AWS provider",
-    "2. Deploy": "Terraform: terraform and its AWS provider",
+    # The Terraform guide's steps: tests/functional/test_terraform_apply.py runs them on the emulator
+    # (make layer package, terraform init, apply, a second plan, the secret's value, destroy) per example.
+    "1. Build the layer and the handler zip": "Terraform: run by test_terraform_apply.py",
+    "2. Deploy": "Terraform: run by test_terraform_apply.py (with its variables, in a copy of terraform/)",
     "3. Set the Qualys secret (the credentials never enter the state)": "Terraform: reads terraform output",
     "4. Check it": "Terraform: reads terraform output",
-    "Several regions": "Terraform: terraform and its AWS provider",
+    "Several regions": "Terraform: run by test_terraform_apply.py",
+    "Multi-account models": "Terraform: an organisation or several accounts; run by test_terraform_apply.py",
 }
 
 pytestmark = pytest.mark.server

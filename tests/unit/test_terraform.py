@@ -26,13 +26,18 @@ BUCKETS = [
     ("trail_bucket", "trail", "AES256", "ExpireTrailLogs"),
 ]
 EXAMPLES = [TERRAFORM / "examples" / "single-region-native", TERRAFORM / "examples" / "single-account-multi-region"]
+# The multi-account models: modules deploying the generated templates, and their examples.
+TEMPLATE_MODULES = [
+    TERRAFORM / "modules" / name for name in ("scanner-artifacts", "scanner-hub", "scanner-spoke", "scanner-stackset")
+]
+TEMPLATE_EXAMPLES = [TERRAFORM / "examples" / name for name in ("centralized-hub-spoke", "organization-stackset")]
 
 # CloudFormation parameter -> module variable (snake_case; None: replaced by what the module does itself).
 PARAMETER_VARIABLES: dict[str, str | None] = {
     "QualysPod": "qualys_pod",
     "QualysSecretArn": "qualys_secret_arn",
     "QScannerLayerArn": None,  # the module publishes layer_zip_path
-    "CodeS3Bucket": None,  # the module zips scanner-lambda/ itself
+    "CodeS3Bucket": None,  # the module uploads code_zip_path (make package's zip) with the function
     "CodeS3Key": None,
     "EnableS3Results": "enable_s3_results",
     "ResultsRetentionDays": "results_retention_days",
@@ -318,15 +323,20 @@ def test_function_async_failures_go_to_dead_letter_queue() -> None:
     )
 
 
-def test_code_archive_holds_handler_and_package_without_pycache() -> None:
-    (archive,) = _typed(MODULE, "data", "archive_file").values()
-    files = _locals(MODULE)["scanner_files"]
+def test_code_is_make_packages_zip_and_only_the_aws_provider_is_required() -> None:
+    function = _resource("aws_lambda_function", "scanner")
+    providers = {
+        name
+        for directory in sorted({p.parent for p in TERRAFORM.rglob("*.tf") if ".terraform" not in p.parts})
+        for block in _parsed(directory).get("terraform", [])
+        for required in block.get("required_providers", [])
+        for name in required
+    }
 
-    assert archive["dynamic"][0]["source"]["for_each"] == "${local.scanner_files}"
-    assert '"lambda_function.py"' in files
-    assert '"qualys_lambda/**/*.py"' in files
-    assert "__pycache__" in files
-    assert _locals(MODULE)["scanner_source"].endswith('/../../../scanner-lambda")}')
+    assert function["filename"] == "${var.code_zip_path}"
+    assert function["source_code_hash"] == "${filebase64sha256(var.code_zip_path)}"
+    assert not _typed(MODULE, "data", "archive_file")
+    assert providers == {"aws"}
 
 
 def test_layer_published_from_layer_zip_path() -> None:
@@ -348,7 +358,7 @@ def test_secret_never_given_a_value_anywhere() -> None:
 
         assert "aws_secretsmanager_secret_version" not in types, directory
         assert "secret_string" not in json.dumps(_parsed(directory)), directory
-    assert set(directories) == {MODULE, BUCKET_MODULE, *EXAMPLES}
+    assert set(directories) == {MODULE, BUCKET_MODULE, *EXAMPLES, *TEMPLATE_MODULES, *TEMPLATE_EXAMPLES}
 
 
 def test_secret_created_only_without_an_arn() -> None:
@@ -591,9 +601,14 @@ def test_bucket_module_encrypted_versioned_private_tls_only_expiring() -> None:
     assert all(block[key] is True for key in ("block_public_acls", "block_public_policy", "ignore_public_acls"))
     assert block["restrict_public_buckets"] is True
     assert _bucket_resource("aws_s3_bucket_ownership_controls")["rule"][0]["object_ownership"] == "BucketOwnerEnforced"
-    assert rule["expiration"][0]["days"] == "${var.expiration_days}"
+    (expiration,) = [d["expiration"] for d in rule["dynamic"] if "expiration" in d]
+    assert expiration["for_each"] == "${var.expiration_days == null ? [] : [var.expiration_days]}"
+    assert expiration["content"][0]["days"] == "${expiration.value}"
     assert rule["noncurrent_version_expiration"][0]["noncurrent_days"] == 90
-    assert _bucket_resource("aws_s3_bucket")["force_destroy"] is False
+    # Only the artifacts bucket (rebuilt by make) is destroyed with its objects; scanner-native's never.
+    assert _bucket_resource("aws_s3_bucket")["force_destroy"] == "${var.force_destroy}"
+    assert _named(BUCKET_MODULE, "variable")["force_destroy"]["default"] is False
+    assert all("force_destroy" not in body for body in _named(MODULE, "module").values())
     assert deny["sid"] == "DenyInsecureTransport"
     assert deny["condition"] == [{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}]
     assert document["source_policy_documents"] == "${var.policy_documents}"

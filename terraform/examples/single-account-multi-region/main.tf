@@ -49,6 +49,7 @@ module "scanner_us_east_1" {
   qualys_pod         = var.qualys_pod
   qualys_secret_arn  = lookup(var.qualys_secret_arns, "us-east-1", "")
   layer_zip_path     = var.layer_zip_path
+  code_zip_path      = var.code_zip_path
   notification_email = var.notification_email
   create_cloudtrail  = var.create_cloudtrail
 }
@@ -61,6 +62,7 @@ module "scanner_us_west_2" {
   qualys_pod         = var.qualys_pod
   qualys_secret_arn  = lookup(var.qualys_secret_arns, "us-west-2", "")
   layer_zip_path     = var.layer_zip_path
+  code_zip_path      = var.code_zip_path
   notification_email = var.notification_email
   create_cloudtrail  = false
 }
@@ -73,6 +75,7 @@ module "scanner_eu_west_1" {
   qualys_pod         = var.qualys_pod
   qualys_secret_arn  = lookup(var.qualys_secret_arns, "eu-west-1", "")
   layer_zip_path     = var.layer_zip_path
+  code_zip_path      = var.code_zip_path
   notification_email = var.notification_email
   create_cloudtrail  = false
 }

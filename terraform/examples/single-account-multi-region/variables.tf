@@ -22,6 +22,12 @@ variable "layer_zip_path" {
   description = "The QScanner layer zip built by `make layer`, published in every region."
 }
 
+variable "code_zip_path" {
+  type        = string
+  default     = "../../../build/scanner-lambda.zip"
+  description = "The handler zip built by `make package`, relative to this directory."
+}
+
 variable "notification_email" {
   type        = string
   default     = ""

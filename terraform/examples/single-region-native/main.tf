@@ -29,6 +29,7 @@ module "scanner" {
   qualys_pod        = var.qualys_pod
   qualys_secret_arn = var.qualys_secret_arn
   layer_zip_path    = var.layer_zip_path
+  code_zip_path     = var.code_zip_path
 
   enable_s3_results        = var.enable_s3_results
   enable_sns_notifications = var.enable_sns_notifications

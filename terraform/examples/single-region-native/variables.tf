@@ -27,6 +27,12 @@ variable "layer_zip_path" {
   description = "The QScanner layer zip built by `make layer`, relative to this directory."
 }
 
+variable "code_zip_path" {
+  type        = string
+  default     = "../../../build/scanner-lambda.zip"
+  description = "The handler zip built by `make package`, relative to this directory."
+}
+
 variable "enable_s3_results" {
   type        = bool
   default     = true

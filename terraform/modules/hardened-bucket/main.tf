@@ -1,16 +1,19 @@
 # A private S3 bucket with the hardening every bucket of the scanner gets: default encryption,
 # versioning, public access blocked, bucket-owner-enforced ownership, expiry of current and
 # noncurrent versions, and a policy that denies plain HTTP. scanner-native uses it for the results
-# bucket and the trail bucket (the ResultsBucket and TrailBucket of the CloudFormation templates).
+# bucket and the trail bucket (the ResultsBucket and TrailBucket of the CloudFormation templates),
+# scanner-artifacts for the artifacts bucket (code, layer and templates, as make's).
 
-# No force_destroy: CloudFormation retains these buckets on stack deletion; Terraform has no such
-# policy, so `terraform destroy` stops at a non-empty bucket instead of deleting its objects.
+# force_destroy false by default: CloudFormation retains the results and trail buckets on stack
+# deletion; Terraform has no such policy, so `terraform destroy` stops at a non-empty bucket instead of
+# deleting its objects. Artifacts (rebuilt by make) are deleted with every version.
 resource "aws_s3_bucket" "this" {
   #checkov:skip=CKV_AWS_18:Written only by the scanner role (results, prefix scans/) or CloudTrail (trail, AWSLogs/) with public access blocked; server access logging would need yet another bucket per deployment.
   #checkov:skip=CKV_AWS_144:Scan results are reproducible by rescanning and trail logs only feed EventBridge; both expire after a retention period, and cross-region replication would double storage for data each region produces itself.
   #checkov:skip=CKV2_AWS_62:Nothing consumes object events: results are announced on the SNS topic and as EventBridge scan events by the scanner, and EventBridge receives API calls from CloudTrail directly.
-  bucket_prefix = var.name_prefix
-  force_destroy = false
+  bucket        = var.name != "" ? var.name : null
+  bucket_prefix = var.name == "" ? var.name_prefix : null
+  force_destroy = var.force_destroy
 }
 
 resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
@@ -59,8 +62,12 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
 
     filter {}
 
-    expiration {
-      days = var.expiration_days
+    # Artifacts never expire while a stack may still read them (new StackSet accounts, updates).
+    dynamic "expiration" {
+      for_each = var.expiration_days == null ? [] : [var.expiration_days]
+      content {
+        days = expiration.value
+      }
     }
 
     noncurrent_version_expiration {

@@ -1,6 +1,13 @@
 variable "name_prefix" {
   type        = string
-  description = "Prefix of the generated bucket name (bucket_prefix)."
+  default     = ""
+  description = "Prefix of the generated bucket name (bucket_prefix), when name is empty."
+}
+
+variable "name" {
+  type        = string
+  default     = ""
+  description = "The bucket's exact name (make's artifacts bucket name); empty: generated from name_prefix."
 }
 
 variable "sse_algorithm" {
@@ -21,7 +28,14 @@ variable "kms_key_arn" {
 
 variable "expiration_days" {
   type        = number
-  description = "Days after which current objects expire (noncurrent versions expire after 90 days)."
+  default     = null
+  description = "Days after which current objects expire; null: never (noncurrent versions expire after 90 days either way)."
+}
+
+variable "force_destroy" {
+  type        = bool
+  default     = false
+  description = "Let terraform destroy delete every object version with the bucket (artifacts only; results and trail logs are kept)."
 }
 
 variable "lifecycle_rule_id" {

@@ -14,14 +14,15 @@ resource "aws_lambda_function" "scanner" {
   #checkov:skip=CKV_AWS_117:Not in a VPC: the scanner only calls AWS APIs and the Qualys platform over HTTPS; a VPC would need NAT or endpoints for every service without reducing exposure.
   #checkov:skip=CKV_AWS_173:Environment variables hold resource names and settings only; the Qualys token is read from Secrets Manager at run time, so a customer managed key adds nothing.
   #checkov:skip=CKV_AWS_50:X-Ray tracing is optional (enable_tracing, off by default as in the template): a scan is one QScanner process, whose duration the function's own metrics and logs already show.
-  #checkov:skip=CKV_AWS_272:The code is zipped by Terraform from this repository at apply time; code signing would need a signing profile and a signed artifact outside Terraform, as with the template's S3 zip.
+  #checkov:skip=CKV_AWS_272:The code is the zip make package builds from this repository (the template's S3 zip, byte for byte); code signing would need a signing profile and a signed artifact outside Terraform, as with the template.
   function_name = local.function_name
   description   = "Qualys QScanner scanner for Lambda functions (pod ${var.qualys_pod})"
   # python3.12 as in the template: Lambda blocks creating python3.11 functions from 2026-07-31.
-  runtime          = "python3.12"
-  handler          = "lambda_function.lambda_handler"
-  filename         = data.archive_file.scanner.output_path
-  source_code_hash = data.archive_file.scanner.output_base64sha256
+  runtime = "python3.12"
+  handler = "lambda_function.lambda_handler"
+  # The zip `make package` builds (deterministic), so Terraform and CloudFormation deploy the same bytes.
+  filename         = var.code_zip_path
+  source_code_hash = filebase64sha256(var.code_zip_path)
   role             = aws_iam_role.scanner.arn
   layers           = [aws_lambda_layer_version.qscanner.arn]
   memory_size      = var.scanner_memory_size

@@ -40,31 +40,9 @@ locals {
       description = "Archive a deleted Lambda function's findings and forget its scan."
     }
   }
-
-  # The real handler: lambda_function.py and the qualys_lambda package, no __pycache__, nothing else
-  # of scanner-lambda/ (qscanner.gz goes in the layer, not here).
-  scanner_source = abspath("${path.module}/../../../scanner-lambda")
-  scanner_files = concat(
-    ["lambda_function.py"],
-    sort([for f in fileset(local.scanner_source, "qualys_lambda/**/*.py") : f if !strcontains(f, "__pycache__")]),
-  )
 }
 
 # ---------------------------------------------------------------- handler code and QScanner layer
-
-data "archive_file" "scanner" {
-  type = "zip"
-  # Per name and region, so module instances for several regions never write the same file.
-  output_path = "${path.root}/.terraform/qscanner-build/${var.name}-${local.region}-scanner-lambda.zip"
-
-  dynamic "source" {
-    for_each = local.scanner_files
-    content {
-      content  = file("${local.scanner_source}/${source.value}")
-      filename = source.value
-    }
-  }
-}
 
 resource "aws_s3_object" "layer" {
   count = var.layer_s3_bucket != "" ? 1 : 0

@@ -1,7 +1,8 @@
 # Each variable mirrors a parameter of cloudformation/single-account-native.yaml (snake_case of its
 # name), except: `name` stands for the stack name, `layer_zip_path`/`layer_s3_bucket` replace
-# QScannerLayerArn (the module publishes the layer), and the module packages the handler itself
-# instead of taking CodeS3Bucket/CodeS3Key. Booleans are bool, not the template's "true"/"false".
+# QScannerLayerArn (the module publishes the layer), and `code_zip_path` (the zip of `make package`,
+# uploaded with the function) replaces CodeS3Bucket/CodeS3Key. Booleans are bool, not the template's
+# "true"/"false".
 
 variable "name" {
   type        = string
@@ -44,6 +45,16 @@ variable "layer_zip_path" {
   validation {
     condition     = endswith(var.layer_zip_path, ".zip")
     error_message = "layer_zip_path must name the .zip built by make layer (build/qscanner-layer.zip)."
+  }
+}
+
+variable "code_zip_path" {
+  type        = string
+  description = "Path of the handler zip built by `make package` (build/scanner-lambda.zip: lambda_function.py and qualys_lambda/, deterministic), the same bytes make deploy uploads as CodeS3Key."
+
+  validation {
+    condition     = endswith(var.code_zip_path, ".zip")
+    error_message = "code_zip_path must name the .zip built by make package (build/scanner-lambda.zip)."
   }
 }
 
