@@ -61,7 +61,7 @@ CFN_DEPLOY_ENV := $(if $(strip $(AWS_ENDPOINT_URL)),AWS_ENDPOINT_URL=$(subst 127
 
 $(foreach v,QUALYS_ACCESS_TOKEN QUALYS_CLIENT_ID QUALYS_CLIENT_SECRET,$(if $(filter command line,$(origin $(v))),$(error $(v) must come from the environment (export $(v)), not the make command line, where ps and shell history show it)))
 
-.PHONY: help test lint venv layer package check check-aws deploy outputs deploy-multi-region update-function \
+.PHONY: help test test-fast lint venv layer package check check-aws deploy outputs deploy-multi-region update-function \
 	delete clean demo coverage scan-all bench tf-validate stack-env scanner-name templates
 
 help: ## list the targets
@@ -83,6 +83,13 @@ test: $(VENV_STAMP) $(CHECKOV_STAMP) ## run the whole test suite: ruff, mypy, un
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy scanner-lambda/qualys_lambda
 	$(VENV)/bin/pytest
+
+# The inner loop: everything but the tests that deploy through make (marked `deploys`; test_demo.py runs
+# `make demo`, a deploy, as a whole) and the scale tests (marked `slow`). `make test` runs them all.
+test-fast: $(VENV_STAMP) $(CHECKOV_STAMP) ## the inner loop (about a minute): ruff, mypy, the tests that deploy nothing through make
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy scanner-lambda/qualys_lambda
+	$(VENV)/bin/pytest -q -m "not deploys and not slow" --ignore=tests/functional/test_demo.py
 
 lint: $(VENV_STAMP) $(CHECKOV_STAMP) ## ruff, mypy, cfn-lint and checkov
 	$(VENV)/bin/ruff check .

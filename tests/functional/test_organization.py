@@ -42,6 +42,7 @@ from tests.support import (
     create_function,
     create_stack,
     lambda_context,
+    make_resources,
     schedule_event,
     settings_for,
 )
@@ -275,10 +276,22 @@ def test_unit_short_of_time_resumes_from_marker(resources: Resources, tmp_path: 
     assert len(queued) == len(set(queued)) == 12  # each function enqueued once over the three parts
 
 
-@pytest.fixture
-def deployed_hub(resources: Resources, tmp_path: Path) -> Iterator[tuple[Hub, dict[str, str], dict[str, set[str]]]]:
-    """centralized-hub.yaml deployed with InventoryAccounts=organization in the organization's management
-    account; the hub is configured from the deployed function's environment and plays its queues' pollers."""
+@dataclass
+class HubDeployment:
+    """centralized-hub.yaml deployed in the organization's management account, and the members' functions."""
+
+    stack_id: str
+    outputs: dict[str, str]
+    env: dict[str, str]
+    scanner_arn: str
+    resources: Resources
+    functions: dict[str, set[str]]
+
+
+def deploy_hub() -> HubDeployment:
+    """The organization (MEMBERS members with functions) and the hub deployed with InventoryAccounts=organization;
+    its queues' event source mappings taken over, so the tests play the pollers."""
+    resources = make_resources()
     organization_id = boto3.client("organizations").create_organization(FeatureSet="ALL")["Organization"]["Id"]
     functions = {account: member_functions(account) for account in (new_member(f"m{i}") for i in range(MEMBERS))}
     session = boto3.Session(region_name=REGION)
@@ -301,8 +314,36 @@ def deployed_hub(resources: Resources, tmp_path: Path) -> Iterator[tuple[Hub, di
     configuration = session.client("lambda").get_function_configuration(FunctionName=outputs["ScannerFunctionName"])
     # No scan events: moto would match them to the schedule rule and fail on its Lambda target.
     env = {**{k: str(v) for k, v in configuration["Environment"]["Variables"].items()}, "SCAN_EVENT_BUS": ""}
-    hub = Hub(resources, env, work=str(tmp_path), scanner_arn=configuration["FunctionArn"])
-    yield hub, outputs, functions
+    (stack,) = session.client("cloudformation").describe_stacks(StackName="qscanner-hub")["Stacks"]
+    return HubDeployment(stack["StackId"], outputs, env, configuration["FunctionArn"], resources, functions)
+
+
+def still_deployed(deployment: HubDeployment) -> bool:
+    """Whether moto still holds this deployment (a test's own `mocked_aws` empties it)."""
+    try:
+        stacks = boto3.client("cloudformation", region_name=REGION).describe_stacks(StackName=deployment.stack_id)
+    except ClientError:
+        return False
+    return bool(stacks["Stacks"]) and not stacks["Stacks"][0]["StackStatus"].startswith("DELETE")
+
+
+@pytest.fixture(scope="module")
+def hub_deployments(moto_module: None) -> list[HubDeployment]:
+    """The module's hub deployments, latest last: one, unless a test in between emptied moto."""
+    return []
+
+
+@pytest.fixture
+def deployed_hub(
+    hub_deployments: list[HubDeployment], tmp_path: Path
+) -> Iterator[tuple[Hub, dict[str, str], dict[str, set[str]]]]:
+    """The hub deployed once for the module (see `deploy_hub`), with a fresh hub configured from the deployed
+    function's environment. Only the last test drives its queues; the first reads its configuration."""
+    if not hub_deployments or not still_deployed(hub_deployments[-1]):
+        hub_deployments.append(deploy_hub())
+    deployment = hub_deployments[-1]
+    hub = Hub(deployment.resources, dict(deployment.env), work=str(tmp_path), scanner_arn=deployment.scanner_arn)
+    yield hub, deployment.outputs, deployment.functions
 
 
 def test_deployed_hub_points_scanner_at_organization_and_inventory_queue(
