@@ -30,6 +30,11 @@ def moto_server() -> Iterator[str]:
         yield url
 
 
+def empty_moto() -> None:
+    """Empty moto in process: every account and region of the active mock."""
+    requests.post(MOTO_RESET_URL, timeout=10)
+
+
 def empty_emulator(url: str) -> None:
     """Reset the moto server at `url`: every account and region emptied."""
     request = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
@@ -68,8 +73,7 @@ def mocked_aws(aws_credentials: None) -> Iterator[None]:
     """moto in-process; the client cache is emptied so no client outlives its mock."""
     aws_module.clear_clients()
     with mock_aws():
-        # Empty even inside a module's moto (`moto_module`), where moto keeps the data of the outer mock.
-        requests.post(MOTO_RESET_URL, timeout=10)
+        empty_moto()  # even inside a module's moto (`moto_module`), where moto keeps the outer mock's data
         yield
     aws_module.clear_clients()
 
