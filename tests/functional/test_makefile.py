@@ -39,8 +39,8 @@ MAKE_TOKEN = "make-test-token-7f3a9c-never-printed"
 SEED_DETAIL = json.dumps({"functionName": "seed"})
 
 
-def make(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """`make <args>` in the repository, without a shell."""
+def make(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`make <args>` in the repository, without a shell (a deploy onto moto on a busy machine takes minutes)."""
     return subprocess.run(
         ["make", "--no-print-directory", *args],
         cwd=ROOT,
