@@ -84,12 +84,14 @@ test: $(VENV_STAMP) $(CHECKOV_STAMP) ## run the whole test suite: ruff, mypy, un
 	$(VENV)/bin/mypy scanner-lambda/qualys_lambda
 	$(VENV)/bin/pytest
 
-# The inner loop: everything but the tests that deploy through make (marked `deploys`; test_demo.py runs
-# `make demo`, a deploy, as a whole) and the scale tests (marked `slow`). `make test` runs them all.
-test-fast: $(VENV_STAMP) $(CHECKOV_STAMP) ## the inner loop (about a minute): ruff, mypy, the tests that deploy nothing through make
+# The inner loop, within 90 s here: the unit tests without the `slow` ones (scale tests, cfn-lint and
+# checkov runs). The functional tests on moto take one to five seconds each (about 300 of them), so they
+# stay in `make test`, which runs everything; `pytest -m "not deploys and not slow"` runs them without
+# the tests that deploy through make (`deploys`; test_demo.py is `make demo`, a deploy, as a whole).
+test-fast: $(VENV_STAMP) ## the inner loop: ruff, mypy and the unit tests that run no external linter
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy scanner-lambda/qualys_lambda
-	$(VENV)/bin/pytest -q -m "not deploys and not slow" --ignore=tests/functional/test_demo.py
+	$(VENV)/bin/pytest -q -m "not slow" tests/unit
 
 lint: $(VENV_STAMP) $(CHECKOV_STAMP) ## ruff, mypy, cfn-lint and checkov
 	$(VENV)/bin/ruff check .
