@@ -57,7 +57,7 @@ LAYER_NAME := $(STACK_NAME)-qscanner
 
 $(foreach v,QUALYS_ACCESS_TOKEN QUALYS_CLIENT_ID QUALYS_CLIENT_SECRET,$(if $(filter command line,$(origin $(v))),$(error $(v) must come from the environment (export $(v)), not the make command line, where ps and shell history show it)))
 
-.PHONY: help test lint venv layer package check check-aws deploy outputs deploy-multi-region update-function \
+.PHONY: help test test-fast lint venv layer package check check-aws deploy outputs deploy-multi-region update-function \
 	delete clean demo coverage scan-all bench tf-validate stack-env scanner-name templates
 
 help: ## list the targets
@@ -80,6 +80,15 @@ test: $(VENV_STAMP) $(CHECKOV_STAMP) ## run the whole test suite: ruff, mypy, un
 	$(VENV)/bin/mypy scanner-lambda/qualys_lambda
 	# tests/functional/test_terraform_apply.py runs $(TERRAFORM) with the provider of TF_PLUGIN_DIR (or the CLI configuration).
 	TERRAFORM="$(TERRAFORM)" TF_PLUGIN_DIR="$(TF_PLUGIN_DIR)" $(VENV)/bin/pytest
+
+# The inner loop, within 90 s here: the unit tests without the `slow` ones (scale tests, cfn-lint and
+# checkov runs). The functional tests on moto take one to five seconds each (about 300 of them), so they
+# stay in `make test`, which runs everything; `pytest -m "not deploys and not slow"` runs them without
+# the tests that deploy through make (`deploys`; test_demo.py is `make demo`, a deploy, as a whole).
+test-fast: $(VENV_STAMP) ## the inner loop: ruff, mypy and the unit tests that run no external linter
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy scanner-lambda/qualys_lambda
+	$(VENV)/bin/pytest -q -m "not slow" tests/unit
 
 lint: $(VENV_STAMP) $(CHECKOV_STAMP) ## ruff, mypy, cfn-lint and checkov
 	$(VENV)/bin/ruff check .

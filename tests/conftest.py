@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
+import requests
 from moto import mock_aws
 
 from local import runtime
@@ -17,6 +18,8 @@ from qualys_lambda.credentials import SecretReader
 from qualys_lambda.scanner import Scanner
 from tests.support import ACCOUNT, REGION, SCANNER_ARN, FakeRunner, Resources, make_resources, settings_for
 
+# moto's reset endpoint, answered in process while a mock is active (moto's changelog, "Reset API").
+MOTO_RESET_URL = "http://motoapi.amazonaws.com/moto-api/reset"
 FAKE_CREDENTIALS = {**runtime.FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
 
 
@@ -27,16 +30,33 @@ def moto_server() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def emulator(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The session's moto server, emptied, with this process's AWS clients pointed at it."""
-    request = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
+def empty_moto() -> None:
+    """Empty moto in process: every account and region of the active mock."""
+    requests.post(MOTO_RESET_URL, timeout=10)
+
+
+def empty_emulator(url: str) -> None:
+    """Reset the moto server at `url`: every account and region emptied."""
+    request = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
     urllib.request.urlopen(request, timeout=10)
+
+
+@pytest.fixture
+def emulator_as_is(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The session's moto server as earlier tests left it (a module's shared stack), with this process's AWS
+    clients pointed at it."""
     for key, value in FAKE_CREDENTIALS.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     aws_module.clear_clients()
     return moto_server
+
+
+@pytest.fixture
+def emulator(emulator_as_is: str) -> str:
+    """The session's moto server, emptied, with this process's AWS clients pointed at it."""
+    empty_emulator(emulator_as_is)
+    return emulator_as_is
 
 
 @pytest.fixture
@@ -53,8 +73,24 @@ def mocked_aws(aws_credentials: None) -> Iterator[None]:
     """moto in-process; the client cache is emptied so no client outlives its mock."""
     aws_module.clear_clients()
     with mock_aws():
+        empty_moto()  # even inside a module's moto (`moto_module`), where moto keeps the outer mock's data
         yield
     aws_module.clear_clients()
+
+
+@pytest.fixture(scope="module")
+def moto_module() -> Iterator[None]:
+    """moto in-process for a module's shared deployment, with fake credentials. A test's own `mocked_aws`
+    inside it empties moto: a shared deployment checks it is still there before each use."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in FAKE_CREDENTIALS.items():
+            mp.setenv(name, value)
+        mp.delenv("AWS_PROFILE", raising=False)
+        mp.delenv("AWS_ENDPOINT_URL", raising=False)
+        aws_module.clear_clients()
+        with mock_aws():
+            yield
+        aws_module.clear_clients()
 
 
 @pytest.fixture

@@ -99,6 +99,7 @@ def scan_from_queue(scanner: Scanner, bodies: list[dict[str, Any]]) -> dict[str,
     return handle(runtime.bodies_batch(bodies, queue_arn), lambda_context(), scanner)
 
 
+@pytest.mark.slow
 def test_inventory_enqueues_1200_functions_across_pages_once(resources: Resources, queue: str, tmp_path: Path) -> None:
     lambda_client = boto3.client("lambda")
     for index in range(1200):

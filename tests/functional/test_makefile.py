@@ -5,6 +5,11 @@ Where moto needs it (AWS_ENDPOINT_URL set) the Makefile itself makes every stack
 put-events on it), so these deploys pass the same variables a user would. moto computes no stack
 outputs for change-set deploys, so `make update-function` finds the function through the stack's
 ScannerFunction resource.
+
+`make deploy` is the slow part, so the tests that need a deployed stack share one: `deployed` deploys it
+once for the module and again only when an earlier test deleted it or emptied the emulator. A test
+that changes the shared stack changes only what no other test asserts on (new code under a key of its
+own, the memory size); the tests that delete it come last and leave the next user to redeploy.
 """
 
 from __future__ import annotations
@@ -13,14 +18,16 @@ import json
 import os
 import shutil
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from local.runtime import free_port
-from tests.conftest import FAKE_CREDENTIALS
+from tests.conftest import FAKE_CREDENTIALS, empty_emulator
 
 pytestmark = pytest.mark.server
 
@@ -32,8 +39,8 @@ MAKE_TOKEN = "make-test-token-7f3a9c-never-printed"
 SEED_DETAIL = json.dumps({"functionName": "seed"})
 
 
-def make(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """`make <args>` in the repository, without a shell."""
+def make(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`make <args>` in the repository, without a shell (a deploy onto moto on a busy machine takes minutes)."""
     return subprocess.run(
         ["make", "--no-print-directory", *args],
         cwd=ROOT,
@@ -54,14 +61,23 @@ def stack_resource(logical_id: str) -> str:
     return str(physical)
 
 
+def stack_alive() -> bool:
+    """Whether the module's stack exists on the emulator (not emptied, not deleted)."""
+    try:
+        (stack,) = boto3.client("cloudformation", region_name=REGION).describe_stacks(StackName=STACK)["Stacks"]
+    except ClientError:
+        return False
+    return not stack["StackStatus"].startswith("DELETE")
+
+
 @pytest.fixture
-def make_env(emulator: str, tmp_path: Path) -> dict[str, str]:
+def make_env(emulator_as_is: str) -> dict[str, str]:
     """An environment for make: the emulator, fake credentials, the token, the venv's aws CLI first on PATH."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "QUALYS_"))}
     env.update(FAKE_CREDENTIALS)
     env.update(
         {
-            "AWS_ENDPOINT_URL": emulator,
+            "AWS_ENDPOINT_URL": emulator_as_is,
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
             "QUALYS_ACCESS_TOKEN": MAKE_TOKEN,
@@ -86,74 +102,45 @@ def deploy_args(tmp_path: Path) -> list[str]:
 
 @pytest.fixture
 def changed_source(tmp_path: Path) -> Iterator[Path]:
-    """A copy of the handler source with one changed file: new code, new hash, new S3 key."""
+    """A copy of the handler source with one changed file: code no test deployed before, a new hash and
+    S3 key (unique, so the shared stack never already runs it)."""
     source = tmp_path / "scanner-src"
     shutil.copytree(
         ROOT / "scanner-lambda", source, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "qscanner.gz")
     )
     with (source / "lambda_function.py").open("a") as handle:
-        handle.write("# changed by test_makefile\n")
+        handle.write(f"# changed by test_makefile {uuid.uuid4().hex}\n")
     yield source
 
 
-def test_deploy_twice_updates_in_place_and_never_prints_token(
-    make_env: dict[str, str], deploy_args: list[str], changed_source: Path
+@pytest.fixture(scope="module")
+def first_deploys() -> list[subprocess.CompletedProcess[str]]:
+    """The `make deploy` runs that created the module's shared stack, latest last."""
+    return []
+
+
+@pytest.fixture
+def deployed(
+    first_deploys: list[subprocess.CompletedProcess[str]],
+    make_env: dict[str, str],
+    deploy_args: list[str],
+    emulator_as_is: str,
+) -> subprocess.CompletedProcess[str]:
+    """The shared stack, made by `make deploy` on an emptied emulator (its run), unless it is still there."""
+    if not first_deploys or not stack_alive():
+        empty_emulator(emulator_as_is)
+        first = make("deploy", *deploy_args, env=make_env)
+        assert first.returncode == 0, first.stdout + first.stderr
+        first_deploys.append(first)
+    return first_deploys[-1]
+
+
+# ---------------------------------------------------------------- prerequisites (no stack)
+
+
+def test_deploy_without_token_fails_before_any_stack(
+    make_env: dict[str, str], deploy_args: list[str], emulator: str
 ) -> None:
-    cloudformation, lambda_client, secrets = (
-        boto3.client("cloudformation", region_name=REGION),
-        boto3.client("lambda", region_name=REGION),
-        boto3.client("secretsmanager", region_name=REGION),
-    )
-
-    first = make("deploy", *deploy_args, env=make_env)
-    assert first.returncode == 0, first.stdout + first.stderr
-    (stack,) = cloudformation.describe_stacks(StackName=STACK)["Stacks"]
-    function = lambda_client.get_function_configuration(FunctionName=f"{STACK}-scanner")
-    second = make("deploy", *deploy_args, f"SCANNER_SRC={changed_source}", env=make_env)
-
-    assert second.returncode == 0, second.stdout + second.stderr
-    (updated,) = cloudformation.describe_stacks(StackName=STACK)["Stacks"]
-    assert updated["StackId"] == stack["StackId"]
-    assert updated["StackStatus"] in ("UPDATE_COMPLETE", "CREATE_COMPLETE")
-    after = lambda_client.get_function_configuration(FunctionName=f"{STACK}-scanner")
-    assert after["CodeSha256"] != function["CodeSha256"]
-    variables = after["Environment"]["Variables"]
-    secret_arn = variables["QUALYS_SECRET_ARN"]
-    assert secret_arn.startswith(f"arn:aws:secretsmanager:{REGION}:")
-    assert variables["QSCANNER_PATH"] == "/opt/bin/qscanner"
-    assert variables["RESULTS_S3_BUCKET"] and variables["SCAN_CACHE_TABLE"] and variables["SNS_TOPIC_ARN"]
-    secret = json.loads(secrets.get_secret_value(SecretId=secret_arn)["SecretString"])
-    assert secret == {"qualys_pod": "US2", "qualys_access_token": MAKE_TOKEN}
-    for run in (first, second):
-        assert MAKE_TOKEN not in run.stdout + run.stderr
-    assert "layer qscanner-make-qscanner" in first.stdout and "unchanged" in second.stdout
-
-
-def test_update_function_changes_code_and_delete_removes_stack(
-    make_env: dict[str, str], deploy_args: list[str], changed_source: Path
-) -> None:
-    lambda_client = boto3.client("lambda", region_name=REGION)
-    cloudformation = boto3.client("cloudformation", region_name=REGION)
-    deployed = make("deploy", *deploy_args, env=make_env)
-    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
-    before = lambda_client.get_function_configuration(FunctionName=f"{STACK}-scanner")["CodeSha256"]
-
-    updated = make("update-function", *deploy_args, f"SCANNER_SRC={changed_source}", env=make_env)
-
-    assert updated.returncode == 0, updated.stdout + updated.stderr
-    after = lambda_client.get_function_configuration(FunctionName=f"{STACK}-scanner")["CodeSha256"]
-    assert after != before
-    assert f"updated {STACK}-scanner" in updated.stdout
-
-    deleted = make("delete", *deploy_args, env=make_env)
-
-    assert deleted.returncode == 0, deleted.stdout + deleted.stderr
-    live = [s for s in cloudformation.list_stacks()["StackSummaries"] if s["StackName"] == STACK]
-    assert all(s["StackStatus"] == "DELETE_COMPLETE" for s in live)
-    assert "secret" in deleted.stdout and "artifacts" in deleted.stdout
-
-
-def test_deploy_without_token_fails_before_any_stack(make_env: dict[str, str], deploy_args: list[str]) -> None:
     env = {k: v for k, v in make_env.items() if k != "QUALYS_ACCESS_TOKEN"}
 
     result = make("deploy", *deploy_args, env=env)
@@ -238,12 +225,61 @@ def test_deploy_against_closed_endpoint_says_unreachable_and_touches_nothing(
     assert not boto3.client("s3", region_name=REGION).list_buckets()["Buckets"]  # nothing reached moto
 
 
-def test_second_deploy_changing_a_parameter_updates_in_place_and_manual_scan_queues_once(
-    make_env: dict[str, str], deploy_args: list[str]
-) -> None:
-    first = make("deploy", *deploy_args, env=make_env)
-    assert first.returncode == 0, first.stdout + first.stderr
+# ---------------------------------------------------------------- the shared stack: read, update in place
 
+
+@pytest.mark.deploys
+def test_deploy_twice_updates_in_place_and_never_prints_token(
+    deployed: subprocess.CompletedProcess[str], make_env: dict[str, str], deploy_args: list[str], changed_source: Path
+) -> None:
+    cloudformation, lambda_client, secrets = (
+        boto3.client("cloudformation", region_name=REGION),
+        boto3.client("lambda", region_name=REGION),
+        boto3.client("secretsmanager", region_name=REGION),
+    )
+
+    first = deployed
+    (stack,) = cloudformation.describe_stacks(StackName=STACK)["Stacks"]
+    function = lambda_client.get_function_configuration(FunctionName=f"{STACK}-scanner")
+    second = make("deploy", *deploy_args, f"SCANNER_SRC={changed_source}", env=make_env)
+
+    assert second.returncode == 0, second.stdout + second.stderr
+    (updated,) = cloudformation.describe_stacks(StackName=STACK)["Stacks"]
+    assert updated["StackId"] == stack["StackId"]
+    assert updated["StackStatus"] in ("UPDATE_COMPLETE", "CREATE_COMPLETE")
+    after = lambda_client.get_function_configuration(FunctionName=f"{STACK}-scanner")
+    assert after["CodeSha256"] != function["CodeSha256"]
+    variables = after["Environment"]["Variables"]
+    secret_arn = variables["QUALYS_SECRET_ARN"]
+    assert secret_arn.startswith(f"arn:aws:secretsmanager:{REGION}:")
+    assert variables["QSCANNER_PATH"] == "/opt/bin/qscanner"
+    assert variables["RESULTS_S3_BUCKET"] and variables["SCAN_CACHE_TABLE"] and variables["SNS_TOPIC_ARN"]
+    secret = json.loads(secrets.get_secret_value(SecretId=secret_arn)["SecretString"])
+    assert secret == {"qualys_pod": "US2", "qualys_access_token": MAKE_TOKEN}
+    for run in (first, second):
+        assert MAKE_TOKEN not in run.stdout + run.stderr
+    assert "layer qscanner-make-qscanner" in first.stdout and "unchanged" in second.stdout
+
+
+@pytest.mark.deploys
+def test_update_function_changes_code(
+    deployed: subprocess.CompletedProcess[str], make_env: dict[str, str], deploy_args: list[str], changed_source: Path
+) -> None:
+    lambda_client = boto3.client("lambda", region_name=REGION)
+    before = lambda_client.get_function_configuration(FunctionName=f"{STACK}-scanner")["CodeSha256"]
+
+    updated = make("update-function", *deploy_args, f"SCANNER_SRC={changed_source}", env=make_env)
+
+    assert updated.returncode == 0, updated.stdout + updated.stderr
+    after = lambda_client.get_function_configuration(FunctionName=f"{STACK}-scanner")["CodeSha256"]
+    assert after != before
+    assert f"updated {STACK}-scanner" in updated.stdout
+
+
+@pytest.mark.deploys
+def test_second_deploy_changing_a_parameter_updates_in_place_and_manual_scan_queues_once(
+    deployed: subprocess.CompletedProcess[str], make_env: dict[str, str], deploy_args: list[str]
+) -> None:
     second = make("deploy", *deploy_args, "PARAMETERS=ScannerMemorySize=3008", env=make_env)
 
     assert second.returncode == 0, second.stdout + second.stderr
@@ -267,15 +303,34 @@ def test_second_deploy_changing_a_parameter_updates_in_place_and_manual_scan_que
     )
     assert events.returncode == 0, events.stderr
     queue = stack_resource("ScanQueue")
-    messages = boto3.client("sqs", region_name=REGION).receive_message(QueueUrl=queue, MaxNumberOfMessages=10)
-    assert [json.loads(m["Body"])["detail"]["functionName"] for m in messages.get("Messages", [])] == ["seed"]
+    sqs = boto3.client("sqs", region_name=REGION)
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+    for message in messages:  # the shared stack's queue left empty for the next test
+        sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+    assert [json.loads(m["Body"])["detail"]["functionName"] for m in messages] == ["seed"]
 
 
-def test_delete_with_purge_removes_secret_buckets_and_layer_versions(
-    make_env: dict[str, str], deploy_args: list[str]
+# ---------------------------------------------------------------- the shared stack deleted (the next user redeploys)
+
+
+@pytest.mark.deploys
+def test_delete_removes_stack_and_keeps_secret_and_artifacts(
+    deployed: subprocess.CompletedProcess[str], make_env: dict[str, str], deploy_args: list[str]
 ) -> None:
-    deployed = make("deploy", *deploy_args, env=make_env)
-    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+
+    deleted = make("delete", *deploy_args, env=make_env)
+
+    assert deleted.returncode == 0, deleted.stdout + deleted.stderr
+    live = [s for s in cloudformation.list_stacks()["StackSummaries"] if s["StackName"] == STACK]
+    assert all(s["StackStatus"] == "DELETE_COMPLETE" for s in live)
+    assert "secret" in deleted.stdout and "artifacts" in deleted.stdout
+
+
+@pytest.mark.deploys
+def test_delete_with_purge_removes_secret_buckets_and_layer_versions(
+    deployed: subprocess.CompletedProcess[str], make_env: dict[str, str], deploy_args: list[str]
+) -> None:
     s3 = boto3.client("s3", region_name=REGION)
     results = stack_resource("ResultsBucket")
     s3.put_bucket_versioning(Bucket=results, VersioningConfiguration={"Status": "Enabled"})
@@ -294,7 +349,13 @@ def test_delete_with_purge_removes_secret_buckets_and_layer_versions(
     assert not layers["LayerVersions"]
 
 
-def test_delete_spoke_with_purge_removes_its_trail_bucket(make_env: dict[str, str], deploy_args: list[str]) -> None:
+# ---------------------------------------------------------------- stacks of their own, on an emptied emulator
+
+
+@pytest.mark.deploys
+def test_delete_spoke_with_purge_removes_its_trail_bucket(
+    make_env: dict[str, str], deploy_args: list[str], emulator: str
+) -> None:
     env = make_env | {"EXTERNAL_ID": "make-test-external-id-0123"}
     hub = [
         f"HUB_BUS_ARN=arn:aws:events:{REGION}:123456789012:event-bus/hub",
@@ -315,8 +376,9 @@ def test_delete_spoke_with_purge_removes_its_trail_bucket(make_env: dict[str, st
     assert [s["StackStatus"] for s in stacks if s["StackName"] == f"{STACK}-spoke"] == ["DELETE_COMPLETE"]
 
 
+@pytest.mark.deploys
 def test_delete_stackset_with_purge_removes_stackset_and_shared_artifacts(
-    make_env: dict[str, str], deploy_args: list[str]
+    make_env: dict[str, str], deploy_args: list[str], emulator: str
 ) -> None:
     organizations = boto3.client("organizations", region_name=REGION)
     org = organizations.create_organization(FeatureSet="ALL")["Organization"]["Id"]

@@ -36,7 +36,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from local import runtime
 from qualys_lambda import aws as aws_module
@@ -46,7 +45,6 @@ from qualys_lambda.credentials import SecretReader
 from qualys_lambda.errors import TargetAccessError
 from qualys_lambda.handler import handle
 from qualys_lambda.scanner import Scanner
-from tests.conftest import FAKE_CREDENTIALS
 from tests.support import (
     SPOKE_ROLE_SIDS,
     TEMPLATES,
@@ -110,19 +108,6 @@ class Organisation:
     spokes: dict[str, dict[str, str]]
     hub_function_arn: str
     hub_env: dict[str, str]
-
-
-@pytest.fixture(scope="module")
-def moto_module() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as mp:
-        for name, value in FAKE_CREDENTIALS.items():
-            mp.setenv(name, value)
-        mp.delenv("AWS_PROFILE", raising=False)
-        mp.delenv("AWS_ENDPOINT_URL", raising=False)
-        aws_module.clear_clients()
-        with mock_aws():
-            yield
-        aws_module.clear_clients()
 
 
 @pytest.fixture(scope="module")

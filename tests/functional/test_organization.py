@@ -6,6 +6,11 @@ container, so each cross-account invocation must assume its role and the tests c
 message per invocation, until both queues are empty. moto does not enforce trust policies; an
 unreachable account is an STS client that answers AccessDenied for it. The last tests deploy
 centralized-hub.yaml itself with InventoryAccounts=organization and drive the deployed function's queues.
+
+Building an organization and deploying the hub are the slow parts, so two are shared within the module
+(moto in process for the module): the first schedule and drain, which one test reads and the next goes
+on from, and the deployed hub, which one test reads and the last drives. Each is built again on an
+emptied moto when a test changed it or emptied moto in between.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from qualys_lambda.aws import AwsAccess
 from qualys_lambda.credentials import SecretReader
 from qualys_lambda.handler import handle
 from qualys_lambda.scanner import Scanner
+from tests.conftest import empty_moto
 from tests.support import (
     ACCOUNT,
     REGION,
@@ -42,6 +48,7 @@ from tests.support import (
     create_function,
     create_stack,
     lambda_context,
+    make_resources,
     schedule_event,
     settings_for,
 )
@@ -153,8 +160,7 @@ def member_functions(account: str, count: int = FUNCTIONS_PER_REGION) -> set[str
     return arns
 
 
-@pytest.fixture
-def organization(resources: Resources, tmp_path: Path) -> Iterator[tuple[Hub, dict[str, set[str]]]]:
+def build_organization(resources: Resources, work: Path) -> tuple[Hub, dict[str, set[str]]]:
     """The organization (hub + MEMBERS members), their functions, and the hub configured with `organization`."""
     boto3.client("organizations").create_organization(FeatureSet="ALL")
     functions = {account: member_functions(account) for account in (new_member(f"m{i}") for i in range(MEMBERS))}
@@ -168,37 +174,75 @@ def organization(resources: Resources, tmp_path: Path) -> Iterator[tuple[Hub, di
         "CROSS_ACCOUNT_ROLE_NAME": SPOKE_ROLE,
         "SCAN_EVENT_BUS": "",
     }
-    yield Hub(resources, env, work=str(tmp_path)), functions
+    return Hub(resources, env, work=str(work)), functions
 
 
-def unit_results(hub: Hub) -> list[dict[str, Any]]:
+@pytest.fixture
+def organization(resources: Resources, tmp_path: Path) -> tuple[Hub, dict[str, set[str]]]:
+    """A fresh organization and its hub (see `build_organization`), for a test that changes it."""
+    return build_organization(resources, tmp_path)
+
+
+@dataclass
+class FirstRound:
+    """An organization after its first schedule and drain: what that round did, and the hub to go on with."""
+
+    hub: Hub
+    functions: dict[str, set[str]]
+    organization_id: str
+    planned: dict[str, Any]
+    scanned: Counter[str]
+    invocations: list[dict[str, Any]]
+    continued: bool = False  # a test went on from it: the organization and the hub have changed since
+
+
+def same_organization(organization_id: str) -> bool:
+    """Whether moto still holds this organization (a test's own `mocked_aws` empties it)."""
+    try:
+        return bool(boto3.client("organizations").describe_organization()["Organization"]["Id"] == organization_id)
+    except ClientError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def first_rounds(moto_module: None) -> list[FirstRound]:
+    """The module's first rounds, latest last: one, unless a test changed it or emptied moto."""
+    return []
+
+
+@pytest.fixture
+def first_round(first_rounds: list[FirstRound], tmp_path_factory: pytest.TempPathFactory) -> FirstRound:
+    """The organization's first schedule and drain, run once for the module: the first test reads what it did,
+    the second goes on from it (and marks it `continued`, so a later user gets a new one)."""
+    latest = first_rounds[-1] if first_rounds else None
+    if latest is None or latest.continued or not same_organization(latest.organization_id):
+        empty_moto()
+        hub, functions = build_organization(make_resources(), tmp_path_factory.mktemp("first-round"))
+        organization_id = boto3.client("organizations").describe_organization()["Organization"]["Id"]
+        planned = hub.schedule()
+        hub.drain()
+        first_rounds.append(FirstRound(hub, functions, organization_id, planned, hub.scanned(), list(hub.invocations)))
+    return first_rounds[-1]
+
+
+def unit_results(invocations: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The result of every inventory unit handled (the SQS batch result hides it, the log keeps it)."""
-    return [
-        i for i in hub.invocations if "Records" in i["event"] and "Inventory Unit" in i["event"]["Records"][0]["body"]
-    ]
+    return [i for i in invocations if "Records" in i["event"] and "Inventory Unit" in i["event"]["Records"][0]["body"]]
 
 
-def test_organization_schedule_then_drain_scans_every_function_once(
-    organization: tuple[Hub, dict[str, set[str]]],
-) -> None:
-    hub, functions = organization
-
-    planned = hub.schedule()
-    hub.drain()
+def test_organization_schedule_then_drain_scans_every_function_once(first_round: FirstRound) -> None:
+    planned, functions, invocations = first_round.planned, first_round.functions, first_round.invocations
 
     everything = set().union(*functions.values())
     assert planned["accounts"] == MEMBERS + 1 and planned["units"] == (MEMBERS + 1) * len(REGIONS)
-    assert hub.scanned() == Counter({arn: 1 for arn in everything})
-    assert all(len(i["assumed"]) <= 1 for i in hub.invocations)
-    assert len(unit_results(hub)) == (MEMBERS + 1) * len(REGIONS)
+    assert first_round.scanned == Counter({arn: 1 for arn in everything})
+    assert all(len(i["assumed"]) <= 1 for i in invocations)
+    assert len(unit_results(invocations)) == (MEMBERS + 1) * len(REGIONS)
 
 
-def test_organization_new_account_covered_next_schedule_without_rescans(
-    organization: tuple[Hub, dict[str, set[str]]],
-) -> None:
-    hub, functions = organization
-    hub.schedule()
-    hub.drain()
+def test_organization_new_account_covered_next_schedule_without_rescans(first_round: FirstRound) -> None:
+    hub, functions = first_round.hub, first_round.functions
+    first_round.continued = True  # after the first schedule and drain (the fixture's)
     newcomer = new_member("newcomer")
     added = member_functions(newcomer)
 
@@ -265,7 +309,7 @@ def test_unit_short_of_time_resumes_from_marker(resources: Resources, tmp_path: 
         hub.schedule()
         hub.drain(("INVENTORY_QUEUE_URL",))
 
-    units = [json.loads(i["event"]["Records"][0]["body"]) for i in unit_results(hub)]
+    units = [json.loads(i["event"]["Records"][0]["body"]) for i in unit_results(hub.invocations)]
     assert [(u["detail"]["part"], u["detail"]["marker"]) for u in units] == [(0, ""), (1, "5"), (2, "10")]
     assert paged.markers == ["", "5", "10"]  # resumed, never restarted
     sqs = boto3.client("sqs", region_name=REGION)
@@ -275,10 +319,22 @@ def test_unit_short_of_time_resumes_from_marker(resources: Resources, tmp_path: 
     assert len(queued) == len(set(queued)) == 12  # each function enqueued once over the three parts
 
 
-@pytest.fixture
-def deployed_hub(resources: Resources, tmp_path: Path) -> Iterator[tuple[Hub, dict[str, str], dict[str, set[str]]]]:
-    """centralized-hub.yaml deployed with InventoryAccounts=organization in the organization's management
-    account; the hub is configured from the deployed function's environment and plays its queues' pollers."""
+@dataclass
+class HubDeployment:
+    """centralized-hub.yaml deployed in the organization's management account, and the members' functions."""
+
+    stack_id: str
+    outputs: dict[str, str]
+    env: dict[str, str]
+    scanner_arn: str
+    resources: Resources
+    functions: dict[str, set[str]]
+
+
+def deploy_hub() -> HubDeployment:
+    """The organization (MEMBERS members with functions) and the hub deployed with InventoryAccounts=organization;
+    its queues' event source mappings taken over, so the tests play the pollers."""
+    resources = make_resources()
     organization_id = boto3.client("organizations").create_organization(FeatureSet="ALL")["Organization"]["Id"]
     functions = {account: member_functions(account) for account in (new_member(f"m{i}") for i in range(MEMBERS))}
     session = boto3.Session(region_name=REGION)
@@ -301,8 +357,37 @@ def deployed_hub(resources: Resources, tmp_path: Path) -> Iterator[tuple[Hub, di
     configuration = session.client("lambda").get_function_configuration(FunctionName=outputs["ScannerFunctionName"])
     # No scan events: moto would match them to the schedule rule and fail on its Lambda target.
     env = {**{k: str(v) for k, v in configuration["Environment"]["Variables"].items()}, "SCAN_EVENT_BUS": ""}
-    hub = Hub(resources, env, work=str(tmp_path), scanner_arn=configuration["FunctionArn"])
-    yield hub, outputs, functions
+    (stack,) = session.client("cloudformation").describe_stacks(StackName="qscanner-hub")["Stacks"]
+    return HubDeployment(stack["StackId"], outputs, env, configuration["FunctionArn"], resources, functions)
+
+
+def still_deployed(deployment: HubDeployment) -> bool:
+    """Whether moto still holds this deployment (a test's own `mocked_aws` empties it)."""
+    try:
+        stacks = boto3.client("cloudformation", region_name=REGION).describe_stacks(StackName=deployment.stack_id)
+    except ClientError:
+        return False
+    return bool(stacks["Stacks"]) and not stacks["Stacks"][0]["StackStatus"].startswith("DELETE")
+
+
+@pytest.fixture(scope="module")
+def hub_deployments(moto_module: None) -> list[HubDeployment]:
+    """The module's hub deployments, latest last: one, unless a test in between emptied moto."""
+    return []
+
+
+@pytest.fixture
+def deployed_hub(
+    hub_deployments: list[HubDeployment], tmp_path: Path
+) -> Iterator[tuple[Hub, dict[str, str], dict[str, set[str]]]]:
+    """The hub deployed once for the module (see `deploy_hub`), with a fresh hub configured from the deployed
+    function's environment. Only the last test drives its queues; the first reads its configuration."""
+    if not hub_deployments or not still_deployed(hub_deployments[-1]):
+        empty_moto()
+        hub_deployments.append(deploy_hub())
+    deployment = hub_deployments[-1]
+    hub = Hub(deployment.resources, dict(deployment.env), work=str(tmp_path), scanner_arn=deployment.scanner_arn)
+    yield hub, deployment.outputs, deployment.functions
 
 
 def test_deployed_hub_points_scanner_at_organization_and_inventory_queue(

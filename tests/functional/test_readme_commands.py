@@ -1,6 +1,7 @@
-"""The README's command blocks: those marked `<!-- readme-check -->` run as written, in order, in one
-fresh bash session against the emulator; every other block is listed here with the reason it needs
-real AWS (or is run by another test), as the README says.
+"""The command blocks of the README and of its guides under docs/: those marked `<!-- readme-check -->`
+run as written, in order (the README's, then the guides' in DOCUMENTS order), in one fresh bash session
+against the emulator; every other block is listed here with the reason it needs real AWS (or is run by
+another test), as the README says.
 
 The session starts with what a new user has: PATH (the venv's aws CLI), fake credentials, the
 emulator's endpoint, and two stand-ins the README names: `QSCANNER=local/qscanner` (the simulated
@@ -42,6 +43,17 @@ CLIENT_ID = "readme-test-client"
 CLIENT_SECRET = "readme-test-client-secret-0123456789"
 DONE = "__README_BLOCK_DONE__"
 CHECK_MARK = "<!-- readme-check -->"
+# The README, then its guides, in the order a reader runs their blocks: the operations guide's cache and
+# uninstall blocks use the shell the README's deploy and test blocks set up.
+DOCUMENTS = (
+    "README.md",
+    "docs/deploying.md",
+    "docs/qscanner.md",
+    "docs/operations.md",
+    "docs/multi-account.md",
+    "docs/terraform.md",
+    "docs/security.md",
+)
 FENCE = re.compile(r"^( *)```(bash|sh)\n(.*?)^\1```", re.DOTALL | re.MULTILINE)
 HEADING = re.compile(r"^#+ (.+)$", re.MULTILINE)
 # The blocks not run here, by the heading they sit under, and why.
@@ -64,13 +76,14 @@ pytestmark = pytest.mark.server
 
 
 def readme_blocks() -> list[tuple[str, bool, str]]:
-    """(heading, marked readme-check, text) of every bash/sh block, in order."""
-    text = (ROOT / "README.md").read_text()
+    """(heading, marked readme-check, text) of every bash/sh block of DOCUMENTS, in order."""
     blocks = []
-    for match in FENCE.finditer(text):
-        headings = HEADING.findall(FENCE.sub("", text[: match.start()]))  # not a block's `# comment`
-        marked = text[: match.start()].rstrip().endswith(CHECK_MARK)
-        blocks.append((headings[-1] if headings else "", marked, match.group(3)))
+    for document in DOCUMENTS:
+        text = (ROOT / document).read_text()
+        for match in FENCE.finditer(text):
+            headings = HEADING.findall(FENCE.sub("", text[: match.start()]))  # not a block's `# comment`
+            marked = text[: match.start()].rstrip().endswith(CHECK_MARK)
+            blocks.append((headings[-1] if headings else "", marked, match.group(3)))
     return blocks
 
 
@@ -155,8 +168,10 @@ def test_every_readme_block_is_run_or_listed_with_its_reason() -> None:
     assert {heading for heading, marked, _ in blocks if not marked} == set(NOT_RUN)
     readme = (ROOT / "README.md").read_text()
     assert "need real AWS" in readme and "Multi-account deployments" in readme and "Terraform" in readme
+    assert all(f"]({guide})" in readme for guide in DOCUMENTS[1:])  # the README links every guide
 
 
+@pytest.mark.deploys  # the deploy block runs make deploy
 def test_readme_blocks_run_in_one_fresh_shell_against_emulator(
     emulator: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -134,6 +134,6 @@ def test_permissions_table_row_is_a_valid_grant(permission: Permission) -> None:
 
 
 def test_readme_deployer_section_names_every_deployer_policy() -> None:
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    section = readme.split("## Deployer permissions", 1)[1].split("\n## ", 1)[0]
+    guide = (Path(__file__).parents[2] / "docs" / "security.md").read_text()
+    section = guide.split("## Deployer permissions", 1)[1].split("\n## ", 1)[0]
     assert [p.name for p in DEPLOYER_POLICIES if p.name not in section] == []

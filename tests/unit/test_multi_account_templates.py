@@ -388,6 +388,7 @@ def test_spoke_forward_role_may_only_put_events_on_hub_bus(spoke: dict[str, Any]
 # ---------------------------------------------------------------- linters (one process each, for speed)
 
 
+@pytest.mark.slow  # an external linter run: tens of seconds
 def test_cfn_lint_reports_nothing() -> None:
     cfn_lint = Path(sys.executable).parent / "cfn-lint"
 
@@ -401,6 +402,7 @@ def test_cfn_lint_reports_nothing() -> None:
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
 
+@pytest.mark.slow  # an external linter run: tens of seconds
 def test_checkov_finds_nothing_unsuppressed(tmp_path: Path) -> None:
     # checkov evaluates conditions with the parameters' defaults: the templates with a CloudTrail
     # switch are scanned a second time with it on.

@@ -628,6 +628,7 @@ def test_outputs_present_with_feature_condition(template: dict[str, Any], output
 # ---------------------------------------------------------------- linters
 
 
+@pytest.mark.slow  # an external linter run: tens of seconds
 def test_cfn_lint_reports_nothing() -> None:
     cfn_lint = Path(sys.executable).parent / "cfn-lint"
 
@@ -636,6 +637,7 @@ def test_cfn_lint_reports_nothing() -> None:
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
 
+@pytest.mark.slow  # an external linter run: tens of seconds
 def test_checkov_finds_nothing_unsuppressed(tmp_path: Path) -> None:
     # checkov evaluates conditions with the parameters' defaults, so CreateCloudTrail=false hides the
     # trail resources: a copy whose default turns them on is scanned too.

@@ -769,6 +769,7 @@ def test_checkov_suppressions_state_a_reason() -> None:
         assert re.fullmatch(r"checkov:skip=CKV2?_AWS_\d+:.{40,}", skip), skip
 
 
+@pytest.mark.slow  # an external linter run: tens of seconds
 def test_checkov_finds_nothing_unsuppressed(tmp_path: Path) -> None:
     # The module as is, and a copy whose defaults turn every optional resource on (checkov evaluates
     # count with the defaults, so the trail is only checked when create_cloudtrail defaults to true).

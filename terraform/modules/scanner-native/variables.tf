@@ -269,7 +269,7 @@ variable "enable_tracing" {
 variable "kms_key_arn" {
   type        = string
   default     = ""
-  description = "Optional customer managed KMS key (same region) for the results bucket, the scan and dead-letter queues, the scan cache table, the log group and the created secret. Its key policy must admit CloudWatch Logs, SQS, EventBridge and the scanner role (README, \"Customer managed keys\"). Empty: AWS managed encryption."
+  description = "Optional customer managed KMS key (same region) for the results bucket, the scan and dead-letter queues, the scan cache table, the log group and the created secret. Its key policy must admit CloudWatch Logs, SQS, EventBridge and the scanner role (docs/security.md, \"Customer managed keys\"). Empty: AWS managed encryption."
 
   validation {
     condition     = var.kms_key_arn == "" || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-zA-Z0-9-]+$", var.kms_key_arn))
