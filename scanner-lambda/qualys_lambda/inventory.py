@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from qualys_lambda.aws import INVENTORY_CONTROL_PLANE_RPS, AwsAccess, Pacer, error_code, is_transient
-from qualys_lambda.cache import ScanCache, key_of, to_item
+from qualys_lambda.cache import ScanCache
 from qualys_lambda.config import Settings
 from qualys_lambda.coverage import (
     ACCESS_DENIED,
@@ -163,19 +163,8 @@ def enqueue(sqs: Any, queue_url: str, rows: list[CoverageRow]) -> list[CoverageR
 
 def mark_queued(cache: ScanCache, rows: list[CoverageRow], now: datetime) -> None:
     """Remember what was queued, so the next inventory leaves it alone until it is scanned."""
-    until = int((now + QUEUED_WINDOW).timestamp())
     for row in rows:
-        try:
-            cache.dynamodb.update_item(
-                TableName=cache.table,
-                Key=key_of(row.function_arn),
-                UpdateExpression="SET queued_identity = :identity, queued_until = :until, "
-                "#ttl = if_not_exists(#ttl, :until)",
-                ExpressionAttributeNames={"#ttl": "ttl"},
-                ExpressionAttributeValues=to_item({":identity": row.identity_key, ":until": until}),
-            )
-        except ClientError as exc:
-            raise TransientError(f"DynamoDB failed marking queued scans: {error_code(exc)}") from exc
+        cache.mark_queued(row.function_arn, row.identity_key, now + QUEUED_WINDOW)
 
 
 def plan(deps: Deps, inventory_id: str = "") -> dict[str, Any]:

@@ -38,7 +38,6 @@ logger = logging.getLogger(__name__)
 DELIVERY_MARGIN_S = 30
 # A claim outlives the longest possible scan, so a crashed scanner's claim expires by itself.
 CLAIM_LEASE_S = 960
-EXCLUDE_VALUES = frozenset({"true", "yes", "1"})
 
 
 @dataclass
@@ -71,7 +70,7 @@ class Scanner:
         if tags is None:
             logger.warning("scan skipped", extra={**log, "outcome": "unknown", "reason": "tags unreadable"})
             return {"outcome": "unknown", "function_arn": request.function_arn, "reason": "tags unreadable"}
-        if str(tags.get(self.deps.settings.exclude_tag, "")).lower() in EXCLUDE_VALUES:
+        if self.deps.settings.excludes(tags):
             archived = self._retire(request, target)
             logger.info("scan skipped", extra={**log, "outcome": "excluded", "archived": archived})
             self.deps.metrics({"ScansExcluded": 1})
@@ -105,10 +104,18 @@ class Scanner:
             else self._run(request, target, remaining_s)
         )
         finished = self.deps.clock()
-        summary = build_summary(request, configuration, function.get("Code", {}), run, started, finished)
-        if not self._is_current(request, target, identity, cache, token):
-            return self._superseded(request, summary, run, started, cache, token, log)
-        failures += self._deliver(request, target, summary, run, identity, started, cache, token)
+        superseded = not self._is_current(request, target, identity, cache, token)
+        prefix = s3_prefix(request.account, request.region, request.function_name, started, run.scan_id)
+        if superseded:
+            # Its own prefix: a newer scan that started in the same second keeps its objects.
+            prefix = prefix.rstrip("/") + "-superseded/"
+        bucket = self.deps.settings.results_bucket
+        summary = build_summary(
+            request, configuration, function.get("Code", {}), run, started, finished, bucket, prefix, superseded
+        )
+        if superseded:
+            return self._superseded(request, summary, run, prefix, cache, token, log)
+        failures += self._deliver(request, target, summary, run, identity, started, prefix, cache, token)
         outcome = {
             "outcome": "scanned",
             "status": run.status,
@@ -215,18 +222,16 @@ class Scanner:
         request: ScanRequest,
         summary: Summary,
         run: ScanRun,
-        started: datetime,
+        prefix: str,
         cache: ScanCache | None,
         token: str,
         log: dict[str, str],
     ) -> dict[str, Any]:
         """A result for code the function no longer runs: its summary is kept in S3, marked, and nothing else."""
-        summary["scan"]["superseded"] = True
         failures: list[str] = []
         if self.deps.settings.results_bucket:
-            step = self._store_step(request, summary, run, started)
             try:
-                step()
+                self._store(summary, run, prefix)
             except DestinationError as exc:
                 logger.error("delivery failed", extra={**log, "error": str(exc)})
                 failures.append("s3")
@@ -260,20 +265,10 @@ class Scanner:
             cache.forget(request.function_arn)
         return archived
 
-    def _store_step(
-        self, request: ScanRequest, summary: Summary, run: ScanRun, started: datetime
-    ) -> Callable[[], object]:
-        """The S3 destination: names the objects in the summary, returns the write."""
+    def _store(self, summary: Summary, run: ScanRun, prefix: str) -> None:
+        """The S3 destination: the summary and QScanner's files under `prefix`."""
         bucket = self.deps.settings.results_bucket
-        prefix = s3_prefix(request.account, request.region, request.function_name, started, run.scan_id)
-        if summary["scan"].get("superseded"):
-            # Its own prefix: a newer scan that started in the same second keeps its objects.
-            prefix = prefix.rstrip("/") + "-superseded/"
-        summary["s3"] = {"bucket": bucket, "prefix": prefix, "summary_key": prefix + "summary.json"}
-        summary["sbom"] = {fmt: prefix + name for fmt, name in run.report.sboms.items()}
-        return lambda: publish.store_results(
-            self.deps.aws.home_client("s3"), bucket, prefix, summary, stored_files(run)
-        )
+        publish.store_results(self.deps.aws.home_client("s3"), bucket, prefix, summary, stored_files(run))
 
     def _deliver(
         self,
@@ -283,16 +278,16 @@ class Scanner:
         run: ScanRun,
         identity: ScanIdentity,
         started: datetime,
+        prefix: str,
         cache: ScanCache | None,
         token: str,
     ) -> list[str]:
         """Write every destination independently; returns the names of those that failed."""
         failures: list[str] = []
         settings = self.deps.settings
-        prefix = s3_prefix(request.account, request.region, request.function_name, started, run.scan_id)
         steps: list[tuple[str, Callable[[], object]]] = []
         if settings.results_bucket:
-            steps.append(("s3", self._store_step(request, summary, run, started)))
+            steps.append(("s3", lambda: self._store(summary, run, prefix)))
         if settings.sns_topic_arn:
             steps.append(
                 ("sns", lambda: publish.notify(self.deps.aws.home_client("sns"), settings.sns_topic_arn, summary))
@@ -409,8 +404,14 @@ def build_summary(
     run: ScanRun,
     started: datetime,
     finished: datetime,
+    bucket: str,
+    prefix: str,
+    superseded: bool = False,
 ) -> Summary:
-    """The JSON stored as summary.json and sent to SNS: no raw output, no credentials."""
+    """The JSON stored as summary.json and sent to SNS: no raw output, no credentials.
+
+    With a results bucket it names the objects stored under `prefix` (the summary and the SBOMs).
+    """
     function = FunctionInfo(
         arn=request.function_arn,
         name=request.function_name,
@@ -437,11 +438,15 @@ def build_summary(
         simulated=report.simulated,
         mode=run.mode,
         scans_performed=[{"type": s.scan_type, "status": s.status} for s in report.scans_performed],
-        problems=[p for p in run.error.split("; ") if p] if run.status == "partial" else [],
+        problems=list(run.problems),
         qscanner_version=report.qscanner_version,
         qscanner_schema_version=report.schema_version,
         output_unrecognised=list(run.unrecognised),
     )
+    if superseded:
+        scan["superseded"] = True
+    s3 = {"bucket": bucket, "prefix": prefix, "summary_key": prefix + "summary.json"} if bucket else None
+    sbom = {fmt: prefix + name for fmt, name in report.sboms.items()} if bucket else {}
     return Summary(
-        schema_version=SCHEMA_VERSION, function=function, scan=scan, findings=findings_from(report), s3=None, sbom={}
+        schema_version=SCHEMA_VERSION, function=function, scan=scan, findings=findings_from(report), s3=s3, sbom=sbom
     )
