@@ -132,6 +132,7 @@ def scan_seed(seed_zip: Path, work: Path) -> None:
         work,
         access=AwsAccess(ACCOUNT, home_region=REGION),
         own_function_arn=configuration["FunctionArn"],
+        region=REGION,
         metrics=lambda values: None,
     )
     event = event_for(SEED)
