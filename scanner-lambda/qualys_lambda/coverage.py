@@ -98,7 +98,7 @@ def reason_for(status: str, scan_timestamp: str, now: datetime, rescan_after: ti
     return STALE if status == "partial" or now - scanned_at > rescan_after else SCANNED
 
 
-def classify(item: dict[str, Any] | None, identity: ScanIdentity, now: datetime, rescan_after: timedelta) -> str:
+def coverage_reason(item: dict[str, Any] | None, identity: ScanIdentity, now: datetime, rescan_after: timedelta) -> str:
     """The reason code of a function whose cache item is `item`."""
     if not item or item.get("scan_identity") != identity.key:
         return PENDING
@@ -111,7 +111,7 @@ def _row_from_cache(
     function: dict[str, Any], target: Target, item: dict[str, Any] | None, now: datetime, rescan_after: timedelta
 ) -> CoverageRow:
     identity = ScanIdentity.of(function)
-    reason = classify(item, identity, now, rescan_after)
+    reason = coverage_reason(item, identity, now, rescan_after)
     item = item or {}
     findings = item.get("findings") if item.get("scan_identity") == identity.key else None
     findings = findings if isinstance(findings, dict) else {}

@@ -11,7 +11,7 @@ from qualys_lambda import aws, inventory
 from qualys_lambda.deps import Deps
 from qualys_lambda.errors import InvalidEventError, TransientError
 from qualys_lambda.events import InventoryUnit, is_schedule, parse_event, parse_inventory_unit, sqs_records
-from qualys_lambda.scanner import Scanner
+from qualys_lambda.scan import Scanner
 
 logger = logging.getLogger(__name__)
 logger.setLevel(logging.INFO)
@@ -48,7 +48,7 @@ def handle_one(deps: Deps, event: Any, remaining_s: Callable[[], float]) -> dict
     try:
         unit = parse_inventory_unit(event)
         if unit is not None:
-            return run_unit(deps, unit, remaining_s)
+            return handle_unit(deps, unit, remaining_s)
         request = parse_event(event)
     except InvalidEventError as exc:
         logger.warning("event rejected", extra={"reason": str(exc), "event_id": _event_id(event)})
@@ -67,7 +67,7 @@ def handle_one(deps: Deps, event: Any, remaining_s: Callable[[], float]) -> dict
         raise
 
 
-def run_unit(deps: Deps, unit: InventoryUnit, remaining_s: Callable[[], float]) -> dict[str, Any]:
+def handle_unit(deps: Deps, unit: InventoryUnit, remaining_s: Callable[[], float]) -> dict[str, Any]:
     """One inventory unit; a failure propagates so SQS returns that unit alone for a retry."""
     try:
         return inventory.run_unit(deps, unit, remaining_s)

@@ -192,7 +192,7 @@ def build_env(job: ScanJob, home: str, scratch: str = "") -> dict[str, str]:
     return env
 
 
-def classify(exit_code: int, mode: str = MODE_REPORT) -> tuple[str, str]:
+def exit_status(exit_code: int, mode: str = MODE_REPORT) -> tuple[str, str]:
     """(status, policy verdict) for a QScanner exit code."""
     allow = POLICY_ALLOW if mode == MODE_POLICY else ""
     if exit_code == EXIT_SUCCESS:
@@ -261,7 +261,7 @@ def run_scan(job: ScanJob, timeout: float, runner: Runner, work_root: str) -> Sc
         except (FileNotFoundError, PermissionError, NotADirectoryError):
             return failed(f"QScanner binary not found or not executable at {job.qscanner_path}")
         code = completed.returncode
-        status, policy = classify(code, job.mode)
+        status, policy = exit_status(code, job.mode)
         if status == "failed":
             stderr = completed.stderr or ""
             # Redact whole values before cutting, then whatever the cut or a wrap left of one.

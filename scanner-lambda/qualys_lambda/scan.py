@@ -29,8 +29,8 @@ from qualys_lambda.errors import (
 from qualys_lambda.events import DELETE_EVENT_NAME, ScanRequest
 from qualys_lambda.qscanner import ScanJob, ScanRun, run_scan
 from qualys_lambda.qscanner_output import QScannerReport, StoredFile
-from qualys_lambda.report import SCHEMA_VERSION, FunctionInfo, ScanInfo, Summary, findings_from, iso, s3_prefix
 from qualys_lambda.sizing import TOO_LARGE
+from qualys_lambda.summary import SCHEMA_VERSION, FunctionInfo, ScanInfo, Summary, findings_from, iso, s3_prefix
 
 logger = logging.getLogger(__name__)
 
