@@ -252,7 +252,7 @@ class Scanner:
         """Archive the findings of a function that is gone or excluded and forget its cache item."""
         archived = 0
         if self.deps.settings.security_hub:
-            product = securityhub.product_arn(self.deps.aws.partition, target.region, target.account)
+            product = securityhub.product_arn(request.partition, target.region, target.account)
             try:
                 counts = securityhub.archive_findings(
                     target.client("securityhub"), product, request.function_arn, iso(self.deps.clock())
@@ -306,7 +306,7 @@ class Scanner:
             # Findings are imported in the function's own account (the hub uses the spoke role):
             # BatchImportFindings through an account's default product accepts only that account's
             # findings, and Security Hub's administrator account aggregates its members' findings.
-            product = securityhub.product_arn(self.deps.aws.partition, target.region, target.account)
+            product = securityhub.product_arn(request.partition, target.region, target.account)
             steps.append(
                 (
                     "securityhub",
