@@ -19,18 +19,15 @@ from bench_scanner import CallCounter
 from moto import mock_aws
 
 from qualys_lambda import aws
-from qualys_lambda.aws import AwsAccess
-from qualys_lambda.credentials import SecretReader
+from qualys_lambda.deps import Deps
 from qualys_lambda.handler import handle
-from qualys_lambda.scanner import Scanner
 from tests.support import (
-    ACCOUNT,
-    SCANNER_ARN,
     FakeRunner,
     atomic_dynamodb_writes,
     create_function,
     event_for,
     lambda_context,
+    make_deps,
     make_resources,
     run_inventory,
     settings_for,
@@ -42,11 +39,9 @@ BURST_FUNCTIONS = 100
 CONCURRENCY = 20  # scans the queue feeds at once
 
 
-def scanner_for(runner: FakeRunner, work: str, **overrides: Any) -> Scanner:
+def scanner_for(runner: FakeRunner, work: str, **overrides: Any) -> Deps:
     resources = make_resources()
-    settings = settings_for(resources, **overrides)
-    secrets = SecretReader(aws.client("secretsmanager"), settings.qualys_secret_arn)
-    return Scanner(settings, AwsAccess(ACCOUNT), secrets, runner, SCANNER_ARN, work, metrics=lambda values: None)
+    return make_deps(settings_for(resources, **overrides), runner, work, metrics=lambda values: None)
 
 
 def inventory(work: str, counter: CallCounter) -> None:

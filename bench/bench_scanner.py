@@ -31,19 +31,15 @@ os.environ.update(
 import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
-from qualys_lambda import aws  # noqa: E402
-from qualys_lambda.aws import AwsAccess  # noqa: E402
-from qualys_lambda.credentials import SecretReader  # noqa: E402
+from qualys_lambda.deps import Deps  # noqa: E402
 from qualys_lambda.handler import handle  # noqa: E402
-from qualys_lambda.scanner import Scanner  # noqa: E402
 from tests.support import (  # noqa: E402
-    ACCOUNT,
-    SCANNER_ARN,
     FakeRunner,
     atomic_dynamodb_writes,
     create_function,
     event_for,
     lambda_context,
+    make_deps,
     make_resources,
     settings_for,
 )
@@ -68,17 +64,15 @@ class CallCounter:
         return taken
 
 
-def new_scanner(runner: FakeRunner, work: str) -> Scanner:
+def new_scanner(runner: FakeRunner, work: str) -> Deps:
     resources = BENCH["resources"]
-    settings = settings_for(resources)
-    secrets = SecretReader(aws.client("secretsmanager"), settings.qualys_secret_arn)
-    return Scanner(settings, AwsAccess(ACCOUNT), secrets, runner, SCANNER_ARN, work)
+    return make_deps(settings_for(resources), runner, work)
 
 
 BENCH: dict[str, Any] = {}
 
 
-def per_event(label: str, scanner: Scanner, events: list[dict[str, Any]], counter: CallCounter) -> float:
+def per_event(label: str, scanner: Deps, events: list[dict[str, Any]], counter: CallCounter) -> float:
     counter.take()
     times = []
     for event in events:
@@ -119,7 +113,7 @@ def unavoidable_calls(names: list[str]) -> float:
     return statistics.mean(times)
 
 
-def duplicates(scanner: Scanner, runner: FakeRunner) -> None:
+def duplicates(scanner: Deps, runner: FakeRunner) -> None:
     event = event_for("dup-target")
     barrier = threading.Barrier(EVENTS)
     outcomes: Counter[str] = Counter()

@@ -8,6 +8,7 @@ the content hash in the S3 key changes exactly when the code does.
 from __future__ import annotations
 
 import argparse
+import ast
 import base64
 import gzip
 import hashlib
@@ -17,7 +18,7 @@ import os
 import stat
 import sys
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -37,10 +38,9 @@ FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 EXECUTABLE = 0o755
 REGULAR = 0o644
 LAYER_BINARY = "bin/qscanner"  # Lambda mounts layers at /opt: /opt/bin/qscanner
-HANDLER_FILES = ("lambda_function.py",)
 HANDLER_PACKAGE = "qualys_lambda"
-EXCLUDED_DIRS = frozenset({"__pycache__", "tests", ".mypy_cache", ".pytest_cache"})
-EXCLUDED_SUFFIXES = (".pyc", ".pyo")
+# What the zip serves: Lambda's entry point and the operator CLI (`python -m qualys_lambda.cli`).
+HANDLER_ROOTS = ("lambda_function.py", "qualys_lambda/cli.py")
 WHERE_TO_GET_QSCANNER = (
     "QScanner is licensed by Qualys and not part of this repository: download it from the Qualys portal "
     "(or ask Qualys support), save it as scanner-lambda/qscanner.gz, or pass QSCANNER=path (gzipped or not)"
@@ -120,21 +120,53 @@ def layer_zip(qscanner: Path) -> bytes:
 
 
 def handler_files(source: Path) -> list[tuple[str, bytes, int]]:
-    """lambda_function.py and the package, without caches or tests."""
-    entries = []
-    for name in HANDLER_FILES:
-        if not (source / name).is_file():
-            raise BuildError(f"{source / name} is missing")
-        entries.append((name, (source / name).read_bytes(), REGULAR))
-    package = source / HANDLER_PACKAGE
-    if not package.is_dir():
-        raise BuildError(f"{package} is missing")
-    for path in sorted(package.rglob("*")):
-        relative = path.relative_to(source)
-        if not path.is_file() or EXCLUDED_DIRS & set(relative.parts) or path.suffix in EXCLUDED_SUFFIXES:
+    """The handler zip's files: exactly the import closure of the handler and the operator CLI."""
+    return [(name, (source / name).read_bytes(), REGULAR) for name in import_closure(source)]
+
+
+def import_closure(source: Path, roots: Sequence[str] = HANDLER_ROOTS) -> list[str]:
+    """The files under `source` that `roots` import, transitively; read with `ast`, nothing is run.
+
+    Test-only modules stay out of the deployed function because nothing the handler runs imports them.
+    """
+    seen: set[str] = set()
+    pending = list(roots)
+    while pending:
+        name = pending.pop()
+        if name in seen:
             continue
-        entries.append((relative.as_posix(), path.read_bytes(), REGULAR))
-    return entries
+        path = source / name
+        if not path.is_file():
+            raise BuildError(f"{path} is missing")
+        seen.add(name)
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+        pending += [file for module in imported_modules(tree) for file in package_files(source, module)]
+    return sorted(seen)
+
+
+def imported_modules(tree: ast.AST) -> Iterator[str]:
+    """Every absolute module name an `import` or `from ... import` may load (a name may be a submodule)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+            yield from (f"{node.module}.{alias.name}" for alias in node.names)
+
+
+def package_files(source: Path, module: str) -> list[str]:
+    """The files of HANDLER_PACKAGE that importing `module` loads: each package's __init__.py, then the module."""
+    parts = module.split(".")
+    if parts[0] != HANDLER_PACKAGE:
+        return []
+    files = []
+    for depth in range(1, len(parts) + 1):
+        base = "/".join(parts[:depth])
+        if (source / base / "__init__.py").is_file():
+            files.append(f"{base}/__init__.py")
+        elif (source / f"{base}.py").is_file():
+            files.append(f"{base}.py")
+    return files
 
 
 def package_zip(source: Path) -> bytes:

@@ -62,7 +62,7 @@ def point_work_root(work_root: str, context: LambdaContext) -> None:
     """Lambda gives each function its own /tmp; locally the scanner's work root is a private directory."""
     from qualys_lambda import handler
 
-    handler.default_scanner(context).work_root = work_root
+    handler.default_deps(context).work_root = work_root
 
 
 def main(argv: Sequence[str]) -> int:

@@ -6,17 +6,14 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 import requests
 from moto import mock_aws
 
 from local import runtime
 from qualys_lambda import aws as aws_module
-from qualys_lambda.aws import AwsAccess
-from qualys_lambda.credentials import SecretReader
-from qualys_lambda.scanner import Scanner
-from tests.support import ACCOUNT, REGION, SCANNER_ARN, FakeRunner, Resources, make_resources, settings_for
+from qualys_lambda.deps import Deps
+from tests.support import REGION, FakeRunner, Resources, make_deps, make_resources, settings_for
 
 # moto's reset endpoint, answered in process while a mock is active (moto's changelog, "Reset API").
 MOTO_RESET_URL = "http://motoapi.amazonaws.com/moto-api/reset"
@@ -112,8 +109,6 @@ def runner() -> FakeRunner:
 
 
 @pytest.fixture
-def scanner(resources: Resources, runner: FakeRunner, tmp_path: Any) -> Scanner:
+def scanner(resources: Resources, runner: FakeRunner, tmp_path: Any) -> Deps:
     """A scanner wired to moto and the fake runner, working under a temporary /tmp."""
-    settings = settings_for(resources)
-    secrets = SecretReader(boto3.client("secretsmanager", region_name=REGION), settings.qualys_secret_arn)
-    return Scanner(settings, AwsAccess(own_account=ACCOUNT), secrets, runner, SCANNER_ARN, str(tmp_path))
+    return make_deps(settings_for(resources), runner, tmp_path)

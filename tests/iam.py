@@ -2,7 +2,7 @@
 
 The resolver turns CloudFormation intrinsics (and Terraform references) into plausible values: every
 feature on, fixed example accounts, regions and resource names, so a statement can be matched against
-the example ARNs of qualys_lambda.permissions and handed to a policy linter.
+the example ARNs of tests.permissions and handed to a policy linter.
 """
 
 from __future__ import annotations

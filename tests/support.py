@@ -23,8 +23,13 @@ import yaml
 from local import runtime
 from local.runtime import LambdaContext
 from local.runtime import zip_bytes as code_zip
+from qualys_lambda.aws import AwsAccess
 from qualys_lambda.config import Settings
+from qualys_lambda.credentials import SecretReader
+from qualys_lambda.deps import Deps
 from qualys_lambda.handler import handle
+from qualys_lambda.metrics import MetricsSink
+from qualys_lambda.qscanner import Runner
 
 VULNERABLE_CODE = {
     "app.py": "import requests\nAWS_KEY = 'AKIAIOSFODNN7EXAMPLE'\n",
@@ -422,6 +427,24 @@ def settings_for(resources: Resources, **overrides: Any) -> Settings:
     }
     env.update({k: str(v) for k, v in overrides.items()})
     return Settings.from_env({k: v for k, v in env.items() if v is not None})
+
+
+def make_deps(
+    settings: Settings,
+    runner: Runner,
+    work_root: Path | str,
+    *,
+    access: AwsAccess | None = None,
+    own_function_arn: str = SCANNER_ARN,
+    region: str = REGION,
+    metrics: MetricsSink | None = None,
+) -> Deps:
+    """The scanner's dependencies on moto: `ACCOUNT`'s own access unless given, the settings' secret."""
+    secrets = SecretReader(boto3.client("secretsmanager", region_name=region), settings.qualys_secret_arn)
+    deps = Deps(settings, access or AwsAccess(ACCOUNT), secrets, runner, own_function_arn, str(work_root))
+    if metrics is not None:
+        deps.metrics = metrics
+    return deps
 
 
 def sts_denying_assume_role(role_arn: str, external_id: str) -> tuple[Any, Any]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -18,6 +19,8 @@ from qualys_lambda.aws import error_code, is_transient
 from qualys_lambda.errors import TransientError
 
 DAY_SECONDS = 86_400
+BATCH_GET_LIMIT = 100  # BatchGetItem takes at most 100 keys
+BATCH_GET_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,42 @@ class ScanCache:
                 return False
             raise _translate(exc, "recording the scan") from exc
         return True
+
+    def items(self, arns: list[str], sleep: Callable[[float], None] = time.sleep) -> dict[str, dict[str, Any]]:
+        """The cache items of `arns`, 100 keys a call, unprocessed keys retried a bounded number of times."""
+        items: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(arns), BATCH_GET_LIMIT):
+            keys: list[dict[str, Any]] = [key_of(arn) for arn in arns[start : start + BATCH_GET_LIMIT]]
+            for attempt in range(BATCH_GET_ATTEMPTS):
+                try:
+                    response = self.dynamodb.batch_get_item(RequestItems={self.table: {"Keys": keys}})
+                except ClientError as exc:
+                    raise TransientError(f"DynamoDB failed reading the cache: {error_code(exc)}") from exc
+                for item in response.get("Responses", {}).get(self.table, []):
+                    plain = from_item(item)
+                    items[plain["function_arn"]] = plain
+                keys = response.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", [])
+                if not keys:
+                    break
+                sleep(0.1 * 2**attempt)
+            else:
+                raise TransientError("DynamoDB left cache keys unprocessed")
+        return items
+
+    def mark_queued(self, function_arn: str, identity_key: str, until: datetime) -> None:
+        """Remember that a scan of `identity_key` is queued until `until` (the item expires no sooner)."""
+        epoch = int(until.timestamp())
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key=key_of(function_arn),
+                UpdateExpression="SET queued_identity = :identity, queued_until = :until, "
+                "#ttl = if_not_exists(#ttl, :until)",
+                ExpressionAttributeNames={"#ttl": "ttl"},
+                ExpressionAttributeValues=to_item({":identity": identity_key, ":until": epoch}),
+            )
+        except ClientError as exc:
+            raise TransientError(f"DynamoDB failed marking queued scans: {error_code(exc)}") from exc
 
     def holds(self, function_arn: str, token: str) -> bool:
         """Whether the claim under `token` is still this function's claim."""

@@ -15,35 +15,11 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from qualys_lambda import aws
-from qualys_lambda.aws import AwsAccess
-from qualys_lambda.cache import ScanCache
-from qualys_lambda.config import Settings
 from qualys_lambda.coverage import CoverageRow, totals
+from qualys_lambda.deps import Deps
 from qualys_lambda.inventory import collect, run_all
 
 SEVERITY_COLUMNS = ("critical", "high", "medium", "low")
-
-
-def deployed_settings(function_name: str) -> tuple[Settings, AwsAccess, str]:
-    """The scanner's settings from its function's environment, AWS access as the caller, the scanner's ARN."""
-    configuration = aws.client("lambda").get_function_configuration(FunctionName=function_name)
-    settings = Settings.from_env(configuration.get("Environment", {}).get("Variables", {}))
-    parts = configuration["FunctionArn"].split(":")
-    access = AwsAccess(
-        own_account=parts[4],
-        role_name=settings.cross_account_role_name,
-        external_id=settings.cross_account_external_id,
-        partition=parts[1],
-        home_region=parts[3],
-    )
-    return settings, access, configuration["FunctionArn"]
-
-
-def cache_of(settings: Settings) -> ScanCache | None:
-    """The scanner's cache table, when it has one."""
-    if not settings.cache_table:
-        return None
-    return ScanCache(aws.client("dynamodb"), settings.cache_table, settings.cache_ttl_days)
 
 
 def render_table(rows: list[CoverageRow], out: TextIO) -> None:
@@ -76,17 +52,17 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     parser.add_argument("--function-name", required=True, help="the scanner function (stack output)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
-    settings, access, scanner_arn = deployed_settings(args.function_name)
+    deps = Deps.for_deployed_function(aws.client("lambda").get_function_configuration(FunctionName=args.function_name))
     now = datetime.now(UTC)
     if args.command == "scan-all":
         # Every unit here, with the caller's credentials; metrics are the scheduled inventory's job.
-        result = run_all(settings, access, cache_of(settings), now, scanner_arn)
+        result = run_all(deps, now)
         print(
             json.dumps(result) if args.json else f"enqueued {result['enqueued']} of {result['functions']} functions",
             file=out,
         )
         return 0
-    rows = collect(settings, access, cache_of(settings), now, scanner_arn)
+    rows = collect(deps, now)
     if args.json:
         print(json.dumps({"functions": [r.as_json() for r in rows], "totals": totals(rows)}, indent=2), file=out)
     else:

@@ -25,6 +25,8 @@ ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 TAG_KEY = re.compile(r"^[\w.:/=+@ -]{1,128}$")
 # INVENTORY_ACCOUNTS' value that lists the accounts from AWS Organizations at each inventory.
 ORGANIZATION = "organization"
+# The exclusion tag's values that exclude a function, in any case.
+EXCLUDE_VALUES = frozenset({"true", "yes", "1"})
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,13 @@ class Settings:
     # memory (Lambda's AWS_LAMBDA_FUNCTION_MEMORY_SIZE), for the fit-before-fetch check (sizing.py).
     ephemeral_storage_mb: int | None = None
     memory_mb: int | None = None
+
+    def excludes(self, tags: Mapping[str, str]) -> bool:
+        """Whether a function's tags exclude it from scanning: EXCLUDE_TAG set to true, yes or 1 (any case).
+
+        The scanner asks this of a function's tags; the coverage report's tag query asks `excludes`.
+        """
+        return excludes(tags, self.exclude_tag)
 
     def in_scope(self, account: str) -> bool:
         """Whether the scanner acts in `account`: any account without ALLOWED_ACCOUNT_IDS, else only those listed.
@@ -177,3 +186,8 @@ class Settings:
             ephemeral_storage_mb=ephemeral_storage_mb,
             memory_mb=memory_mb,
         )
+
+
+def excludes(tags: Mapping[str, str], tag_key: str) -> bool:
+    """Whether `tags` exclude a function from scanning: `tag_key` set to true, yes or 1 (any case)."""
+    return str(tags.get(tag_key, "")).lower() in EXCLUDE_VALUES

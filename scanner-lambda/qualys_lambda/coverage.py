@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -10,8 +9,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from qualys_lambda.aws import Target, error_code, is_transient
-from qualys_lambda.cache import ScanCache, ScanIdentity, from_item, key_of
+from qualys_lambda.aws import Target, is_transient
+from qualys_lambda.cache import ScanCache, ScanIdentity
+from qualys_lambda.config import excludes
 from qualys_lambda.errors import TransientError
 from qualys_lambda.publish import TAG_STATUS, TAG_TIMESTAMP
 
@@ -24,9 +24,6 @@ ACCESS_DENIED = "ACCESS_DENIED"
 # Too large for the scanner's /tmp or memory (sizing.py): uncovered, but not requeued until the code changes.
 TOO_LARGE = "TOO_LARGE"
 UNCOVERED = frozenset({PENDING, STALE, FAILED, ACCESS_DENIED})
-EXCLUDE_VALUES = frozenset({"true", "yes", "1"})
-BATCH_GET_LIMIT = 100  # BatchGetItem takes at most 100 keys
-BATCH_GET_ATTEMPTS = 5
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -76,35 +73,11 @@ def excluded_functions(tagging: Any, tag_key: str) -> set[str]:
         )
         for resource in page.get("ResourceTagMappingList", []):
             tags = {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
-            if str(tags.get(tag_key, "")).lower() in EXCLUDE_VALUES:
+            if excludes(tags, tag_key):
                 excluded.add(resource["ResourceARN"])
         token = page.get("PaginationToken", "")
         if not token:
             return excluded
-
-
-def cache_items(
-    cache: ScanCache, arns: list[str], sleep: Callable[[float], None] = time.sleep
-) -> dict[str, dict[str, Any]]:
-    """The cache items of `arns`, 100 keys a call, unprocessed keys retried a bounded number of times."""
-    items: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(arns), BATCH_GET_LIMIT):
-        keys: list[dict[str, Any]] = [key_of(arn) for arn in arns[start : start + BATCH_GET_LIMIT]]
-        for attempt in range(BATCH_GET_ATTEMPTS):
-            try:
-                response = cache.dynamodb.batch_get_item(RequestItems={cache.table: {"Keys": keys}})
-            except ClientError as exc:
-                raise TransientError(f"DynamoDB failed reading the cache: {error_code(exc)}") from exc
-            for item in response.get("Responses", {}).get(cache.table, []):
-                plain = from_item(item)
-                items[plain["function_arn"]] = plain
-            keys = response.get("UnprocessedKeys", {}).get(cache.table, {}).get("Keys", [])
-            if not keys:
-                break
-            sleep(0.1 * 2**attempt)
-        else:
-            raise TransientError("DynamoDB left cache keys unprocessed")
-    return items
 
 
 def reason_for(status: str, scan_timestamp: str, now: datetime, rescan_after: timedelta) -> str:
@@ -125,7 +98,7 @@ def reason_for(status: str, scan_timestamp: str, now: datetime, rescan_after: ti
     return STALE if status == "partial" or now - scanned_at > rescan_after else SCANNED
 
 
-def classify(item: dict[str, Any] | None, identity: ScanIdentity, now: datetime, rescan_after: timedelta) -> str:
+def coverage_reason(item: dict[str, Any] | None, identity: ScanIdentity, now: datetime, rescan_after: timedelta) -> str:
     """The reason code of a function whose cache item is `item`."""
     if not item or item.get("scan_identity") != identity.key:
         return PENDING
@@ -138,7 +111,7 @@ def _row_from_cache(
     function: dict[str, Any], target: Target, item: dict[str, Any] | None, now: datetime, rescan_after: timedelta
 ) -> CoverageRow:
     identity = ScanIdentity.of(function)
-    reason = classify(item, identity, now, rescan_after)
+    reason = coverage_reason(item, identity, now, rescan_after)
     item = item or {}
     findings = item.get("findings") if item.get("scan_identity") == identity.key else None
     findings = findings if isinstance(findings, dict) else {}
@@ -216,7 +189,7 @@ def assess_pages(
             yield Page([_unreadable(target, exc)], "")
             return
         functions = [f for f in page.get("Functions", []) if f["FunctionArn"] not in skip]
-        items = cache_items(cache, [f["FunctionArn"] for f in functions]) if cache else {}
+        items = cache.items([f["FunctionArn"] for f in functions]) if cache else {}
         rows = []
         for function in functions:
             if function["FunctionArn"] in excluded:

@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from qualys_lambda.aws import INVENTORY_CONTROL_PLANE_RPS, AwsAccess, Pacer, error_code, is_transient
-from qualys_lambda.cache import ScanCache, key_of, to_item
+from qualys_lambda.cache import ScanCache
 from qualys_lambda.config import Settings
 from qualys_lambda.coverage import (
     ACCESS_DENIED,
@@ -31,9 +31,9 @@ from qualys_lambda.coverage import (
     assess_pages,
     totals,
 )
-from qualys_lambda.errors import ConfigurationError, TargetAccessError, TransientError
+from qualys_lambda.deps import Deps
+from qualys_lambda.errors import ConfigurationError, InvalidEventError, TargetAccessError, TransientError
 from qualys_lambda.events import EVENT_ID, InventoryUnit, inventory_unit_event, scan_request_event
-from qualys_lambda.metrics import MetricsSink
 
 logger = logging.getLogger(__name__)
 
@@ -124,14 +124,13 @@ def unit_pages(
     )
 
 
-def collect(
-    settings: Settings, aws: AwsAccess, cache: ScanCache | None, now: datetime, scanner_arn: str = ""
-) -> list[CoverageRow]:
+def collect(deps: Deps, now: datetime) -> list[CoverageRow]:
     """Coverage rows of every inventoried account and region; the scanner itself is never one of them."""
+    cache = deps.cache
     return [
         row
-        for unit in inventory_units(settings, aws)
-        for page in unit_pages(unit, settings, aws, cache, now, scanner_arn)
+        for unit in inventory_units(deps.settings, deps.aws)
+        for page in unit_pages(unit, deps.settings, deps.aws, cache, now, deps.own_function_arn)
         for row in page.rows
     ]
 
@@ -164,23 +163,13 @@ def enqueue(sqs: Any, queue_url: str, rows: list[CoverageRow]) -> list[CoverageR
 
 def mark_queued(cache: ScanCache, rows: list[CoverageRow], now: datetime) -> None:
     """Remember what was queued, so the next inventory leaves it alone until it is scanned."""
-    until = int((now + QUEUED_WINDOW).timestamp())
     for row in rows:
-        try:
-            cache.dynamodb.update_item(
-                TableName=cache.table,
-                Key=key_of(row.function_arn),
-                UpdateExpression="SET queued_identity = :identity, queued_until = :until, "
-                "#ttl = if_not_exists(#ttl, :until)",
-                ExpressionAttributeNames={"#ttl": "ttl"},
-                ExpressionAttributeValues=to_item({":identity": row.identity_key, ":until": until}),
-            )
-        except ClientError as exc:
-            raise TransientError(f"DynamoDB failed marking queued scans: {error_code(exc)}") from exc
+        cache.mark_queued(row.function_arn, row.identity_key, now + QUEUED_WINDOW)
 
 
-def plan(settings: Settings, aws: AwsAccess, metrics: MetricsSink, inventory_id: str = "") -> dict[str, Any]:
+def plan(deps: Deps, inventory_id: str = "") -> dict[str, Any]:
     """The schedule's whole job: enqueue one unit per (account, region), touching no target account."""
+    settings, aws = deps.settings, deps.aws
     queue_url = settings.inventory_queue_url or settings.scan_queue_url
     if not settings.scan_queue_url:
         raise TransientError("SCAN_QUEUE_URL is not set: the inventory has nowhere to enqueue scans")
@@ -190,7 +179,7 @@ def plan(settings: Settings, aws: AwsAccess, metrics: MetricsSink, inventory_id:
     bodies = [inventory_unit_event(unit, str(uuid.uuid4())) for unit in units]
     sent = send_messages(aws.home_client("sqs"), queue_url, bodies, "inventory units")
     accounts = len({unit.account for unit in units})
-    metrics({"InventoryAccounts": accounts, "InventoryUnitsPlanned": len(sent)})
+    deps.metrics({"InventoryAccounts": accounts, "InventoryUnitsPlanned": len(sent)})
     result = {"outcome": "inventory planned", "inventory_id": inventory_id, "accounts": accounts, "units": len(sent)}
     logger.info("inventory planned", extra=result)
     if len(sent) < len(units):
@@ -200,17 +189,12 @@ def plan(settings: Settings, aws: AwsAccess, metrics: MetricsSink, inventory_id:
 
 
 def run_unit(
-    unit: InventoryUnit,
-    settings: Settings,
-    aws: AwsAccess,
-    cache: ScanCache | None,
-    now: datetime,
-    metrics: MetricsSink,
-    remaining_s: Callable[[], float] = lambda: math.inf,
-    scanner_arn: str = "",
-    pacer: Pacer | None = None,
+    deps: Deps, unit: InventoryUnit, remaining_s: Callable[[], float] = lambda: math.inf, pacer: Pacer | None = None
 ) -> dict[str, Any]:
     """List, assess and enqueue one (account, region) page by page; hand on the Marker when time runs low."""
+    settings, aws, cache, now, scanner_arn = deps.settings, deps.aws, deps.cache, deps.clock(), deps.own_function_arn
+    if not settings.in_scope(unit.account):
+        raise InvalidEventError("inventory unit's account is not in ALLOWED_ACCOUNT_IDS")
     if not settings.scan_queue_url:
         raise TransientError("SCAN_QUEUE_URL is not set: the inventory has nowhere to enqueue scans")
     pacer = pacer or Pacer(INVENTORY_CONTROL_PLANE_RPS)
@@ -233,7 +217,7 @@ def run_unit(
             if not send_messages(sqs, queue_url, [inventory_unit_event(following, str(uuid.uuid4()))], "a unit"):
                 raise TransientError("the inventory unit's continuation was not enqueued")
             break
-    metrics(
+    deps.metrics(
         {
             "FunctionsCovered": counts["covered"],
             "FunctionsUncovered": counts["uncovered"],
@@ -264,14 +248,11 @@ def run_unit(
     return result
 
 
-def run_all(
-    settings: Settings, aws: AwsAccess, cache: ScanCache | None, now: datetime, scanner_arn: str = ""
-) -> dict[str, Any]:
+def run_all(deps: Deps, now: datetime) -> dict[str, Any]:
     """Every unit in this process, one after another (the operator's `scan-all`, not the platform's path)."""
-    results = [
-        run_unit(unit, settings, aws, cache, now, lambda values: None, scanner_arn=scanner_arn)
-        for unit in inventory_units(settings, aws)
-    ]
+    # Metrics are the scheduled inventory's job; every unit sees the same `now`.
+    quiet = replace(deps, clock=lambda: now, metrics=lambda values: None)
+    results = [run_unit(quiet, unit) for unit in inventory_units(deps.settings, deps.aws)]
     return {
         "outcome": "inventory",
         "functions": sum(r["functions"] for r in results),

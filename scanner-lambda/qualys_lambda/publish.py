@@ -11,13 +11,15 @@ from botocore.exceptions import ClientError
 from qualys_lambda.aws import error_code
 from qualys_lambda.errors import DestinationError
 from qualys_lambda.qscanner_output import JSON_CONTENT_TYPE, StoredFile
-from qualys_lambda.report import Summary
+from qualys_lambda.summary import Summary
 
 SUBJECT_PREFIX = "QScanner Results: "
 SUBJECT_MAX = 100
 SUMMARY_FILE = "summary.json"
 TAG_TIMESTAMP = "QualysScanTimestamp"
 TAG_STATUS = "QualysScanStatus"
+# The tag holding QScanner's scan id (the S3 prefix and the summary carry it too). Its key says "Tag",
+# not "Id", for history: deployed users filter on QualysScanTag, so the key stays.
 TAG_SCAN_ID = "QualysScanTag"
 # Written only when the policy gate is on (POLICY_TAGS); templates' tag-write conditions list it.
 TAG_POLICY = "QualysScanPolicy"

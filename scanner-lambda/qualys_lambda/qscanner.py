@@ -116,12 +116,18 @@ class ScanRun:
     exit_code: int | None
     report: QScannerReport
     duration_s: float
-    error: str = ""
+    failure: str = ""  # why a failed run failed
     policy: str = ""
     mode: str = MODE_REPORT
     auth_failed: bool = False
     # Signs that QScanner's output is not the layout this scanner was written for (QScanner changed).
     unrecognised: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()  # what a partial run could not do, first the exit code's reason
+
+    @property
+    def error(self) -> str:
+        """The run's error text: why it failed, or what a partial run could not do."""
+        return self.failure or "; ".join(self.problems)
 
     @property
     def scan_id(self) -> str:
@@ -186,7 +192,7 @@ def build_env(job: ScanJob, home: str, scratch: str = "") -> dict[str, str]:
     return env
 
 
-def classify(exit_code: int, mode: str = MODE_REPORT) -> tuple[str, str]:
+def exit_status(exit_code: int, mode: str = MODE_REPORT) -> tuple[str, str]:
     """(status, policy verdict) for a QScanner exit code."""
     allow = POLICY_ALLOW if mode == MODE_POLICY else ""
     if exit_code == EXIT_SUCCESS:
@@ -255,7 +261,7 @@ def run_scan(job: ScanJob, timeout: float, runner: Runner, work_root: str) -> Sc
         except (FileNotFoundError, PermissionError, NotADirectoryError):
             return failed(f"QScanner binary not found or not executable at {job.qscanner_path}")
         code = completed.returncode
-        status, policy = classify(code, job.mode)
+        status, policy = exit_status(code, job.mode)
         if status == "failed":
             stderr = completed.stderr or ""
             # Redact whole values before cutting, then whatever the cut or a wrap left of one.
@@ -279,6 +285,8 @@ def run_scan(job: ScanJob, timeout: float, runner: Runner, work_root: str) -> Sc
             status = "partial"
         duration = round(time.monotonic() - started, 3)
         unrecognised = output_unrecognised(job, code, report)
-        return ScanRun(status, code, report, duration, "; ".join(problems), policy, job.mode, unrecognised=unrecognised)
+        return ScanRun(
+            status, code, report, duration, "", policy, job.mode, unrecognised=unrecognised, problems=tuple(problems)
+        )
     finally:
         shutil.rmtree(scan_dir, ignore_errors=True)

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from qualys_lambda.aws import error_code
 from qualys_lambda.errors import DestinationError
 from qualys_lambda.qscanner_output import Package, QScannerReport, Secret, Vulnerability
-from qualys_lambda.report import Summary
+from qualys_lambda.summary import Summary
 
 logger = logging.getLogger(__name__)
 

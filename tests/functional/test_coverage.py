@@ -16,22 +16,21 @@ from local import runtime
 from qualys_lambda import aws
 from qualys_lambda.aws import AwsAccess
 from qualys_lambda.cli import main as cli_main
-from qualys_lambda.credentials import SecretReader
+from qualys_lambda.deps import Deps
 from qualys_lambda.handler import handle
 from qualys_lambda.inventory import collect
 from qualys_lambda.metrics import NAMESPACE
-from qualys_lambda.scanner import Scanner
 from tests.support import (
     ACCOUNT,
     PAGE_SIZE,
     REGION,
-    SCANNER_ARN,
     FakeRunner,
     PagedLambda,
     Resources,
     create_function,
     event_for,
     lambda_context,
+    make_deps,
     run_inventory,
     settings_for,
 )
@@ -44,7 +43,7 @@ def queue(resources: Resources) -> str:
 
 def make_scanner(
     resources: Resources, queue: str, tmp_path: Path, runner: FakeRunner | None = None, **overrides: Any
-) -> tuple[Scanner, list[dict[str, int]], PagedLambda]:
+) -> tuple[Deps, list[dict[str, int]], PagedLambda]:
     units = boto3.client("sqs").create_queue(QueueName="inventory-units")["QueueUrl"]
     settings = settings_for(resources, SCAN_QUEUE_URL=queue, INVENTORY_QUEUE_URL=units, **overrides)
     paged = PagedLambda(boto3.client("lambda"))
@@ -54,22 +53,15 @@ def make_scanner(
 
     emitted: list[dict[str, int]] = []
     access = AwsAccess(ACCOUNT, settings.cross_account_role_name, home_region=REGION, home_client=home_client)
-    secrets = SecretReader(boto3.client("secretsmanager"), settings.qualys_secret_arn)
-    scanner = Scanner(
-        settings,
-        access,
-        secrets,
-        runner or FakeRunner(),
-        SCANNER_ARN,
-        str(tmp_path),
-        metrics=lambda values: emitted.append(dict(values)),
+    scanner = make_deps(
+        settings, runner or FakeRunner(), tmp_path, access=access, metrics=lambda values: emitted.append(dict(values))
     )
     return scanner, emitted, paged
 
 
 def scanner_denied_one_spoke(
     resources: Resources, queue: str, tmp_path: Path
-) -> tuple[Scanner, list[dict[str, int]], Stubber]:
+) -> tuple[Deps, list[dict[str, int]], Stubber]:
     """A hub-mode scanner whose AssumeRole into spoke 444444444444 is denied (activate the Stubber)."""
     sts = boto3.client("sts")
     stubber = Stubber(sts)
@@ -89,12 +81,12 @@ def queued(queue_url: str) -> list[dict[str, Any]]:
     return runtime.bodies(runtime.receive_all(boto3.client("sqs"), queue_url))
 
 
-def inventory(scanner: Scanner) -> dict[str, Any]:
+def inventory(scanner: Deps) -> dict[str, Any]:
     """The schedule, then each unit it put on the inventory queue."""
     return run_inventory(scanner, scanner.settings.inventory_queue_url)
 
 
-def scan_from_queue(scanner: Scanner, bodies: list[dict[str, Any]]) -> dict[str, Any]:
+def scan_from_queue(scanner: Deps, bodies: list[dict[str, Any]]) -> dict[str, Any]:
     queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:qualys-scan-queue"
     return handle(runtime.bodies_batch(bodies, queue_arn), lambda_context(), scanner)
 
@@ -187,7 +179,7 @@ def test_coverage_reason_codes_for_prepared_functions(resources: Resources, queu
         handle(event_for("broken"), lambda_context(), scanner)
 
     with stubber:
-        report = collect(scanner.settings, scanner.aws, scanner.cache, datetime.now(UTC))
+        report = collect(scanner, datetime.now(UTC))
     rows = {r.function_name: r.as_json() for r in report}
 
     assert {name: row["reason"] for name, row in rows.items()} == {
@@ -263,15 +255,7 @@ def test_scan_metrics_are_emf_totals_without_function_dimension(
     resources: Resources, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     create_function()
-    settings = settings_for(resources)
-    scanner = Scanner(
-        settings,
-        AwsAccess(ACCOUNT),
-        SecretReader(boto3.client("secretsmanager"), settings.qualys_secret_arn),
-        FakeRunner(),
-        SCANNER_ARN,
-        str(tmp_path),
-    )
+    scanner = make_deps(settings_for(resources), FakeRunner(), tmp_path)
     handle(event_for("orders-api"), lambda_context(), scanner)
     handle(event_for("orders-api", "update_function_configuration"), lambda_context(), scanner)
     documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]

@@ -9,20 +9,19 @@ import boto3
 import pytest
 
 from qualys_lambda.aws import AwsAccess
-from qualys_lambda.credentials import SecretReader
+from qualys_lambda.deps import Deps
 from qualys_lambda.errors import TargetAccessError
 from qualys_lambda.handler import handle
-from qualys_lambda.scanner import Scanner
 from tests.support import (
     ACCOUNT,
     REGION,
-    SCANNER_ARN,
     FakeRunner,
     Resources,
     account_session,
     create_function,
     event_for,
     lambda_context,
+    make_deps,
     settings_for,
     sts_denying_assume_role,
 )
@@ -36,13 +35,12 @@ def spoke_session() -> boto3.Session:
     return account_session(SPOKE, ROLE_NAME)
 
 
-def hub_scanner(resources: Resources, runner: FakeRunner, tmp_path: Path, **overrides: Any) -> Scanner:
+def hub_scanner(resources: Resources, runner: FakeRunner, tmp_path: Path, **overrides: Any) -> Deps:
     settings = settings_for(
         resources, CROSS_ACCOUNT_ROLE_NAME=ROLE_NAME, CROSS_ACCOUNT_EXTERNAL_ID="ext-7f3a", **overrides
     )
     access = AwsAccess(ACCOUNT, settings.cross_account_role_name, settings.cross_account_external_id)
-    secrets = SecretReader(boto3.client("secretsmanager"), settings.qualys_secret_arn)
-    return Scanner(settings, access, secrets, runner, SCANNER_ARN, str(tmp_path))
+    return make_deps(settings, runner, tmp_path, access=access)
 
 
 @pytest.fixture
@@ -85,15 +83,7 @@ def test_hub_rejects_account_outside_allowed_list(
 def test_other_account_without_role_fails_clearly(
     resources: Resources, runner: FakeRunner, tmp_path: Path, spoke_function: str
 ) -> None:
-    settings = settings_for(resources)
-    scanner = Scanner(
-        settings,
-        AwsAccess(ACCOUNT),
-        SecretReader(boto3.client("secretsmanager"), "x"),
-        runner,
-        SCANNER_ARN,
-        str(tmp_path),
-    )
+    scanner = make_deps(settings_for(resources), runner, tmp_path)
     with pytest.raises(TargetAccessError, match="no cross-account role"):
         handle(event_for("payments", account=SPOKE), lambda_context(), scanner)
 

@@ -16,20 +16,19 @@ import pytest
 from local import runtime
 from qualys_lambda import aws
 from qualys_lambda.aws import AwsAccess
-from qualys_lambda.credentials import SecretReader
+from qualys_lambda.deps import Deps
 from qualys_lambda.errors import ScanFailedError
 from qualys_lambda.handler import handle
-from qualys_lambda.scanner import Scanner
 from tests.support import (
     ACCOUNT,
     REGION,
-    SCANNER_ARN,
     FakeRunner,
     Resources,
     code_zip,
     create_function,
     lambda_context,
     load_event,
+    make_deps,
     run_inventory,
     sarif,
     scan_result,
@@ -43,7 +42,7 @@ FRAGMENT = 16  # the redaction rule: no run of 16 characters of a credential sur
 
 def make_scanner(
     resources: Resources, runner: FakeRunner | Any, tmp_path: Path, home_client: Any = aws.client, **overrides: Any
-) -> Scanner:
+) -> Deps:
     """A scanner on moto with the given settings; the scan and inventory queues exist."""
     sqs = boto3.client("sqs")
     overrides.setdefault("SCAN_QUEUE_URL", sqs.create_queue(QueueName="scan-requests")["QueueUrl"])
@@ -56,8 +55,7 @@ def make_scanner(
         home_region=REGION,
         home_client=home_client,
     )
-    secrets = SecretReader(boto3.client("secretsmanager"), settings.qualys_secret_arn)
-    return Scanner(settings, access, secrets, runner, SCANNER_ARN, str(tmp_path))
+    return make_deps(settings, runner, tmp_path, access=access)
 
 
 def logged(caplog: pytest.LogCaptureFixture) -> str:
@@ -357,7 +355,7 @@ def delete_event() -> dict[str, Any]:
 
 
 @pytest.fixture
-def scanned_with_findings(resources: Resources, tmp_path: Path) -> Scanner:
+def scanned_with_findings(resources: Resources, tmp_path: Path) -> Deps:
     """orders-api scanned once: ACTIVE findings in Security Hub and a cache item."""
     boto3.client("securityhub").enable_security_hub()
     create_function()
@@ -369,7 +367,7 @@ def scanned_with_findings(resources: Resources, tmp_path: Path) -> Scanner:
 
 
 def test_defect9_delete_function_event_archives_findings_and_drops_cache_item(
-    resources: Resources, scanned_with_findings: Scanner
+    resources: Resources, scanned_with_findings: Deps
 ) -> None:
     boto3.client("lambda").delete_function(FunctionName="orders-api")
 
@@ -381,7 +379,7 @@ def test_defect9_delete_function_event_archives_findings_and_drops_cache_item(
 
 
 def test_defect9_event_for_excluded_function_archives_findings_and_drops_cache_item(
-    resources: Resources, scanned_with_findings: Scanner
+    resources: Resources, scanned_with_findings: Deps
 ) -> None:
     boto3.client("lambda").tag_resource(Resource=FUNCTION_ARN, Tags={"QualysScanExclude": "true"})
 
@@ -393,7 +391,7 @@ def test_defect9_event_for_excluded_function_archives_findings_and_drops_cache_i
 
 
 def test_defect9_inventory_retires_a_function_excluded_after_its_scan(
-    resources: Resources, scanned_with_findings: Scanner
+    resources: Resources, scanned_with_findings: Deps
 ) -> None:
     scanner = scanned_with_findings
     boto3.client("lambda").tag_resource(Resource=FUNCTION_ARN, Tags={"QualysScanExclude": "true"})

@@ -14,17 +14,14 @@ import pytest
 
 from local import runtime
 from local.emulator import store_function_code
-from qualys_lambda.aws import AwsAccess
 from qualys_lambda.config import Settings
-from qualys_lambda.credentials import SecretReader
+from qualys_lambda.deps import Deps
 from qualys_lambda.errors import ScanFailedError
 from qualys_lambda.handler import handle
 from qualys_lambda.qscanner import run_subprocess
-from qualys_lambda.scanner import Scanner
 from tests.support import (
     ACCOUNT,
     REGION,
-    SCANNER_ARN,
     TOKEN,
     VULNERABLE_CODE,
     Resources,
@@ -32,6 +29,7 @@ from tests.support import (
     create_function,
     lambda_context,
     load_event,
+    make_deps,
 )
 
 SIMULATOR = str(Path(__file__).resolve().parents[2] / "local" / "qscanner")
@@ -40,7 +38,7 @@ pytestmark = pytest.mark.server
 
 
 @pytest.fixture
-def simulated(server_resources: Resources, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Scanner:
+def simulated(server_resources: Resources, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Deps:
     """A scanner whose QScanner is the simulator, run as a real child process."""
     # The simulator's `#!/usr/bin/env python3` must find an interpreter with boto3.
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
@@ -50,7 +48,7 @@ def simulated(server_resources: Resources, tmp_path: Path, monkeypatch: pytest.M
     return make_scanner(server_resources, tmp_path)
 
 
-def make_scanner(resources: Resources, tmp_path: Path, qscanner_path: str = SIMULATOR) -> Scanner:
+def make_scanner(resources: Resources, tmp_path: Path, qscanner_path: str = SIMULATOR) -> Deps:
     env = {
         **os.environ,
         "QUALYS_SECRET_ARN": resources.secret_arn,
@@ -59,9 +57,7 @@ def make_scanner(resources: Resources, tmp_path: Path, qscanner_path: str = SIMU
         "SCAN_CACHE_TABLE": resources.table,
         "QSCANNER_PATH": qscanner_path,
     }
-    settings = Settings.from_env(env)
-    secrets = SecretReader(boto3.client("secretsmanager"), settings.qualys_secret_arn)
-    return Scanner(settings, AwsAccess(ACCOUNT), secrets, run_subprocess, SCANNER_ARN, str(tmp_path / "work"))
+    return make_deps(Settings.from_env(env), run_subprocess, tmp_path / "work")
 
 
 def runs(tmp_path: Path) -> list[dict[str, Any]]:
@@ -70,7 +66,7 @@ def runs(tmp_path: Path) -> list[dict[str, Any]]:
 
 
 def test_simulated_scan_finds_vulnerable_package_and_planted_key(
-    simulated: Scanner, server_resources: Resources, tmp_path: Path
+    simulated: Deps, server_resources: Resources, tmp_path: Path
 ) -> None:
     outcome = handle(load_event("create_function"), lambda_context(), simulated)
     result = server_resources.summary()
@@ -88,7 +84,7 @@ def test_simulated_scan_finds_vulnerable_package_and_planted_key(
     ("code", "policy_tags", "status", "policy"), [("40", "", "partial", ""), ("42", "prod", "success", "DENY")]
 )
 def test_simulated_exit_codes_finish_scan(
-    simulated: Scanner,
+    simulated: Deps,
     server_resources: Resources,
     monkeypatch: pytest.MonkeyPatch,
     code: str,
@@ -107,7 +103,7 @@ def test_simulated_exit_codes_finish_scan(
 
 
 def test_simulated_policy_gate_verdict_reaches_summary_tag_and_sns(
-    simulated: Scanner, server_resources: Resources, monkeypatch: pytest.MonkeyPatch
+    simulated: Deps, server_resources: Resources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("POLICY_TAGS", "production")
     scanner = make_scanner(server_resources, Path(simulated.work_root).parent)
@@ -119,7 +115,7 @@ def test_simulated_policy_gate_verdict_reaches_summary_tag_and_sns(
     assert message["MessageAttributes"]["policy"]["Value"] == "AUDIT"
 
 
-def test_simulated_planted_key_is_located_but_never_stored(simulated: Scanner, server_resources: Resources) -> None:
+def test_simulated_planted_key_is_located_but_never_stored(simulated: Deps, server_resources: Resources) -> None:
     handle(load_event("create_function"), lambda_context(), simulated)
     s3 = boto3.client("s3")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=server_resources.bucket)["Contents"]]
@@ -131,7 +127,7 @@ def test_simulated_planted_key_is_located_but_never_stored(simulated: Scanner, s
 
 
 def test_simulated_token_echo_never_reaches_logs_s3_or_sns(
-    simulated: Scanner, server_resources: Resources, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    simulated: Deps, server_resources: Resources, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="qualys_lambda")
     monkeypatch.setenv("QSCANNER_SIM_ECHO_TOKEN", "1")
@@ -145,7 +141,7 @@ def test_simulated_token_echo_never_reaches_logs_s3_or_sns(
     assert all(TOKEN not in json.dumps(m) for m in server_resources.messages())
 
 
-def test_simulated_cache_hit_skips_second_run(simulated: Scanner, tmp_path: Path) -> None:
+def test_simulated_cache_hit_skips_second_run(simulated: Deps, tmp_path: Path) -> None:
     handle(load_event("create_function"), lambda_context(), simulated)
     outcome = handle(load_event("update_function_configuration"), lambda_context(), simulated)
     assert outcome["outcome"] == "cache_hit" and len(runs(tmp_path)) == 1
@@ -160,7 +156,7 @@ def test_missing_binary_fails_scan(
         handle(load_event("create_function"), lambda_context(), scanner)
 
 
-def test_simulated_scan_stores_spdx_and_cyclonedx_sboms(simulated: Scanner, server_resources: Resources) -> None:
+def test_simulated_scan_stores_spdx_and_cyclonedx_sboms(simulated: Deps, server_resources: Resources) -> None:
     handle(load_event("create_function"), lambda_context(), simulated)
     result = server_resources.summary()
     s3 = boto3.client("s3")

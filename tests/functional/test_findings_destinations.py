@@ -12,20 +12,19 @@ from botocore.stub import Stubber
 
 from qualys_lambda import aws
 from qualys_lambda.aws import AwsAccess
-from qualys_lambda.credentials import SecretReader
+from qualys_lambda.deps import Deps
 from qualys_lambda.errors import DeliveryError
 from qualys_lambda.handler import handle
-from qualys_lambda.scanner import Scanner
 from tests.support import (
     ACCOUNT,
     REGION,
-    SCANNER_ARN,
     FakeRunner,
     Resources,
     create_function,
     event_for,
     lambda_context,
     load_event,
+    make_deps,
     settings_for,
 )
 
@@ -47,11 +46,9 @@ ASFF_REQUIRED = {
 }
 
 
-def hub_scanner(resources: Resources, runner: FakeRunner, tmp_path: Path, home_client: Any = aws.client) -> Scanner:
+def hub_scanner(resources: Resources, runner: FakeRunner, tmp_path: Path, home_client: Any = aws.client) -> Deps:
     settings = settings_for(resources, ENABLE_SECURITY_HUB="true")
-    access = AwsAccess(ACCOUNT, home_region=REGION, home_client=home_client)
-    secrets = SecretReader(boto3.client("secretsmanager"), settings.qualys_secret_arn)
-    return Scanner(settings, access, secrets, runner, SCANNER_ARN, str(tmp_path))
+    return make_deps(settings, runner, tmp_path, access=AwsAccess(ACCOUNT, home_region=REGION, home_client=home_client))
 
 
 def findings() -> dict[str, dict[str, Any]]:
@@ -158,7 +155,7 @@ def drain(url: str) -> list[dict[str, Any]]:
     return received
 
 
-def test_scan_event_reaches_rule_matching_critical_findings(scanner: Scanner, resources: Resources) -> None:
+def test_scan_event_reaches_rule_matching_critical_findings(scanner: Deps, resources: Resources) -> None:
     events = boto3.client("events")
     url, arn = queue_with_arn("critical-scans")
     pattern = {
@@ -178,7 +175,7 @@ def test_scan_event_reaches_rule_matching_critical_findings(scanner: Scanner, re
     assert event["detail-type"] == "Lambda Scan Completed" and event["resources"] == [FUNCTION_ARN]
 
 
-def test_sns_filter_policy_delivers_only_high_and_critical(scanner: Scanner, resources: Resources) -> None:
+def test_sns_filter_policy_delivers_only_high_and_critical(scanner: Deps, resources: Resources) -> None:
     url, arn = queue_with_arn("urgent-alerts")
     boto3.client("sns").subscribe(
         TopicArn=resources.topic_arn,

@@ -41,10 +41,9 @@ from local import runtime
 from qualys_lambda import aws as aws_module
 from qualys_lambda.aws import AwsAccess
 from qualys_lambda.config import Settings
-from qualys_lambda.credentials import SecretReader
+from qualys_lambda.deps import Deps
 from qualys_lambda.errors import TargetAccessError
 from qualys_lambda.handler import handle
-from qualys_lambda.scanner import Scanner
 from tests.support import (
     SPOKE_ROLE_SIDS,
     TEMPLATES,
@@ -56,6 +55,7 @@ from tests.support import (
     drain_units,
     event_for,
     lambda_context,
+    make_deps,
     schedule_event,
     sts_denying_assume_role,
 )
@@ -150,12 +150,11 @@ def organisation(moto_module: None) -> Iterator[Organisation]:
     yield Organisation(hub, spokes, configuration["FunctionArn"], env)
 
 
-def hub_scanner(org: Organisation, runner: FakeRunner, work: Path, **env: str) -> Scanner:
+def hub_scanner(org: Organisation, runner: FakeRunner, work: Path, **env: str) -> Deps:
     """The hub's scanner code with the deployed hub function's settings (what Lambda would build)."""
     settings = Settings.from_env({**org.hub_env, **env})
     access = AwsAccess(HUB, settings.cross_account_role_name, settings.cross_account_external_id)
-    secrets = SecretReader(boto3.client("secretsmanager", region_name=REGION), settings.qualys_secret_arn)
-    return Scanner(settings, access, secrets, runner, org.hub_function_arn, str(work))
+    return make_deps(settings, runner, work, access=access, own_function_arn=org.hub_function_arn)
 
 
 def spoke_function(account: str) -> tuple[str, str]:
@@ -181,7 +180,7 @@ def queued_event(org: Organisation, account: str, function_name: str) -> tuple[l
     return receive_all(org.hub["ScanQueueUrl"]), invoked
 
 
-def handle_queued(org: Organisation, messages: list[dict[str, Any]], scanner: Scanner) -> dict[str, Any]:
+def handle_queued(org: Organisation, messages: list[dict[str, Any]], scanner: Deps) -> dict[str, Any]:
     """The hub scanner invoked by the scan queue's event source mapping with these messages."""
     context = lambda_context(invoked_function_arn=org.hub_function_arn)
     return handle(runtime.sqs_batch(messages, org.hub["ScanQueueArn"]), context, scanner)
@@ -326,7 +325,7 @@ def test_hub_function_environment_names_spoke_role_external_id_and_accounts(orga
 # ---------------------------------------------------------------- centralized: inventory and manual scans
 
 
-def hub_inventory(org: Organisation, scanner: Scanner) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def hub_inventory(org: Organisation, scanner: Deps) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The schedule on the hub, then each inventory unit it queued (on the inventory queue, as deployed):
     the units' outcomes and the scan-request messages they queued."""
     context = lambda_context(invoked_function_arn=org.hub_function_arn)
@@ -567,13 +566,12 @@ def test_stackset_member_scanner_scans_own_function(stackset: StackSetDeployment
     event = {**event_for("billing", account=account), "region": region}
     # The member reads the administrator's shared secret (org resource policy; moto has no cross-account
     # secrets, so through an administrator-account client).
-    secrets = SecretReader(boto3.client("secretsmanager", region_name=region), settings.qualys_secret_arn)
     access = AwsAccess(
         account,
         home_region=region,
         home_client=lambda service, r=None: session.client(service, region_name=r or region),
     )
-    scanner = Scanner(settings, access, secrets, FakeRunner(), function_arn, str(tmp_path))
+    scanner = make_deps(settings, FakeRunner(), tmp_path, access=access, own_function_arn=function_arn, region=region)
 
     outcome = handle(event, lambda_context(invoked_function_arn=function_arn), scanner)
 

@@ -31,9 +31,8 @@ from botocore.exceptions import ClientError
 from local import runtime
 from qualys_lambda import aws
 from qualys_lambda.aws import AwsAccess
-from qualys_lambda.credentials import SecretReader
+from qualys_lambda.deps import Deps
 from qualys_lambda.handler import handle
-from qualys_lambda.scanner import Scanner
 from tests.conftest import empty_moto
 from tests.support import (
     ACCOUNT,
@@ -48,6 +47,7 @@ from tests.support import (
     create_function,
     create_stack,
     lambda_context,
+    make_deps,
     make_resources,
     schedule_event,
     settings_for,
@@ -93,22 +93,18 @@ class Hub:
     invocations: list[dict[str, Any]] = field(default_factory=list)
     metrics: list[dict[str, int]] = field(default_factory=list)
 
-    def scanner(self, sts: RecordingSts) -> Scanner:
+    def scanner(self, sts: RecordingSts) -> Deps:
         """A cold container's scanner."""
 
         def home_client(service: str, region: str | None = None) -> Any:
             return sts if service == "sts" else aws.client(service, region)
 
-        settings = settings_for(self.resources, **self.env)
-        access = AwsAccess(HUB, SPOKE_ROLE, home_region=REGION, home_client=home_client)
-        secrets = SecretReader(aws.client("secretsmanager", REGION), settings.qualys_secret_arn)
-        return Scanner(
-            settings,
-            access,
-            secrets,
+        return make_deps(
+            settings_for(self.resources, **self.env),
             self.runner,
-            self.scanner_arn,
             self.work,
+            access=AwsAccess(HUB, SPOKE_ROLE, home_region=REGION, home_client=home_client),
+            own_function_arn=self.scanner_arn,
             metrics=lambda v: self.metrics.append(dict(v)),
         )
 

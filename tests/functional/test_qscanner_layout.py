@@ -13,20 +13,19 @@ import pytest
 
 from qualys_lambda import aws
 from qualys_lambda.aws import AwsAccess
-from qualys_lambda.credentials import SecretReader
+from qualys_lambda.deps import Deps
 from qualys_lambda.handler import handle
-from qualys_lambda.scanner import Scanner
 from tests.support import (
     ACCOUNT,
     PLANTED_SECRET,
     REGION,
-    SCANNER_ARN,
     TOKEN,
     FakeRunner,
     Resources,
     create_function,
     lambda_context,
     load_event,
+    make_deps,
     settings_for,
 )
 
@@ -37,12 +36,10 @@ CLIENT_SECRET = json.dumps(
 )
 
 
-def hub_scanner(resources: Resources, runner: Any, tmp_path: Path, **settings: str) -> Scanner:
+def hub_scanner(resources: Resources, runner: Any, tmp_path: Path, **settings: str) -> Deps:
     """A scanner with every destination on: S3, SNS, cache, tags, Security Hub, the scan event."""
     config = settings_for(resources, ENABLE_SECURITY_HUB="true", **settings)
-    access = AwsAccess(ACCOUNT, home_region=REGION, home_client=aws.client)
-    secrets = SecretReader(boto3.client("secretsmanager"), config.qualys_secret_arn)
-    return Scanner(config, access, secrets, runner, SCANNER_ARN, str(tmp_path))
+    return make_deps(config, runner, tmp_path, access=AwsAccess(ACCOUNT, home_region=REGION, home_client=aws.client))
 
 
 @pytest.fixture
@@ -171,7 +168,7 @@ def test_stored_files_have_their_content_types_and_no_binary_changelists(hub: Re
     ids=["bad-json", "no-runs", "failed-scan"],
 )
 def test_unreadable_report_or_failed_scan_is_partial_with_reason(
-    scanner: Scanner, resources: Resources, runner_kwargs: dict[str, Any], problem: str
+    scanner: Deps, resources: Resources, runner_kwargs: dict[str, Any], problem: str
 ) -> None:
     scanner.runner = FakeRunner(**runner_kwargs)
     create_function()
@@ -182,7 +179,7 @@ def test_unreadable_report_or_failed_scan_is_partial_with_reason(
 
 
 def test_client_credentials_reach_qscanner_environment_only(
-    scanner: Scanner, resources: Resources, runner: FakeRunner
+    scanner: Deps, resources: Resources, runner: FakeRunner
 ) -> None:
     boto3.client("secretsmanager").put_secret_value(SecretId=resources.secret_arn, SecretString=CLIENT_SECRET)
     create_function()
@@ -194,7 +191,7 @@ def test_client_credentials_reach_qscanner_environment_only(
     assert argv[argv.index("--pod") + 1] == "EU2" and env["HOME"].startswith(scanner.work_root)
 
 
-def test_gateway_url_in_secret_replaces_pod(scanner: Scanner, resources: Resources, runner: FakeRunner) -> None:
+def test_gateway_url_in_secret_replaces_pod(scanner: Deps, resources: Resources, runner: FakeRunner) -> None:
     gov = json.loads(CLIENT_SECRET) | {"qualys_gateway_url": "https://gateway.qg1.apps.qualysgov.com"}
     boto3.client("secretsmanager").put_secret_value(SecretId=resources.secret_arn, SecretString=json.dumps(gov))
     create_function()
@@ -204,7 +201,7 @@ def test_gateway_url_in_secret_replaces_pod(scanner: Scanner, resources: Resourc
 
 
 def test_rejected_credentials_reread_rotated_secret_and_rescan(
-    scanner: Scanner, resources: Resources, caplog: pytest.LogCaptureFixture
+    scanner: Deps, resources: Resources, caplog: pytest.LogCaptureFixture
 ) -> None:
     envs: list[dict[str, str]] = []
 
@@ -227,7 +224,7 @@ def test_rejected_credentials_reread_rotated_secret_and_rescan(
     assert "401 [REDACTED]" in logged(caplog) and TOKEN not in logged(caplog)
 
 
-def test_generic_failure_without_authentication_words_does_not_reread(scanner: Scanner, resources: Resources) -> None:
+def test_generic_failure_without_authentication_words_does_not_reread(scanner: Deps, resources: Resources) -> None:
     scanner.runner = FakeRunner(exit_code=1, stderr="error: disk full")
     create_function()
     with pytest.raises(Exception, match="generic error"):

@@ -27,11 +27,9 @@ from local.emulator import store_function_code
 from local.runtime import free_port
 from qualys_lambda.aws import AwsAccess
 from qualys_lambda.config import Settings
-from qualys_lambda.credentials import SecretReader
 from qualys_lambda.handler import handle
 from qualys_lambda.qscanner import run_subprocess
-from qualys_lambda.scanner import Scanner
-from tests.support import event_for, lambda_context
+from tests.support import event_for, lambda_context, make_deps
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -144,15 +142,13 @@ def scan_seed(seed_zip: Path, work: Path) -> None:
         **{k: os.environ[k] for k in ("PATH", "AWS_ENDPOINT_URL")},
         "QSCANNER_PATH": str(ROOT / "local" / "qscanner"),
     }
-    settings = Settings.from_env(variables)
-    secrets = SecretReader(boto3.client("secretsmanager", region_name=REGION), settings.qualys_secret_arn)
-    scanner = Scanner(
-        settings,
-        AwsAccess(ACCOUNT, home_region=REGION),
-        secrets,
+    scanner = make_deps(
+        Settings.from_env(variables),
         run_subprocess,
-        configuration["FunctionArn"],
-        str(work),
+        work,
+        access=AwsAccess(ACCOUNT, home_region=REGION),
+        own_function_arn=configuration["FunctionArn"],
+        region=REGION,
         metrics=lambda values: None,
     )
     event = event_for(SEED)

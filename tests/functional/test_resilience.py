@@ -17,11 +17,11 @@ import pytest
 from local import runtime
 from local.emulator import store_function_code
 from qualys_lambda.coverage import totals
+from qualys_lambda.deps import Deps
 from qualys_lambda.errors import ScanFailedError
 from qualys_lambda.handler import handle
 from qualys_lambda.inventory import collect
 from qualys_lambda.qscanner import Runner
-from qualys_lambda.scanner import Scanner
 from tests.functional.test_end_to_end_simulated import make_scanner
 from tests.support import (
     ACCOUNT,
@@ -109,7 +109,7 @@ def test_scan_that_exits_kills_its_helpers_and_removes_scratch_keeping_cache(
     assert (work / "qscanner-home").is_dir()
 
 
-def test_scratch_is_private_per_scan_and_cache_and_home_are_shared(scanner: Scanner, runner: FakeRunner) -> None:
+def test_scratch_is_private_per_scan_and_cache_and_home_are_shared(scanner: Deps, runner: FakeRunner) -> None:
     create_function()
     handle(load_event("manual_scan"), lambda_context(), scanner)
     handle(load_event("manual_scan"), lambda_context(), scanner)
@@ -123,9 +123,7 @@ def test_scratch_is_private_per_scan_and_cache_and_home_are_shared(scanner: Scan
     assert not list(Path(scanner.work_root).glob("qscanner-scan-*"))
 
 
-def test_two_scans_in_one_second_keep_both_summaries(
-    scanner: Scanner, resources: Resources, runner: FakeRunner
-) -> None:
+def test_two_scans_in_one_second_keep_both_summaries(scanner: Deps, resources: Resources, runner: FakeRunner) -> None:
     moment = datetime(2026, 11, 26, 21, 7, 35, tzinfo=UTC)
     scanner.clock = lambda: moment
     create_function()
@@ -167,13 +165,13 @@ def schema_6(output: Path) -> None:
     (output / f"{scan_id}-{NEW_FILE}").write_text(json.dumps({"secret": PLANTED_SECRET, "token": TOKEN}))
 
 
-def recorded_metrics(scanner: Scanner) -> list[Mapping[str, int]]:
+def recorded_metrics(scanner: Deps) -> list[Mapping[str, int]]:
     sent: list[Mapping[str, int]] = []
     scanner.metrics = sent.append
     return sent
 
 
-def test_known_output_records_versions_and_no_drift(scanner: Scanner, resources: Resources) -> None:
+def test_known_output_records_versions_and_no_drift(scanner: Deps, resources: Resources) -> None:
     metrics = recorded_metrics(scanner)
     create_function()
     handle(load_event("create_function"), lambda_context(), scanner)
@@ -187,7 +185,7 @@ def test_known_output_records_versions_and_no_drift(scanner: Scanner, resources:
 
 
 def test_unknown_schema_version_alarms_and_keeps_raw_files_redacted(
-    scanner: Scanner, resources: Resources, runner: FakeRunner
+    scanner: Deps, resources: Resources, runner: FakeRunner
 ) -> None:
     scanner.runner = changing_output(runner, schema_6)
     metrics = recorded_metrics(scanner)
@@ -203,7 +201,7 @@ def test_unknown_schema_version_alarms_and_keeps_raw_files_redacted(
     assert PLANTED_SECRET not in body and TOKEN not in body and "[REDACTED]" in body
 
 
-def test_sarif_rule_without_severity_alarms(scanner: Scanner, resources: Resources, runner: FakeRunner) -> None:
+def test_sarif_rule_without_severity_alarms(scanner: Deps, resources: Resources, runner: FakeRunner) -> None:
     report = sarif([4, 3])
     del report["runs"][0]["tool"]["driver"]["rules"][1]["properties"]["severity"]
     runner.sarif_text = json.dumps(report)
@@ -217,7 +215,7 @@ def test_sarif_rule_without_severity_alarms(scanner: Scanner, resources: Resourc
 
 
 def test_missing_sarif_where_vulnerabilities_were_asked_alarms(
-    scanner: Scanner, resources: Resources, runner: FakeRunner
+    scanner: Deps, resources: Resources, runner: FakeRunner
 ) -> None:
     def drop_sarif(output: Path) -> None:
         for path in output.glob("*-Report.sarif.json"):
@@ -272,7 +270,7 @@ def sqs_batch(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_image_too_large_for_tmp_is_not_scanned_and_not_retried(
-    scanner: Scanner, resources: Resources, runner: FakeRunner
+    scanner: Deps, resources: Resources, runner: FakeRunner
 ) -> None:
     scanner.settings = settings_for(resources, EPHEMERAL_STORAGE_MB=2048)
     metrics = recorded_metrics(scanner)
@@ -293,7 +291,7 @@ def test_image_too_large_for_tmp_is_not_scanned_and_not_retried(
     assert json.loads(message["Message"])["scan"]["error"] == scan["error"]
 
 
-def test_image_that_fits_is_scanned(scanner: Scanner, resources: Resources, runner: FakeRunner) -> None:
+def test_image_that_fits_is_scanned(scanner: Deps, resources: Resources, runner: FakeRunner) -> None:
     scanner.settings = settings_for(resources, EPHEMERAL_STORAGE_MB=10240)
     push_image(3 * GIB)
     image_function(resources)
@@ -302,7 +300,7 @@ def test_image_that_fits_is_scanned(scanner: Scanner, resources: Resources, runn
 
 
 def test_too_large_shows_in_coverage_and_is_not_requeued(
-    scanner: Scanner, resources: Resources, runner: FakeRunner
+    scanner: Deps, resources: Resources, runner: FakeRunner
 ) -> None:
     queue = boto3.client("sqs").create_queue(QueueName="scan-requests")["QueueUrl"]
     # Below Lambda's 512 MB floor on purpose: a tiny zip must then not fit (up to 250 MB unzipped + margin).
@@ -310,7 +308,7 @@ def test_too_large_shows_in_coverage_and_is_not_requeued(
     create_function()
     assert handle(load_event("create_function"), lambda_context(), scanner)["reason"] == "TOO_LARGE"
 
-    rows = collect(scanner.settings, scanner.aws, scanner.cache, datetime.now(UTC))
+    rows = collect(scanner, datetime.now(UTC))
     (row,) = [r.as_json() for r in rows if r.function_name == "orders-api"]
     assert row["reason"] == "TOO_LARGE" and row["status"] == "failed"
     assert "raise EphemeralStorageSize (ephemeral_storage_size) to" in row["detail"]
@@ -320,7 +318,7 @@ def test_too_large_shows_in_coverage_and_is_not_requeued(
     assert inventory["enqueued"] == 0 and runner.calls == []
 
 
-def test_memory_too_small_names_scanner_memory_size(scanner: Scanner, resources: Resources, runner: FakeRunner) -> None:
+def test_memory_too_small_names_scanner_memory_size(scanner: Deps, resources: Resources, runner: FakeRunner) -> None:
     scanner.settings = settings_for(resources, AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256)
     create_function()
     outcome = handle(load_event("create_function"), lambda_context(), scanner)

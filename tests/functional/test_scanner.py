@@ -16,11 +16,9 @@ import pytest
 
 from local import runtime
 from qualys_lambda import aws as aws_module
-from qualys_lambda.aws import AwsAccess
-from qualys_lambda.credentials import SecretReader
+from qualys_lambda.deps import Deps
 from qualys_lambda.errors import DeliveryError, ScanFailedError
 from qualys_lambda.handler import handle
-from qualys_lambda.scanner import Scanner
 from tests.support import (
     ACCOUNT,
     REGION,
@@ -34,6 +32,7 @@ from tests.support import (
     event_for,
     lambda_context,
     load_event,
+    make_deps,
     settings_for,
 )
 
@@ -56,13 +55,12 @@ def cache_item(table: str, arn: str = FUNCTION_ARN) -> dict[str, Any]:
     ]
 
 
-def fresh_scanner(scanner: Scanner, runner: FakeRunner) -> Scanner:
+def fresh_scanner(scanner: Deps, runner: FakeRunner) -> Deps:
     """A new container: same settings, a new secret cache."""
-    secrets = SecretReader(boto3.client("secretsmanager", region_name=REGION), scanner.settings.qualys_secret_arn)
-    return Scanner(scanner.settings, scanner.aws, secrets, runner, SCANNER_ARN, scanner.work_root)
+    return make_deps(scanner.settings, runner, scanner.work_root, access=scanner.aws)
 
 
-def test_scan_create_event_tags_function(scanner: Scanner, resources: Resources, runner: FakeRunner) -> None:
+def test_scan_create_event_tags_function(scanner: Deps, resources: Resources, runner: FakeRunner) -> None:
     create_function()
     outcome = handle(load_event("create_function"), lambda_context(), scanner)
     tags = tags_of()
@@ -78,7 +76,7 @@ def test_scan_create_event_tags_function(scanner: Scanner, resources: Resources,
 
 
 def test_scan_create_event_stores_summary_and_raw_files_under_bucket_default_key(
-    scanner: Scanner, resources: Resources
+    scanner: Deps, resources: Resources
 ) -> None:
     create_function()
     outcome = handle(load_event("create_function"), lambda_context(), scanner)
@@ -108,7 +106,7 @@ def test_scan_create_event_stores_summary_and_raw_files_under_bucket_default_key
     assert summary["s3"]["summary_key"].endswith("/summary.json")
 
 
-def test_scan_create_event_publishes_sns_with_attributes(scanner: Scanner, resources: Resources) -> None:
+def test_scan_create_event_publishes_sns_with_attributes(scanner: Deps, resources: Resources) -> None:
     create_function()
     handle(load_event("create_function"), lambda_context(), scanner)
     (envelope,) = resources.messages()
@@ -118,7 +116,7 @@ def test_scan_create_event_publishes_sns_with_attributes(scanner: Scanner, resou
     assert attributes == {"status": "success", "max_severity": "critical", "account": ACCOUNT}
 
 
-def test_scan_create_event_records_cache_entry(scanner: Scanner, resources: Resources) -> None:
+def test_scan_create_event_records_cache_entry(scanner: Deps, resources: Resources) -> None:
     create_function()
     handle(load_event("create_function"), lambda_context(), scanner)
     item = cache_item(resources.table)
@@ -131,7 +129,7 @@ def test_scan_create_event_records_cache_entry(scanner: Scanner, resources: Reso
     assert item["scan_timestamp"]["S"] == tags_of()["QualysScanTimestamp"]
 
 
-def test_qscanner_argv_has_no_token_and_env_has_token_and_target(scanner: Scanner, runner: FakeRunner) -> None:
+def test_qscanner_argv_has_no_token_and_env_has_token_and_target(scanner: Deps, runner: FakeRunner) -> None:
     create_function()
     handle(load_event("create_function"), lambda_context(), scanner)
     (call,) = runner.calls
@@ -162,7 +160,7 @@ def test_qscanner_argv_has_no_token_and_env_has_token_and_target(scanner: Scanne
     assert not Path(output_dir).exists()
 
 
-def test_scan_deadline_comes_from_remaining_time(scanner: Scanner, runner: FakeRunner) -> None:
+def test_scan_deadline_comes_from_remaining_time(scanner: Deps, runner: FakeRunner) -> None:
     create_function()
     handle(load_event("create_function"), lambda_context(remaining_ms=300_000), scanner)
     assert runner.calls[0]["timeout"] == pytest.approx(270)
@@ -171,13 +169,13 @@ def test_scan_deadline_comes_from_remaining_time(scanner: Scanner, runner: FakeR
     assert argv[argv.index("--scan-timeout") + 1] == "260s"
 
 
-def test_update_code_event_with_full_arn_scans(scanner: Scanner, runner: FakeRunner) -> None:
+def test_update_code_event_with_full_arn_scans(scanner: Deps, runner: FakeRunner) -> None:
     create_function()
     outcome = handle(load_event("update_function_code"), lambda_context(), scanner)
     assert outcome["outcome"] == "scanned" and len(runner.calls) == 1
 
 
-def test_configuration_update_after_scan_is_cache_hit_without_secret_read(scanner: Scanner, runner: FakeRunner) -> None:
+def test_configuration_update_after_scan_is_cache_hit_without_secret_read(scanner: Deps, runner: FakeRunner) -> None:
     create_function()
     handle(load_event("create_function"), lambda_context(), scanner)
     cold = fresh_scanner(scanner, runner)
@@ -187,7 +185,7 @@ def test_configuration_update_after_scan_is_cache_hit_without_secret_read(scanne
     assert cold.secrets.reads == 0
 
 
-def test_own_account_events_resolve_credentials_once_per_container(scanner: Scanner, runner: FakeRunner) -> None:
+def test_own_account_events_resolve_credentials_once_per_container(scanner: Deps, runner: FakeRunner) -> None:
     create_function()
     handle(load_event("create_function"), lambda_context(), scanner)
     sessions: list[Any] = []
@@ -204,7 +202,7 @@ def test_own_account_events_resolve_credentials_once_per_container(scanner: Scan
     assert sessions == []  # the container's session, built by the first event, serves every later one
 
 
-def test_layer_change_rescans(scanner: Scanner, runner: FakeRunner) -> None:
+def test_layer_change_rescans(scanner: Deps, runner: FakeRunner) -> None:
     lambda_client = boto3.client("lambda", region_name=REGION)
     layer = lambda_client.publish_layer_version(LayerName="deps", Content={"ZipFile": b"PK\x05\x06" + b"\0" * 18})
     create_function(layers=[layer["LayerVersionArn"]])
@@ -215,7 +213,7 @@ def test_layer_change_rescans(scanner: Scanner, runner: FakeRunner) -> None:
     assert outcome["outcome"] == "scanned" and len(runner.calls) == 2
 
 
-def test_code_update_rescans(scanner: Scanner, runner: FakeRunner) -> None:
+def test_code_update_rescans(scanner: Deps, runner: FakeRunner) -> None:
     from tests.support import code_zip
 
     create_function()
@@ -225,7 +223,7 @@ def test_code_update_rescans(scanner: Scanner, runner: FakeRunner) -> None:
     assert len(runner.calls) == 2
 
 
-def test_excluded_function_is_not_scanned_or_tagged(scanner: Scanner, resources: Resources, runner: FakeRunner) -> None:
+def test_excluded_function_is_not_scanned_or_tagged(scanner: Deps, resources: Resources, runner: FakeRunner) -> None:
     create_function(tags={"QualysScanExclude": "true"})
     outcome = handle(load_event("create_function"), lambda_context(), scanner)
     assert outcome["outcome"] == "excluded"
@@ -234,11 +232,11 @@ def test_excluded_function_is_not_scanned_or_tagged(scanner: Scanner, resources:
 
 
 def test_tagging_switched_off_scans_and_stores_but_writes_no_tag(
-    scanner: Scanner, resources: Resources, runner: FakeRunner, tmp_path: Any
+    scanner: Deps, resources: Resources, runner: FakeRunner, tmp_path: Any
 ) -> None:
     create_function()
-    untagging = Scanner(
-        settings_for(resources, TAG_FUNCTIONS="false"), scanner.aws, scanner.secrets, runner, SCANNER_ARN, str(tmp_path)
+    untagging = dataclasses.replace(
+        scanner, settings=settings_for(resources, TAG_FUNCTIONS="false"), work_root=str(tmp_path)
     )
     outcome = handle(load_event("create_function"), lambda_context(), untagging)
     assert outcome["outcome"] == "scanned" and len(runner.calls) == 1
@@ -257,7 +255,7 @@ def test_tagging_switched_off_scans_and_stores_but_writes_no_tag(
     ],
 )
 def test_finished_exit_codes_map_to_status(
-    scanner: Scanner,
+    scanner: Deps,
     resources: Resources,
     runner: FakeRunner,
     exit_code: int,
@@ -280,7 +278,7 @@ def test_finished_exit_codes_map_to_status(
         assert summary["scan"]["problems"] == ["vulnerability report not available from Qualys (inventory uploaded)"]
 
 
-def test_policy_exit_code_without_policy_mode_is_a_failure(scanner: Scanner, runner: FakeRunner) -> None:
+def test_policy_exit_code_without_policy_mode_is_a_failure(scanner: Deps, runner: FakeRunner) -> None:
     runner.exit_code = 42
     create_function()
     with pytest.raises(ScanFailedError):
@@ -298,7 +296,7 @@ def test_policy_exit_code_without_policy_mode_is_a_failure(scanner: Scanner, run
     ids=["exit-1", "timeout", "missing-binary"],
 )
 def test_failed_scan_is_tagged_stored_notified_and_raised(
-    scanner: Scanner, resources: Resources, runner_kwargs: dict[str, Any], error: str
+    scanner: Deps, resources: Resources, runner_kwargs: dict[str, Any], error: str
 ) -> None:
     scanner.runner = FakeRunner(**runner_kwargs)
     create_function()
@@ -311,7 +309,7 @@ def test_failed_scan_is_tagged_stored_notified_and_raised(
     assert cache_item(resources.table)["status"]["S"] == "failed"
 
 
-def test_failed_scan_is_retried_on_next_event(scanner: Scanner, runner: FakeRunner) -> None:
+def test_failed_scan_is_retried_on_next_event(scanner: Deps, runner: FakeRunner) -> None:
     runner.exit_code = 1
     create_function()
     with pytest.raises(ScanFailedError):
@@ -320,7 +318,7 @@ def test_failed_scan_is_retried_on_next_event(scanner: Scanner, runner: FakeRunn
     assert handle(load_event("update_function_configuration"), lambda_context(), scanner)["outcome"] == "scanned"
 
 
-def test_stale_output_files_from_earlier_scan_are_ignored(scanner: Scanner, resources: Resources) -> None:
+def test_stale_output_files_from_earlier_scan_are_ignored(scanner: Deps, resources: Resources) -> None:
     stale = Path(scanner.work_root) / "qscanner-out-old"
     stale.mkdir()
     (stale / "old-ScanResult.json").write_text(json.dumps({"SecretResults": [{"Secrets": [{}] * 7}]}))
@@ -334,7 +332,7 @@ def test_stale_output_files_from_earlier_scan_are_ignored(scanner: Scanner, reso
     assert not any("old-" in key for key in s3_objects(resources.bucket))
 
 
-def test_s3_down_still_notifies_tags_and_raises(scanner: Scanner, resources: Resources) -> None:
+def test_s3_down_still_notifies_tags_and_raises(scanner: Deps, resources: Resources) -> None:
     boto3.client("s3").delete_bucket(Bucket=resources.bucket)
     create_function()
     with pytest.raises(DeliveryError, match="s3"):
@@ -344,7 +342,7 @@ def test_s3_down_still_notifies_tags_and_raises(scanner: Scanner, resources: Res
     assert cache_item(resources.table)["status"]["S"] == "incomplete"
 
 
-def test_s3_down_then_retry_rescans_and_delivers(scanner: Scanner, resources: Resources, runner: FakeRunner) -> None:
+def test_s3_down_then_retry_rescans_and_delivers(scanner: Deps, resources: Resources, runner: FakeRunner) -> None:
     boto3.client("s3").delete_bucket(Bucket=resources.bucket)
     create_function()
     with pytest.raises(DeliveryError):
@@ -354,7 +352,7 @@ def test_s3_down_then_retry_rescans_and_delivers(scanner: Scanner, resources: Re
     assert len(runner.calls) == 2 and resources.summary()["scan"]["status"] == "success"
 
 
-def test_sns_down_still_stores_and_tags(scanner: Scanner, resources: Resources) -> None:
+def test_sns_down_still_stores_and_tags(scanner: Deps, resources: Resources) -> None:
     boto3.client("sns").delete_topic(TopicArn=resources.topic_arn)
     create_function()
     with pytest.raises(DeliveryError, match="sns"):
@@ -364,7 +362,7 @@ def test_sns_down_still_stores_and_tags(scanner: Scanner, resources: Resources) 
 
 
 def test_dynamodb_down_still_scans_stores_notifies_tags(
-    scanner: Scanner, resources: Resources, runner: FakeRunner, caplog: pytest.LogCaptureFixture
+    scanner: Deps, resources: Resources, runner: FakeRunner, caplog: pytest.LogCaptureFixture
 ) -> None:
     boto3.client("dynamodb").delete_table(TableName=resources.table)
     create_function()
@@ -377,7 +375,7 @@ def test_dynamodb_down_still_scans_stores_notifies_tags(
 
 
 def test_token_in_qscanner_stderr_never_reaches_logs_s3_or_sns(
-    scanner: Scanner, resources: Resources, caplog: pytest.LogCaptureFixture
+    scanner: Deps, resources: Resources, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="qualys_lambda")
     scanner.runner = FakeRunner(exit_code=1, stderr=f"auth failed for token {TOKEN}\n")
@@ -391,7 +389,7 @@ def test_token_in_qscanner_stderr_never_reaches_logs_s3_or_sns(
     assert all(TOKEN not in json.dumps(m) for m in resources.messages())
 
 
-def test_token_written_into_output_files_is_redacted_in_s3(scanner: Scanner, resources: Resources) -> None:
+def test_token_written_into_output_files_is_redacted_in_s3(scanner: Deps, resources: Resources) -> None:
     def leak(argv: list[str], env: dict[str, str]) -> None:
         out = Path(argv[argv.index("--output-dir") + 1])
         sbom = {"bomFormat": "CycloneDX", "note": f"token={env['QUALYS_ACCESS_TOKEN']}"}
@@ -404,7 +402,7 @@ def test_token_written_into_output_files_is_redacted_in_s3(scanner: Scanner, res
     assert b"token=[REDACTED]" in b"".join(bodies) and all(TOKEN.encode() not in b for b in bodies)
 
 
-def test_two_concurrent_events_for_same_code_scan_once(scanner: Scanner, runner: FakeRunner) -> None:
+def test_two_concurrent_events_for_same_code_scan_once(scanner: Deps, runner: FakeRunner) -> None:
     runner.delay = 0.5
     create_function()
     outcomes: list[dict[str, Any]] = []
@@ -423,7 +421,7 @@ def test_two_concurrent_events_for_same_code_scan_once(scanner: Scanner, runner:
 
 
 def test_event_arriving_while_the_code_is_being_scanned_does_not_start_a_second_scan(
-    scanner: Scanner, runner: FakeRunner
+    scanner: Deps, runner: FakeRunner
 ) -> None:
     create_function()
     outcomes: list[str] = []
@@ -438,7 +436,7 @@ def test_event_arriving_while_the_code_is_being_scanned_does_not_start_a_second_
     assert outcomes == ["in_progress", "scanned"]
 
 
-def test_container_image_function_is_scanned(scanner: Scanner, resources: Resources, runner: FakeRunner) -> None:
+def test_container_image_function_is_scanned(scanner: Deps, resources: Resources, runner: FakeRunner) -> None:
     image = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/orders:1.4"
     boto3.client("lambda").create_function(
         FunctionName="orders-api", Role=resources.role_arn, PackageType="Image", Code={"ImageUri": image}
@@ -451,37 +449,33 @@ def test_container_image_function_is_scanned(scanner: Scanner, resources: Resour
     assert tags_of()["QualysScanStatus"] == "success"
 
 
-def test_manual_scan_bypasses_cache(scanner: Scanner, runner: FakeRunner) -> None:
+def test_manual_scan_bypasses_cache(scanner: Deps, runner: FakeRunner) -> None:
     create_function()
     handle(load_event("create_function"), lambda_context(), scanner)
     outcome = handle(load_event("manual_scan"), lambda_context(), scanner)
     assert outcome["outcome"] == "scanned" and len(runner.calls) == 2
 
 
-def test_scanner_never_scans_itself(scanner: Scanner, runner: FakeRunner, caplog: pytest.LogCaptureFixture) -> None:
+def test_scanner_never_scans_itself(scanner: Deps, runner: FakeRunner, caplog: pytest.LogCaptureFixture) -> None:
     create_function(name="qualys-scanner")
     outcome = handle(event_for(SCANNER_ARN), lambda_context(), scanner)
     assert outcome["outcome"] == "rejected" and runner.calls == []
     assert "QualysScanStatus" not in tags_of(SCANNER_ARN)
 
 
-def test_deleted_function_is_rejected(scanner: Scanner, runner: FakeRunner) -> None:
+def test_deleted_function_is_rejected(scanner: Deps, runner: FakeRunner) -> None:
     outcome = handle(load_event("create_function"), lambda_context(), scanner)
     assert outcome == {"outcome": "rejected", "reason": "function no longer exists", "function_arn": FUNCTION_ARN}
 
 
 def test_account_outside_allowed_list_is_rejected(resources: Resources, runner: FakeRunner, tmp_path: Path) -> None:
-    settings = settings_for(resources, ALLOWED_ACCOUNT_IDS="111111111111")
-    secrets = SecretReader(boto3.client("secretsmanager"), settings.qualys_secret_arn)
-    scanner = Scanner(settings, AwsAccess(ACCOUNT), secrets, runner, SCANNER_ARN, str(tmp_path))
+    scanner = make_deps(settings_for(resources, ALLOWED_ACCOUNT_IDS="111111111111"), runner, tmp_path)
     create_function()
     outcome = handle(load_event("create_function"), lambda_context(), scanner)
     assert outcome["outcome"] == "rejected" and "ALLOWED_ACCOUNT_IDS" in outcome["reason"]
 
 
-def test_bad_secret_fails_scan_naming_field_not_value(
-    scanner: Scanner, resources: Resources, runner: FakeRunner
-) -> None:
+def test_bad_secret_fails_scan_naming_field_not_value(scanner: Deps, resources: Resources, runner: FakeRunner) -> None:
     boto3.client("secretsmanager").put_secret_value(
         SecretId=resources.secret_arn, SecretString=json.dumps({"qualys_pod": "MARS1", "qualys_access_token": TOKEN})
     )
@@ -494,8 +488,7 @@ def test_bad_secret_fails_scan_naming_field_not_value(
 
 def test_disabled_destinations_are_not_written(resources: Resources, runner: FakeRunner, tmp_path: Path) -> None:
     settings = settings_for(resources, RESULTS_S3_BUCKET="", SNS_TOPIC_ARN="", SCAN_CACHE_TABLE="")
-    secrets = SecretReader(boto3.client("secretsmanager"), settings.qualys_secret_arn)
-    scanner = Scanner(settings, AwsAccess(ACCOUNT), secrets, runner, SCANNER_ARN, str(tmp_path))
+    scanner = make_deps(settings, runner, tmp_path)
     create_function()
     handle(load_event("create_function"), lambda_context(), scanner)
     handle(load_event("update_function_configuration"), lambda_context(), scanner)
@@ -503,7 +496,7 @@ def test_disabled_destinations_are_not_written(resources: Resources, runner: Fak
     assert s3_objects(resources.bucket) == {} and resources.messages() == []
 
 
-def test_scan_logs_carry_function_event_and_outcome(scanner: Scanner, caplog: pytest.LogCaptureFixture) -> None:
+def test_scan_logs_carry_function_event_and_outcome(scanner: Deps, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     create_function()
     handle(load_event("create_function"), lambda_context(), scanner)
@@ -513,7 +506,7 @@ def test_scan_logs_carry_function_event_and_outcome(scanner: Scanner, caplog: py
     assert record.outcome == "scanned"  # type: ignore[attr-defined]
 
 
-def test_sqs_batch_reports_only_failing_record_and_logs_each_outcome(scanner: Scanner, runner: FakeRunner) -> None:
+def test_sqs_batch_reports_only_failing_record_and_logs_each_outcome(scanner: Deps, runner: FakeRunner) -> None:
     create_function()
     create_function(name="billing")
     runner.on_call = lambda argv, env: setattr(runner, "exit_code", 1 if argv[-1].endswith("billing") else 0)
@@ -561,7 +554,7 @@ class NoAws:
     ids=["unknown-event", "shell-metacharacters", "other-service-arn", "failed-call", "no-detail"],
 )
 def test_rejected_input_logs_one_line_and_calls_no_aws(
-    scanner: Scanner, runner: FakeRunner, caplog: pytest.LogCaptureFixture, event: dict[str, Any]
+    scanner: Deps, runner: FakeRunner, caplog: pytest.LogCaptureFixture, event: dict[str, Any]
 ) -> None:
     scanner.aws = NoAws()  # type: ignore[assignment]
     caplog.set_level(logging.INFO, logger="qualys_lambda")

@@ -55,7 +55,6 @@ PLUGIN_DIR = os.environ.get("TF_PLUGIN_DIR", "/opt/tf-plugins")
 TERRAFORM_TIMEOUT_S = 900
 ACCESS_TOKEN = "terraform-apply-test-token-0123456789"
 EXTERNAL_ID = "terraform-test-external-id-0123"
-PREPARE_TMP = "from qualys_lambda import handler as h; h.default_scanner(context).work_root = {path!r}"
 # Attributes moto 5.2.1 does not return as AWS does, by resource type (see the module docstring).
 MOTO_GAPS = {
     "aws_lambda_function": {"dead_letter_config", "logging_config"},
@@ -277,7 +276,7 @@ def scan_through(session: Any, scanner: str, artifacts: dict[str, Path], work: P
     )
     function.environment["QSCANNER_PATH"] = str(function.layer_dir / "bin" / "qscanner")
     (work / "lambda-tmp").mkdir()
-    function.prepare = PREPARE_TMP.format(path=str(work / "lambda-tmp"))
+    function.work_root = work / "lambda-tmp"
     batch = runtime.poll(session, queue, function, runtime.LambdaContext(configuration["FunctionArn"]))
     assert batch is not None
 

@@ -7,10 +7,10 @@ from typing import Any, cast
 
 import pytest
 
+from qualys_lambda.deps import Deps
 from qualys_lambda.errors import InvalidEventError
 from qualys_lambda.events import parse_event, sqs_records
 from qualys_lambda.handler import handle_one
-from qualys_lambda.scanner import Scanner
 from tests.support import ACCOUNT, load_event
 
 ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:orders-api"
@@ -177,7 +177,7 @@ def test_parse_event_field_of_wrong_json_type_rejected_as_invalid_event(case: st
 
 def test_handler_event_with_object_source_rejected_with_one_log_line(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    outcome = handle_one(cast(Scanner, None), _with_type(("source",), {"nested": ["x"]}), 60.0)
+    outcome = handle_one(cast(Deps, None), _with_type(("source",), {"nested": ["x"]}), 60.0)
     assert outcome == {"outcome": "rejected", "reason": "event field source is not a string"}
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [("WARNING", "event rejected")]
 

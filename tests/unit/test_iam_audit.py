@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from qualys_lambda.permissions import PERMISSIONS, Permission
 from tests.iam import TEMPLATE_NAMES, VALUES, Policy, as_json, template_policies, terraform_policies
+from tests.permissions import PERMISSIONS, Permission
 
 with warnings.catch_warnings():
     # parliament 1.6.4 imports pkg_resources and leaves its data files open at import.

@@ -1,7 +1,7 @@
 """Each role of each template and of the Terraform module grants every action of the permissions table.
 
 moto enforces no IAM, so this is where a missing grant shows before a real deployment's AccessDenied:
-every row of qualys_lambda.permissions.PERMISSIONS that a role's account needs is evaluated against the
+every row of tests.permissions.PERMISSIONS that a role's account needs is evaluated against the
 role's resolved policy on the row's example resource (an other-account layer, a central registry's
 repository, a customer managed key reached through Lambda or Secrets Manager, another inventoried region).
 """
@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from qualys_lambda.permissions import PERMISSIONS, ROLE_CALLERS, Permission
 from qualys_lambda.publish import SCANNER_TAG_KEYS
 from tests.iam import (
     HOME,
@@ -26,6 +25,7 @@ from tests.iam import (
     terraform_documents,
     terraform_policies,
 )
+from tests.permissions import PERMISSIONS, ROLE_CALLERS, Permission
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import botocore.session
 import pytest
 from botocore import xform_name
 
-from qualys_lambda.permissions import PERMISSIONS, covered_calls
+from tests.permissions import PERMISSIONS, covered_calls
 
 PACKAGE = Path(__file__).parents[2] / "scanner-lambda" / "qualys_lambda"
 # Methods that build a client; their first argument names the service.
@@ -109,7 +109,7 @@ def test_reading_the_code_finds_the_calls_of_each_destination() -> None:
 @pytest.mark.parametrize("call", sorted(CALLS))
 def test_permissions_table_authorises_every_boto3_call(call: str) -> None:
     rows = [p for p in PERMISSIONS if call in p.calls]
-    assert rows, f"{call} ({', '.join(CALLS[call])}) has no row in qualys_lambda.permissions.PERMISSIONS"
+    assert rows, f"{call} ({', '.join(CALLS[call])}) has no row in tests.permissions.PERMISSIONS"
     assert {p.action for p in rows} == {iam_action(call)}
 
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from qualys_lambda.qscanner_output import Package, read_report
-from qualys_lambda.report import findings_from
+from qualys_lambda.summary import findings_from
 from tests.support import PLANTED_SECRET, scan_result
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "qscanner-Report.sarif.json"

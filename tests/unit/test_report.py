@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from qualys_lambda.qscanner import ScanJob, build_argv, build_env, classify, exit_reason, read_outputs
+from qualys_lambda.qscanner import ScanJob, build_argv, build_env, exit_reason, exit_status, read_outputs
 from qualys_lambda.qscanner_output import read_report, redact
-from qualys_lambda.report import findings_from, max_severity, s3_prefix, vulnerability_counts
+from qualys_lambda.summary import findings_from, max_severity, s3_prefix, vulnerability_counts
 from tests.support import TOKEN, sarif, scan_result
 
 
@@ -74,7 +74,7 @@ def test_max_severity_none_without_findings() -> None:
     ],
 )
 def test_classify_exit_codes(code: int, mode: str, expected: tuple[str, str]) -> None:
-    assert classify(code, mode) == expected
+    assert exit_status(code, mode) == expected
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """Every AWS action the scanner, QScanner and Lambda (for the scanner) need, with the resource each acts on.
 
 moto enforces no IAM, so this table is what the tests hold the templates and the Terraform module to:
-tests/unit/test_permissions_table.py checks it covers every boto3 call of this package (by reading the
+tests/unit/test_permissions_table.py checks it covers every boto3 call of qualys_lambda (by reading the
 code), tests/unit/test_iam_grants.py that each role grants each row on its example resource.
 
 Accounts: `home` is the scanner's own account (its bucket, queues, topic, table, secret, bus);

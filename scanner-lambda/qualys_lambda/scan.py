@@ -6,17 +6,16 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from qualys_lambda import inventory, publish, securityhub, sizing
-from qualys_lambda.aws import AwsAccess, Target, error_code, is_transient
+from qualys_lambda import publish, securityhub, sizing
+from qualys_lambda.aws import Target, error_code, is_transient
 from qualys_lambda.cache import Claim, ScanCache, ScanIdentity
-from qualys_lambda.config import Settings
-from qualys_lambda.credentials import SecretReader
+from qualys_lambda.deps import Deps
 from qualys_lambda.errors import (
     ConfigurationError,
     DeliveryError,
@@ -27,12 +26,11 @@ from qualys_lambda.errors import (
     ScannerError,
     TransientError,
 )
-from qualys_lambda.events import DELETE_EVENT_NAME, InventoryUnit, ScanRequest
-from qualys_lambda.metrics import MetricsSink, emit
-from qualys_lambda.qscanner import Runner, ScanJob, ScanRun, run_scan
+from qualys_lambda.events import DELETE_EVENT_NAME, ScanRequest
+from qualys_lambda.qscanner import ScanJob, ScanRun, run_scan
 from qualys_lambda.qscanner_output import QScannerReport, StoredFile
-from qualys_lambda.report import SCHEMA_VERSION, FunctionInfo, ScanInfo, Summary, findings_from, iso, s3_prefix
 from qualys_lambda.sizing import TOO_LARGE
+from qualys_lambda.summary import SCHEMA_VERSION, FunctionInfo, ScanInfo, Summary, findings_from, iso, s3_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -40,37 +38,22 @@ logger = logging.getLogger(__name__)
 DELIVERY_MARGIN_S = 30
 # A claim outlives the longest possible scan, so a crashed scanner's claim expires by itself.
 CLAIM_LEASE_S = 960
-EXCLUDE_VALUES = frozenset({"true", "yes", "1"})
 
 
 @dataclass
 class Scanner:
-    """What a scan touches, supplied by the handler (defaults) or by tests (moto, fakes)."""
+    """One scan of one function, with what the handler (or a test) built once."""
 
-    settings: Settings
-    aws: AwsAccess
-    secrets: SecretReader
-    runner: Runner
-    own_function_arn: str = ""
-    work_root: str = "/tmp"  # noqa: S108 - Lambda's only writable directory
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    metrics: MetricsSink = emit
-
-    @property
-    def cache(self) -> ScanCache | None:
-        """The cache table, when one is configured."""
-        if not self.settings.cache_table:
-            return None
-        return ScanCache(self.aws.home_client("dynamodb"), self.settings.cache_table, self.settings.cache_ttl_days)
+    deps: Deps
 
     def scan(self, request: ScanRequest, remaining_s: float) -> dict[str, Any]:
         """Scan `request`'s function unless it is excluded or cached; returns a small outcome dict."""
         log = {"function_arn": request.function_arn, "event_id": request.event_id, "trigger": request.event_name}
-        if request.function_arn == self.own_function_arn:
+        if request.function_arn == self.deps.own_function_arn:
             raise InvalidEventError("the scanner does not scan itself")
-        if not self.settings.in_scope(request.account):
+        if not self.deps.settings.in_scope(request.account):
             raise InvalidEventError("event account is not in ALLOWED_ACCOUNT_IDS")
-        target = self.aws.target(request.account, request.region)
+        target = self.deps.aws.target(request.account, request.region)
         try:
             function = get_function(target, request.function_arn)
         except FunctionGoneError:
@@ -87,20 +70,22 @@ class Scanner:
         if tags is None:
             logger.warning("scan skipped", extra={**log, "outcome": "unknown", "reason": "tags unreadable"})
             return {"outcome": "unknown", "function_arn": request.function_arn, "reason": "tags unreadable"}
-        if str(tags.get(self.settings.exclude_tag, "")).lower() in EXCLUDE_VALUES:
+        if self.deps.settings.excludes(tags):
             archived = self._retire(request, target)
             logger.info("scan skipped", extra={**log, "outcome": "excluded", "archived": archived})
-            self.metrics({"ScansExcluded": 1})
+            self.deps.metrics({"ScansExcluded": 1})
             return {"outcome": "excluded", "function_arn": request.function_arn}
         identity = ScanIdentity.of(configuration)
-        cache = self.cache
+        cache = self.deps.cache
         failures: list[str] = []
         # The claim's token: only the scan that still holds it records its result (see `_is_current`).
         token = ""
         if cache is not None:
             try:
                 token = uuid.uuid4().hex
-                claim = cache.claim(request.function_arn, identity, self.clock(), CLAIM_LEASE_S, request.force, token)
+                claim = cache.claim(
+                    request.function_arn, identity, self.deps.clock(), CLAIM_LEASE_S, request.force, token
+                )
             except TransientError as exc:
                 # Fail open: without the cache a duplicate scan is possible, a missed one is not.
                 logger.error("cache unavailable", extra={**log, "error": str(exc)})
@@ -108,21 +93,29 @@ class Scanner:
                 claim, token = Claim.CLAIMED, ""
             if claim is not Claim.CLAIMED:
                 logger.info("scan skipped", extra={**log, "outcome": claim.value})
-                self.metrics({"CacheHits" if claim is Claim.CACHED else "DuplicatesSkipped": 1})
+                self.deps.metrics({"CacheHits" if claim is Claim.CACHED else "DuplicatesSkipped": 1})
                 return {"outcome": claim.value, "function_arn": request.function_arn}
 
-        started = self.clock()
+        started = self.deps.clock()
         misfit = self._misfit(target, configuration, function.get("Code", {}))
         run = (
             ScanRun("failed", None, QScannerReport(), 0.0, misfit)
             if misfit
             else self._run(request, target, remaining_s)
         )
-        finished = self.clock()
-        summary = build_summary(request, configuration, function.get("Code", {}), run, started, finished)
-        if not self._is_current(request, target, identity, cache, token):
-            return self._superseded(request, summary, run, started, cache, token, log)
-        failures += self._deliver(request, target, summary, run, identity, started, cache, token)
+        finished = self.deps.clock()
+        superseded = not self._is_current(request, target, identity, cache, token)
+        prefix = s3_prefix(request.account, request.region, request.function_name, started, run.scan_id)
+        if superseded:
+            # Its own prefix: a newer scan that started in the same second keeps its objects.
+            prefix = prefix.rstrip("/") + "-superseded/"
+        bucket = self.deps.settings.results_bucket
+        summary = build_summary(
+            request, configuration, function.get("Code", {}), run, started, finished, bucket, prefix, superseded
+        )
+        if superseded:
+            return self._superseded(request, summary, run, prefix, cache, token, log)
+        failures += self._deliver(request, target, summary, run, identity, started, prefix, cache, token)
         outcome = {
             "outcome": "scanned",
             "status": run.status,
@@ -136,7 +129,7 @@ class Scanner:
         logger.info("scan finished", extra={**log, **outcome, "outcome": "scanned"})
         if run.unrecognised:
             logger.warning("qscanner output unrecognised", extra={**log, "signs": list(run.unrecognised)})
-        self.metrics(
+        self.deps.metrics(
             {
                 "ScansRun": int(not misfit),
                 # Too large for this scanner: a permanent outcome, recorded and alarmed, never retried.
@@ -154,41 +147,31 @@ class Scanner:
             raise DeliveryError("results not delivered to: " + ", ".join(failures))
         return outcome
 
-    def plan_inventory(self, inventory_id: str = "") -> dict[str, Any]:
-        """The schedule: enqueue one inventory unit per inventoried (account, region)."""
-        return inventory.plan(self.settings, self.aws, self.metrics, inventory_id)
-
-    def run_unit(self, unit: InventoryUnit, remaining_s: Callable[[], float]) -> dict[str, Any]:
-        """One unit of the inventory: list, assess and enqueue one account and region."""
-        if not self.settings.in_scope(unit.account):
-            raise InvalidEventError("inventory unit's account is not in ALLOWED_ACCOUNT_IDS")
-        return inventory.run_unit(
-            unit, self.settings, self.aws, self.cache, self.clock(), self.metrics, remaining_s, self.own_function_arn
-        )
-
     def _misfit(self, target: Target, configuration: dict[str, Any], code: dict[str, Any]) -> str:
         """Why the function's code cannot fit in this scanner ("" when it fits or its size is unknown)."""
         size = sizing.artifact_size(target, configuration, code)
         if size is None:
             return ""
-        room = sizing.room_in(self.work_root, self.settings.ephemeral_storage_mb, self.settings.memory_mb)
+        room = sizing.room_in(
+            self.deps.work_root, self.deps.settings.ephemeral_storage_mb, self.deps.settings.memory_mb
+        )
         return sizing.too_large(sizing.need_of(str(configuration.get("PackageType", "Zip")), size), room)
 
     def _run(self, request: ScanRequest, target: Target, remaining_s: float) -> ScanRun:
         deadline = remaining_s - DELIVERY_MARGIN_S
-        if self.settings.scan_timeout:
-            deadline = min(deadline, self.settings.scan_timeout)
+        if self.deps.settings.scan_timeout:
+            deadline = min(deadline, self.deps.settings.scan_timeout)
         started = time.monotonic()
         run = self._run_once(request, target, deadline)
         if run.auth_failed:
             # QScanner rejected the credentials: the secret may have been rotated since it was read.
-            used = self.secrets.loaded_secrets()
-            self.secrets.invalidate()
+            used = self.deps.secrets.loaded_secrets()
+            self.deps.secrets.invalidate()
             logger.warning(
                 "qualys credentials rejected, re-reading the secret", extra={"function_arn": request.function_arn}
             )
             try:
-                changed = self.secrets.get().secrets() != used
+                changed = self.deps.secrets.get().secrets() != used
             except ConfigurationError:
                 changed = False
             if changed:
@@ -197,25 +180,25 @@ class Scanner:
 
     def _run_once(self, request: ScanRequest, target: Target, timeout: float) -> ScanRun:
         try:
-            qualys = self.secrets.get()
+            qualys = self.deps.secrets.get()
         except ConfigurationError as exc:
             logger.error("qualys secret unusable", extra={"function_arn": request.function_arn, "error": str(exc)})
             return ScanRun("failed", None, QScannerReport(), 0.0, str(exc))
         job = ScanJob(
-            qscanner_path=self.settings.qscanner_path,
+            qscanner_path=self.deps.settings.qscanner_path,
             pod=qualys.pod,
             gateway_url=qualys.gateway_url,
             qualys_env=qualys.as_env(),
             function_arn=request.function_arn,
             region=request.region,
-            scan_types=self.settings.scan_types,
-            formats=self.settings.sbom_formats,
-            policy_tags=self.settings.policy_tags,
+            scan_types=self.deps.settings.scan_types,
+            formats=self.deps.settings.sbom_formats,
+            policy_tags=self.deps.settings.policy_tags,
             aws_env=target.credentials.as_env(),
-            inherited_env=dict(self.settings.qscanner_env),
+            inherited_env=dict(self.deps.settings.qscanner_env),
             secrets=target.credentials.secrets(),
         )
-        return run_scan(job, timeout, self.runner, self.work_root)
+        return run_scan(job, timeout, self.deps.runner, self.deps.work_root)
 
     def _is_current(
         self, request: ScanRequest, target: Target, identity: ScanIdentity, cache: ScanCache | None, token: str
@@ -239,18 +222,16 @@ class Scanner:
         request: ScanRequest,
         summary: Summary,
         run: ScanRun,
-        started: datetime,
+        prefix: str,
         cache: ScanCache | None,
         token: str,
         log: dict[str, str],
     ) -> dict[str, Any]:
         """A result for code the function no longer runs: its summary is kept in S3, marked, and nothing else."""
-        summary["scan"]["superseded"] = True
         failures: list[str] = []
-        if self.settings.results_bucket:
-            step = self._store_step(request, summary, run, started)
+        if self.deps.settings.results_bucket:
             try:
-                step()
+                self._store(summary, run, prefix)
             except DestinationError as exc:
                 logger.error("delivery failed", extra={**log, "error": str(exc)})
                 failures.append("s3")
@@ -264,38 +245,30 @@ class Scanner:
             "delivery_failures": failures,
         }
         logger.warning("scan superseded", extra={**log, **outcome})
-        self.metrics({"ScansRun": 1, "ScanDurationMilliseconds": int(run.duration_s * 1000)})
+        self.deps.metrics({"ScansRun": 1, "ScanDurationMilliseconds": int(run.duration_s * 1000)})
         return outcome
 
     def _retire(self, request: ScanRequest, target: Target) -> int:
         """Archive the findings of a function that is gone or excluded and forget its cache item."""
         archived = 0
-        if self.settings.security_hub:
-            product = securityhub.product_arn(self.aws.partition, target.region, target.account)
+        if self.deps.settings.security_hub:
+            product = securityhub.product_arn(request.partition, target.region, target.account)
             try:
                 counts = securityhub.archive_findings(
-                    target.client("securityhub"), product, request.function_arn, iso(self.clock())
+                    target.client("securityhub"), product, request.function_arn, iso(self.deps.clock())
                 )
             except DestinationError as exc:
                 raise DeliveryError(f"findings not archived: {exc}") from exc
             archived = counts["archived"]
-        cache = self.cache
+        cache = self.deps.cache
         if cache is not None:
             cache.forget(request.function_arn)
         return archived
 
-    def _store_step(
-        self, request: ScanRequest, summary: Summary, run: ScanRun, started: datetime
-    ) -> Callable[[], object]:
-        """The S3 destination: names the objects in the summary, returns the write."""
-        bucket = self.settings.results_bucket
-        prefix = s3_prefix(request.account, request.region, request.function_name, started, run.scan_id)
-        if summary["scan"].get("superseded"):
-            # Its own prefix: a newer scan that started in the same second keeps its objects.
-            prefix = prefix.rstrip("/") + "-superseded/"
-        summary["s3"] = {"bucket": bucket, "prefix": prefix, "summary_key": prefix + "summary.json"}
-        summary["sbom"] = {fmt: prefix + name for fmt, name in run.report.sboms.items()}
-        return lambda: publish.store_results(self.aws.home_client("s3"), bucket, prefix, summary, stored_files(run))
+    def _store(self, summary: Summary, run: ScanRun, prefix: str) -> None:
+        """The S3 destination: the summary and QScanner's files under `prefix`."""
+        bucket = self.deps.settings.results_bucket
+        publish.store_results(self.deps.aws.home_client("s3"), bucket, prefix, summary, stored_files(run))
 
     def _deliver(
         self,
@@ -305,18 +278,20 @@ class Scanner:
         run: ScanRun,
         identity: ScanIdentity,
         started: datetime,
+        prefix: str,
         cache: ScanCache | None,
         token: str,
     ) -> list[str]:
         """Write every destination independently; returns the names of those that failed."""
         failures: list[str] = []
-        settings = self.settings
-        prefix = s3_prefix(request.account, request.region, request.function_name, started, run.scan_id)
+        settings = self.deps.settings
         steps: list[tuple[str, Callable[[], object]]] = []
         if settings.results_bucket:
-            steps.append(("s3", self._store_step(request, summary, run, started)))
+            steps.append(("s3", lambda: self._store(summary, run, prefix)))
         if settings.sns_topic_arn:
-            steps.append(("sns", lambda: publish.notify(self.aws.home_client("sns"), settings.sns_topic_arn, summary)))
+            steps.append(
+                ("sns", lambda: publish.notify(self.deps.aws.home_client("sns"), settings.sns_topic_arn, summary))
+            )
         if settings.tag_functions:
             steps.append(
                 (
@@ -331,7 +306,7 @@ class Scanner:
             # Findings are imported in the function's own account (the hub uses the spoke role):
             # BatchImportFindings through an account's default product accepts only that account's
             # findings, and Security Hub's administrator account aggregates its members' findings.
-            product = securityhub.product_arn(self.aws.partition, target.region, target.account)
+            product = securityhub.product_arn(request.partition, target.region, target.account)
             steps.append(
                 (
                     "securityhub",
@@ -340,7 +315,7 @@ class Scanner:
                         summary,
                         run.report,
                         product,
-                        iso(self.clock()),
+                        iso(self.deps.clock()),
                         archive=run.status == "success",
                     ),
                 )
@@ -349,7 +324,9 @@ class Scanner:
             steps.append(
                 (
                     "events",
-                    lambda: publish.put_scan_event(self.aws.home_client("events"), settings.scan_event_bus, summary),
+                    lambda: publish.put_scan_event(
+                        self.deps.aws.home_client("events"), settings.scan_event_bus, summary
+                    ),
                 )
             )
         for name, step in steps:
@@ -427,8 +404,14 @@ def build_summary(
     run: ScanRun,
     started: datetime,
     finished: datetime,
+    bucket: str,
+    prefix: str,
+    superseded: bool = False,
 ) -> Summary:
-    """The JSON stored as summary.json and sent to SNS: no raw output, no credentials."""
+    """The JSON stored as summary.json and sent to SNS: no raw output, no credentials.
+
+    With a results bucket it names the objects stored under `prefix` (the summary and the SBOMs).
+    """
     function = FunctionInfo(
         arn=request.function_arn,
         name=request.function_name,
@@ -455,11 +438,15 @@ def build_summary(
         simulated=report.simulated,
         mode=run.mode,
         scans_performed=[{"type": s.scan_type, "status": s.status} for s in report.scans_performed],
-        problems=[p for p in run.error.split("; ") if p] if run.status == "partial" else [],
+        problems=list(run.problems),
         qscanner_version=report.qscanner_version,
         qscanner_schema_version=report.schema_version,
         output_unrecognised=list(run.unrecognised),
     )
+    if superseded:
+        scan["superseded"] = True
+    s3 = {"bucket": bucket, "prefix": prefix, "summary_key": prefix + "summary.json"} if bucket else None
+    sbom = {fmt: prefix + name for fmt, name in report.sboms.items()} if bucket else {}
     return Summary(
-        schema_version=SCHEMA_VERSION, function=function, scan=scan, findings=findings_from(report), s3=None, sbom={}
+        schema_version=SCHEMA_VERSION, function=function, scan=scan, findings=findings_from(report), s3=s3, sbom=sbom
     )
