@@ -16,6 +16,13 @@ from tests.support import account_session, code_zip
 
 pytestmark = pytest.mark.server
 
+
+@pytest.fixture(autouse=True)
+def fresh_emulator(emulator: str) -> str:
+    """Each test here deploys its own stacks on an empty emulator (make_env leaves it as earlier tests left it)."""
+    return emulator
+
+
 CRON = "cron(0 3 * * ? *)"
 RATE = "rate(12 hours)"
 OTHER_REGION = "eu-west-1"
