@@ -7,11 +7,11 @@
 # UpdateStackInstances, DeploymentTargets: "Accounts added to the target OUs and their child OUs in the
 # future won't use the overridden values"). The template therefore derives each region's artifacts
 # from names that hold in every region (scanner-artifacts' stackset_parameters), and the QScanner
-# layer version must be one number in every region. When it is not (a region had published the layer
-# before), align it as `make deploy-stackset` does: publish the same zip in the lagging region until
-# its version catches up (`aws lambda publish-layer-version --layer-name <name>-qscanner ...`, then
-# import or taint the region's layer so Terraform owns that version), or start every region afresh
-# under a new name (scanner-artifacts' name).
+# layer version must be one number in every region. When it is not (a region had versions of the
+# layer before), align it as `make deploy-stackset` does, by publishing again in the lagging region:
+# `terraform apply -replace=<that region's module>.aws_lambda_layer_version.qscanner` publishes the
+# next version there; repeat until the versions match. Or start every region afresh under a new name
+# (scanner-artifacts' name).
 
 locals {
   regions = sort(keys(var.regional_artifacts))
