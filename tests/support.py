@@ -466,6 +466,18 @@ def sts_denying_assume_role(role_arn: str, external_id: str) -> tuple[Any, Any]:
     return sts, stubber
 
 
+def organization_with_member(organizations: Any) -> tuple[str, str, str]:
+    """A new organization, an OU and a member account in that OU: their ids."""
+    org = organizations.create_organization(FeatureSet="ALL")["Organization"]["Id"]
+    root = organizations.list_roots()["Roots"][0]["Id"]
+    ou = organizations.create_organizational_unit(ParentId=root, Name="workloads")["OrganizationalUnit"]["Id"]
+    member = organizations.create_account(AccountName="team-a", Email="team-a@example.com")["CreateAccountStatus"][
+        "AccountId"
+    ]
+    organizations.move_account(AccountId=member, SourceParentId=root, DestinationParentId=ou)
+    return org, ou, member
+
+
 def account_session(account: str, role_name: str = "OrganizationAccountAccessRole", region: str = REGION) -> Any:
     """A boto3 session acting in `account` (moto files assumed-role keys under the role's account)."""
     creds = boto3.client("sts", region_name=region).assume_role(

@@ -12,7 +12,7 @@ import pytest
 
 # make, its environment and variables as test_makefile drives them (deploy_args and make_env are fixtures).
 from tests.functional.test_makefile import REGION, STACK, deploy_args, make, make_env  # noqa: F401
-from tests.support import account_session, code_zip
+from tests.support import account_session, code_zip, organization_with_member
 
 pytestmark = pytest.mark.server
 
@@ -88,14 +88,7 @@ def test_deploy_stackset_without_overrides_each_region_resolves_its_own_artifact
     make_env: dict[str, str],  # noqa: F811
     deploy_args: list[str],  # noqa: F811
 ) -> None:
-    organizations = boto3.client("organizations", region_name=REGION)
-    org = organizations.create_organization(FeatureSet="ALL")["Organization"]["Id"]
-    root = organizations.list_roots()["Roots"][0]["Id"]
-    ou = organizations.create_organizational_unit(ParentId=root, Name="workloads")["OrganizationalUnit"]["Id"]
-    member = organizations.create_account(AccountName="team-a", Email="team-a@example.com")["CreateAccountStatus"][
-        "AccountId"
-    ]
-    organizations.move_account(AccountId=member, SourceParentId=root, DestinationParentId=ou)
+    org, ou, member = organization_with_member(boto3.client("organizations", region_name=REGION))
     # The other region's layer is one version ahead: make must publish one version number everywhere.
     boto3.client("lambda", region_name=OTHER_REGION).publish_layer_version(
         LayerName=f"{STACK}-qscanner", Content={"ZipFile": code_zip({"bin/old": "old"})}

@@ -46,7 +46,7 @@ from botocore.exceptions import ClientError
 
 from local import runtime
 from local.emulator import store_function_code
-from tests.support import account_session
+from tests.support import account_session, organization_with_member
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = os.environ.get("TERRAFORM", "terraform")
@@ -409,14 +409,8 @@ def test_stackset_example_applies_plans_clean_deploys_each_member_and_destroys(
     example: Any, artifacts: dict[str, Path]
 ) -> None:
     admin = boto3.Session(region_name="us-east-1")
-    organizations = admin.client("organizations")
-    org = organizations.create_organization(FeatureSet="ALL")["Organization"]["Id"]
-    root = organizations.list_roots()["Roots"][0]["Id"]
-    ou = organizations.create_organizational_unit(ParentId=root, Name="workloads")["OrganizationalUnit"]["Id"]
-    member = organizations.create_account(AccountName="team-a", Email="team-a@example.com")["CreateAccountStatus"][
-        "AccountId"
-    ]
-    organizations.move_account(AccountId=member, SourceParentId=root, DestinationParentId=ou)
+    org, ou, member = organization_with_member(admin.client("organizations"))
+    admin_account = admin.client("sts").get_caller_identity()["Account"]
     deployment = example(
         "organization-stackset", f"-var=organization_id={org}", f'-var=organizational_unit_ids=["{ou}"]'
     )
@@ -425,8 +419,31 @@ def test_stackset_example_applies_plans_clean_deploys_each_member_and_destroys(
     deleted = moto_denies_conditions(admin)
     changes = deployment.second_plan_changes(deleted)
     cloudformation = admin.client("cloudformation")
+    stackset = cloudformation.describe_stack_set(StackSetName="qscanner")["StackSet"]
+    values = {p["ParameterKey"]: p["ParameterValue"] for p in stackset["Parameters"]}
     instances = cloudformation.list_stack_instances(StackSetName="qscanner")["Summaries"]
+    overrides = [
+        cloudformation.describe_stack_instance(
+            StackSetName="qscanner", StackInstanceAccount=i["Account"], StackInstanceRegion=i["Region"]
+        )["StackInstance"].get("ParameterOverrides")
+        for i in instances
+    ]
     scanners = {region: member_scanner(member, region) for region in outputs["instance_regions"]}
+    # The administrator's secret each member scanner names, found by that partial ARN in its region.
+    secret_arns = {
+        region: admin.client("secretsmanager", region_name=region).describe_secret(
+            SecretId=scanner["Environment"]["Variables"]["QUALYS_SECRET_ARN"]
+        )["ARN"]
+        for region, scanner in scanners.items()
+    }
+    # The layer version the template derives in each region (moto's member functions do not list
+    # another account's layers).
+    layers = {
+        region: admin.client("lambda", region_name=region).get_layer_version(
+            LayerName="qscanner-qscanner", VersionNumber=int(values["QScannerLayerVersion"])
+        )["LayerVersionArn"]
+        for region in scanners
+    }
     # moto's DeleteStackInstances ignores DeploymentTargets (the OUs Terraform names): by account, as AWS
     # would for the OU's accounts, so that Terraform's DeleteStackSet then finds the StackSet empty.
     cloudformation.delete_stack_instances(
@@ -440,14 +457,52 @@ def test_stackset_example_applies_plans_clean_deploys_each_member_and_destroys(
         (member, "eu-west-1", "CURRENT"),
         (member, "us-east-1", "CURRENT"),
     ]
+    # One set of values for every region, the same as make deploy-stackset's; no instance overrides them.
+    assert not any(overrides)
+    assert {
+        k: values[k] for k in ("ArtifactsAccountId", "ArtifactsName", "QScannerLayerVersion", "QualysSecretName")
+    } == {
+        "ArtifactsAccountId": admin_account,
+        "ArtifactsName": "qscanner",
+        "QScannerLayerVersion": "1",
+        "QualysSecretName": "qscanner/qualys-org",
+    }
     code_sha256 = runtime.lambda_sha256(artifacts["code"].read_bytes())
     for region, scanner in scanners.items():
         assert scanner["FunctionArn"].startswith(f"arn:aws:lambda:{region}:{member}:function:")
         assert scanner["CodeSha256"] == code_sha256  # make package's bytes, through the shared bucket
-        assert scanner["Environment"]["Variables"]["QUALYS_SECRET_ARN"] == outputs["qualys_secret_arns"][region]
+        assert layers[region] == f"arn:aws:lambda:{region}:{admin_account}:layer:qscanner-qscanner:1"
+        # Each member scanner resolves its own region's shared secret (a partial ARN, by name).
+        secret_arn = scanner["Environment"]["Variables"]["QUALYS_SECRET_ARN"]
+        assert secret_arn == f"arn:aws:secretsmanager:{region}:{admin_account}:secret:qscanner/qualys-org"
+        assert secret_arns[region] == outputs["qualys_secret_arns"][region]
     assert [s["Status"] for s in cloudformation.list_stack_sets()["Summaries"]] in ([], ["DELETED"])
     for region in scanners:
         assert not account_session(member, region=region).client("lambda").list_functions()["Functions"]
+
+
+def test_stackset_example_refuses_layer_versions_that_differ_by_region(
+    example: Any, artifacts: dict[str, Path]
+) -> None:
+    admin = boto3.Session(region_name="us-east-1")
+    org, ou, _ = organization_with_member(admin.client("organizations"))
+    # eu-west-1 already has a version of the layer: Terraform's is 2 there and 1 in us-east-1.
+    admin.client("lambda", region_name="eu-west-1").publish_layer_version(
+        LayerName="qscanner-qscanner", Content={"ZipFile": artifacts["layer"].read_bytes()}
+    )
+    deployment = example(
+        "organization-stackset", f"-var=organization_id={org}", f'-var=organizational_unit_ids=["{ou}"]'
+    )
+
+    deployment.run("init", "-input=false", "-no-color", *deployment.init_flags)
+    failed = deployment.run("apply", "-auto-approve", "-input=false", "-no-color", *deployment.variables, ok=(1,))
+    stack_sets = admin.client("cloudformation").list_stack_sets()["Summaries"]
+    moto_denies_conditions(admin)  # else moto refuses Terraform's refresh of the objects
+    deployment.destroy()
+
+    assert "The QScanner layer versions differ by region" in " ".join(failed.stderr.split())
+    assert '{"eu-west-1":"2","us-east-1":"1"}' in failed.stderr
+    assert stack_sets == []
 
 
 def member_scanner(account: str, region: str) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 # account (or a delegated StackSets administrator), the shared artifacts in every region and one
 # service-managed StackSet of cloudformation/stackset.yaml whose instances give each account of the
 # OUs its own scanner in each region. Build first: `make layer package`. To add a region, add a
-# provider alias, an artifacts module block and its entry in regional_parameters.
+# provider alias, an artifacts module block and its entry in regional_artifacts. Every region's
+# artifacts have the same names and QScanner layer version: the StackSet passes one set of values to
+# every instance, no overrides (modules/scanner-stackset).
 
 terraform {
   required_version = ">= 1.5.0"
@@ -65,8 +67,8 @@ module "stackset" {
   organizational_unit_ids = var.organizational_unit_ids
   call_as                 = var.call_as
   parameters              = merge(var.parameters, { QualysPod = var.qualys_pod })
-  regional_parameters = {
-    "us-east-1" = module.artifacts_us_east_1.stack_parameters
-    "eu-west-1" = module.artifacts_eu_west_1.stack_parameters
+  regional_artifacts = {
+    "us-east-1" = module.artifacts_us_east_1.stackset_parameters
+    "eu-west-1" = module.artifacts_eu_west_1.stackset_parameters
   }
 }

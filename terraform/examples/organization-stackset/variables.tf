@@ -23,7 +23,7 @@ variable "qualys_pod" {
 variable "qualys_secret_arns" {
   type        = map(string)
   default     = {}
-  description = "Existing shared secret ARN per region; a region without one gets <name>/qualys-org created without a value, with its own key."
+  description = "Existing shared secret ARN per region, each with the same name (the StackSet finds it by name); a region without one gets <name>/qualys-org created without a value, with its own key."
 }
 
 variable "call_as" {

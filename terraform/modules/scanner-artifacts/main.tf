@@ -21,6 +21,10 @@ locals {
   layer_key = "layers/qscanner/${substr(filesha256(var.layer_zip_path), 0, 20)}.zip"
   secret_arn = (var.qualys_secret_arn != "" ? var.qualys_secret_arn
   : aws_secretsmanager_secret.qualys[0].arn)
+  # The name in a full ARN is followed by a hyphen and six random characters (AWS Secrets Manager User
+  # Guide, "Secret ARN"): stackset.yaml finds the secret by name, a partial ARN, in each region.
+  secret_name = (var.qualys_secret_arn != "" ? replace(var.qualys_secret_arn, "/^.*:secret:(.+)-[A-Za-z0-9]{6}$/", "$1")
+  : aws_secretsmanager_secret.qualys[0].name)
 }
 
 # ---------------------------------------------------------------- artifacts bucket

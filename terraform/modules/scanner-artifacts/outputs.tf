@@ -19,6 +19,17 @@ output "stack_parameters" {
   }
 }
 
+output "stackset_parameters" {
+  description = "The artifacts as cloudformation/stackset.yaml's parameters, which name rather than give them: the template derives this region's bucket <ArtifactsName>-artifacts-<ArtifactsAccountId>-<region>, layer <ArtifactsName>-qscanner:<QScannerLayerVersion> and secret <QualysSecretName>. The same in every region once the layer versions are (module scanner-stackset checks)."
+  value = {
+    ArtifactsAccountId   = local.account_id
+    ArtifactsName        = var.name
+    QScannerLayerVersion = aws_lambda_layer_version.qscanner.version
+    QualysSecretName     = local.secret_name
+    CodeS3Key            = aws_s3_object.code.key
+  }
+}
+
 output "template_urls" {
   description = "S3 URL of each uploaded template, by file name (e.g. centralized-hub.yaml)."
   value = {

@@ -39,10 +39,10 @@ variable "template_paths" {
 variable "qualys_secret_arn" {
   type        = string
   default     = ""
-  description = "Full ARN of an existing Qualys secret in this region; empty creates one WITHOUT a value (put the value with the AWS CLI, so it never enters the state)."
+  description = "Full ARN of an existing Qualys secret in this account and region; empty creates one WITHOUT a value (put the value with the AWS CLI, so it never enters the state). For the StackSet the secret must have the same name in every region: stackset.yaml finds it by name."
 
   validation {
-    condition     = var.qualys_secret_arn == "" || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", var.qualys_secret_arn))
+    condition     = var.qualys_secret_arn == "" || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+-[A-Za-z0-9]{6}$", var.qualys_secret_arn))
     error_message = "qualys_secret_arn must be empty or the full ARN of a Secrets Manager secret."
   }
 }

@@ -19,13 +19,13 @@ variable "organizational_unit_ids" {
   }
 }
 
-variable "regional_parameters" {
+variable "regional_artifacts" {
   type        = map(map(string))
-  description = "Per region (make's REGIONS): scanner-artifacts' stack_parameters in that region. One stack instance per region."
+  description = "Per region (make's REGIONS): scanner-artifacts' stackset_parameters in that region, which must be the same in every region (the layer versions included). One stack instance per region, without parameter overrides."
 
   validation {
-    condition     = length(var.regional_parameters) > 0
-    error_message = "regional_parameters needs at least one region."
+    condition     = length(var.regional_artifacts) > 0
+    error_message = "regional_artifacts needs at least one region."
   }
 }
 
