@@ -20,8 +20,8 @@ STACK = "qscanner-suppressions"
 
 
 @pytest.fixture
-def env(request: pytest.FixtureRequest) -> dict[str, str]:
-    """test_makefile's environment for make: the moto server, fake credentials, the venv's aws CLI."""
+def env(emulator: str, request: pytest.FixtureRequest) -> dict[str, str]:
+    """test_makefile's environment for make on an emptied moto server (its make_env leaves the server as is)."""
     value: dict[str, str] = request.getfixturevalue("make_env")
     return value
 
