@@ -497,8 +497,8 @@ def test_stackset_example_refuses_layer_versions_that_differ_by_region(
     deployment.run("init", "-input=false", "-no-color", *deployment.init_flags)
     failed = deployment.run("apply", "-auto-approve", "-input=false", "-no-color", *deployment.variables, ok=(1,))
     stack_sets = admin.client("cloudformation").list_stack_sets()["Summaries"]
-    moto_denies_conditions(admin)  # else moto refuses Terraform's refresh of the objects
-    deployment.destroy()
+    # No destroy: the next test's emulator fixture empties moto, and a destroy after this refused
+    # apply stalled on moto past the 900 s timeout when run after the other StackSet test.
 
     assert "The QScanner layer versions differ by region" in " ".join(failed.stderr.split())
     assert '{"eu-west-1":"2","us-east-1":"1"}' in failed.stderr
