@@ -81,14 +81,13 @@ test: $(VENV_STAMP) $(CHECKOV_STAMP) ## run the whole test suite: ruff, mypy, un
 	# tests/functional/test_terraform_apply.py runs $(TERRAFORM) with the provider of TF_PLUGIN_DIR (or the CLI configuration).
 	TERRAFORM="$(TERRAFORM)" TF_PLUGIN_DIR="$(TF_PLUGIN_DIR)" $(VENV)/bin/pytest
 
-# The inner loop, within 90 s here: the unit tests without the `slow` ones (scale tests, cfn-lint and
-# checkov runs). The functional tests on moto take one to five seconds each (about 300 of them), so they
-# stay in `make test`, which runs everything; `pytest -m "not deploys and not slow"` runs them without
-# the tests that deploy through make (`deploys`; test_demo.py is `make demo`, a deploy, as a whole).
-test-fast: $(VENV_STAMP) ## the inner loop: ruff, mypy and the unit tests that run no external linter
+# The inner loop, within 90 s here: everything but the `slow` tests (scale tests, cfn-lint and checkov
+# runs, Terraform applies) and the `deploys` ones (make deploy, make demo, whole stacks on the moto
+# server), on both cores. Each worker has its own moto server; the make tests there build in tmp dirs.
+test-fast: $(VENV_STAMP) ## the inner loop: ruff, mypy, the unit tests and the functional tests that deploy nothing
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy scanner-lambda/qualys_lambda
-	$(VENV)/bin/pytest -q -m "not slow" tests/unit
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile -m "not slow and not deploys" tests
 
 lint: $(VENV_STAMP) $(CHECKOV_STAMP) ## ruff, mypy, cfn-lint and checkov
 	$(VENV)/bin/ruff check .

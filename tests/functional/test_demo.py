@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.deploys  # make demo deploys the stack on its own moto server
+
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_ARN = re.compile(r"arn:aws:lambda:us-east-2:\d{12}:function:orders-api")
 EXPECTED_CHECKS = [

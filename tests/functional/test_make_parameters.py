@@ -14,7 +14,7 @@ import pytest
 from tests.functional.test_makefile import REGION, STACK, deploy_args, make, make_env  # noqa: F401
 from tests.support import account_session, code_zip, organization_with_member
 
-pytestmark = pytest.mark.server
+pytestmark = [pytest.mark.server, pytest.mark.deploys]  # each test runs make deploy
 
 
 @pytest.fixture(autouse=True)

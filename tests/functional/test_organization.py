@@ -386,6 +386,7 @@ def deployed_hub(
     yield hub, deployment.outputs, deployment.functions
 
 
+@pytest.mark.deploys  # the hub stack deployed on the moto server
 def test_deployed_hub_points_scanner_at_organization_and_inventory_queue(
     deployed_hub: tuple[Hub, dict[str, str], dict[str, set[str]]],
 ) -> None:
@@ -397,6 +398,7 @@ def test_deployed_hub_points_scanner_at_organization_and_inventory_queue(
     assert hub.env["ALLOWED_ACCOUNT_IDS"] == ""
 
 
+@pytest.mark.deploys  # the hub stack deployed on the moto server
 def test_deployed_hub_schedule_plans_units_on_inventory_queue_then_scans_every_member_function(
     deployed_hub: tuple[Hub, dict[str, str], dict[str, set[str]]],
 ) -> None:

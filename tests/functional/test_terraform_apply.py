@@ -64,7 +64,8 @@ MOTO_GAPS = {
 }
 RECOMPUTED = {"policy", "outputs", "parameters"}
 
-pytestmark = pytest.mark.server
+# Terraform applies on the moto server take minutes each: left out of make test-fast.
+pytestmark = [pytest.mark.server, pytest.mark.deploys, pytest.mark.slow]
 
 
 def init_flags() -> list[str]:
