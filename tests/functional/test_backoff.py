@@ -7,8 +7,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -27,62 +26,21 @@ from qualys_lambda.qscanner import run_subprocess
 from tests.functional.test_end_to_end_simulated import SIMULATOR, runs
 from tests.support import (
     ACCOUNT,
+    DAY_0,
     REGION,
+    SCAN_LAG,
     VULNERABLE_CODE,
     FakeRunner,
     Resources,
     create_function,
+    daily_inventories,
     lambda_context,
     make_deps,
-    run_inventory,
+    scan_queues,
     settings_for,
 )
 
-# The inventory's schedule fires at 06:00 each day; the scans it queues run two hours later (a busy queue),
-# so a retry "1 day after the last attempt" falls due two hours after the next day's inventory.
-DAY_0 = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
-SCAN_LAG = timedelta(hours=2)
-# The scan queue's redrive policy, as the templates set it: the dead-letter queue after 3 receives.
-MAX_RECEIVES = 3
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orders-api"
-
-
-def queues() -> dict[str, str]:
-    """The scan queue (dead-letter queue after 3 receives), its DLQ and the inventory queue."""
-    sqs = boto3.client("sqs", region_name=REGION)
-    dlq = sqs.create_queue(QueueName="scan-dlq")["QueueUrl"]
-    redrive = {"deadLetterTargetArn": runtime.queue_arn(sqs, dlq), "maxReceiveCount": str(MAX_RECEIVES)}
-    scan = sqs.create_queue(QueueName="scan-requests", Attributes={"RedrivePolicy": json.dumps(redrive)})["QueueUrl"]
-    units = sqs.create_queue(QueueName="inventory-units")["QueueUrl"]
-    return {"SCAN_QUEUE_URL": scan, "INVENTORY_QUEUE_URL": units, "dlq": dlq}
-
-
-def drain_scans(scanner: Deps, scan_queue: str) -> list[runtime.Poll]:
-    """Lambda's poller on the scan queue until it is empty: a failed message is received again, until the
-    redrive policy moves it to the dead-letter queue (moto applies it on the receive after the third)."""
-    session = boto3.Session(region_name=REGION)
-    source = runtime.queue_arn(session.client("sqs"), scan_queue)
-    polls = []
-    while polled := runtime.poll(session, source, lambda event, ctx: handle(event, ctx, scanner), lambda_context()):
-        polls.append(polled)
-    return polls
-
-
-def daily_inventories(
-    scanner: Deps, urls: dict[str, str], days: range, run_count: Callable[[], int], before: Callable[[int], None]
-) -> list[int]:
-    """One scheduled inventory a day at 06:00 (simulated clock), then its scans two hours later; returns
-    the QScanner runs each day cost. `before(day)` runs first each day."""
-    per_day = []
-    for day in days:
-        before(day)
-        started = run_count()
-        scanner.clock = lambda day=day: DAY_0 + timedelta(days=day)
-        run_inventory(scanner, urls["INVENTORY_QUEUE_URL"])
-        scanner.clock = lambda day=day: DAY_0 + timedelta(days=day) + SCAN_LAG
-        drain_scans(scanner, urls["SCAN_QUEUE_URL"])
-        per_day.append(run_count() - started)
-    return per_day
 
 
 def row_of(scanner: Deps, now: datetime, name: str = "orders-api") -> CoverageRow:
@@ -111,13 +69,13 @@ def test_always_failing_function_costs_4_qscanner_runs_over_8_daily_inventories(
     monkeypatch.setenv("QSCANNER_SIM_EXIT_CODE", "10")
     create_function()
     store_function_code(boto3.client("lambda"), boto3.client("s3"), "orders-api", runtime.zip_bytes(VULNERABLE_CODE))
-    urls = queues()
+    urls = scan_queues()
     env = {**os.environ, **{k: v for k, v in urls.items() if k != "dlq"}, "QSCANNER_PATH": SIMULATOR}
     env.update(QUALYS_SECRET_ARN=server_resources.secret_arn, RESULTS_S3_BUCKET=server_resources.bucket)
     env.update(SNS_TOPIC_ARN=server_resources.topic_arn, SCAN_CACHE_TABLE=server_resources.table)
     scanner = make_deps(Settings.from_env(env), run_subprocess, tmp_path / "work")
 
-    per_day = daily_inventories(scanner, urls, range(8), lambda: len(runs(tmp_path)), lambda day: None)
+    per_day = daily_inventories(scanner, urls, range(8), lambda: len(runs(tmp_path)))
 
     # 1, 2 and 4 days after each attempt; before the back-off, 3 receives x 8 inventories = 24 runs.
     assert per_day == [1, 1, 0, 1, 0, 0, 0, 1] and sum(per_day) <= 10
@@ -133,7 +91,7 @@ def test_always_failing_function_costs_4_qscanner_runs_over_8_daily_inventories(
 
 @pytest.fixture
 def urls(resources: Resources) -> dict[str, str]:
-    return queues()
+    return scan_queues()
 
 
 def inventory_scanner(resources: Resources, urls: dict[str, str], runner: FakeRunner, tmp_path: Path) -> Deps:
@@ -150,7 +108,7 @@ def test_transient_failure_is_retried_by_sqs_and_heals_at_the_next_retry(
     create_function()
     scanner = inventory_scanner(resources, urls, runner, tmp_path)
 
-    per_day = daily_inventories(scanner, urls, range(1), lambda: len(runner.calls), lambda day: None)
+    per_day = daily_inventories(scanner, urls, range(1), lambda: len(runner.calls))
     row = row_of(scanner, DAY_0 + SCAN_LAG)
 
     assert per_day == [3]  # retried by SQS as before: three receives, then the dead-letter queue
@@ -159,7 +117,7 @@ def test_transient_failure_is_retried_by_sqs_and_heals_at_the_next_retry(
     assert (row.reason, row.failure, row.attempts, row.next_retry_text) == ("FAILED", "TRANSIENT", 1, at(1))
     assert row.detail.startswith("QScanner exited with code 30: output or upload failure")
 
-    per_day += daily_inventories(scanner, urls, range(1, 3), lambda: len(runner.calls), lambda day: None)
+    per_day += daily_inventories(scanner, urls, range(1, 3), lambda: len(runner.calls))
     row = row_of(scanner, DAY_0 + timedelta(days=2))
 
     assert per_day == [3, 1, 0]  # healed at the next retry, then covered
@@ -231,7 +189,7 @@ def test_too_large_is_one_permanent_case_rechecked_after_its_back_off(
     settings = settings_for(resources, EPHEMERAL_STORAGE_MB=300, **{k: v for k, v in urls.items() if k != "dlq"})
     scanner = make_deps(settings, runner, tmp_path)
 
-    per_day = daily_inventories(scanner, urls, range(4), lambda: len(runner.calls), lambda day: None)
+    per_day = daily_inventories(scanner, urls, range(4), lambda: len(runner.calls))
     row = row_of(scanner, DAY_0 + timedelta(days=4))
 
     assert per_day == [0, 0, 0, 0] and depth(urls["dlq"]) == 0
@@ -247,7 +205,7 @@ def test_coverage_report_shows_attempts_and_next_retry(
     runner = FakeRunner()
     runner.on_call = lambda argv, env: setattr(runner, "exit_code", 7 if argv[-1].endswith("orders-api") else 0)
     scanner = inventory_scanner(resources, urls, runner, tmp_path)
-    daily_inventories(scanner, urls, range(2), lambda: len(runner.calls), lambda day: None)
+    daily_inventories(scanner, urls, range(2), lambda: len(runner.calls))
     rows = collect(scanner, DAY_0 + timedelta(days=2))
 
     report = {row.function_name: row.as_json() for row in rows}
