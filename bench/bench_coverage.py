@@ -1,4 +1,5 @@
-"""Benchmark of coverage: inventory of 1,000 functions, and QScanner runs for a burst of duplicate events.
+"""Benchmark of coverage: inventory of 1,000 functions, QScanner runs for a burst of duplicate events, and
+QScanner runs per failing function over 8 daily inventories (the back-off).
 
 Run on demand: `make bench` (or `.venv/bin/python bench/bench_coverage.py`). moto in-process; never real AWS.
 """
@@ -25,11 +26,13 @@ from tests.support import (
     FakeRunner,
     atomic_dynamodb_writes,
     create_function,
+    daily_inventories,
     event_for,
     lambda_context,
     make_deps,
     make_resources,
     run_inventory,
+    scan_queues,
     settings_for,
 )
 
@@ -37,6 +40,10 @@ FUNCTIONS = 1000
 BURST_EVENTS = 1000
 BURST_FUNCTIONS = 100
 CONCURRENCY = 20  # scans the queue feeds at once
+DAYS = 8
+# QScanner exit code of each kind of function: 10 (artifact failure) is permanent, 30 (upload) transient.
+FAILING = {"healthy": 0, "permanent": 10, "transient": 30}
+FAILING_EACH = 10
 
 
 def scanner_for(runner: FakeRunner, work: str, **overrides: Any) -> Deps:
@@ -84,6 +91,33 @@ def burst(work: str) -> None:
     )
 
 
+def failing(work: str) -> None:
+    """Daily inventories over 8 simulated days of functions that always fail, permanently or transiently,
+    through the scan queue's redrive policy (3 receives, then the DLQ): QScanner runs per function."""
+    urls = scan_queues()
+    runner = FakeRunner()
+    scanner = scanner_for(runner, work, **{k: v for k, v in urls.items() if k != "dlq"})
+    exit_codes = {f"{kind}-{i}": code for kind, code in FAILING.items() for i in range(FAILING_EACH)}
+    for name in exit_codes:
+        create_function(name=name, files={"app.py": f"x = {name!r}\n"})
+    calls: Counter[str] = Counter()
+
+    def on_call(argv: list[str], env: dict[str, str]) -> None:
+        name = argv[-1].rsplit(":", 1)[1]
+        calls[name.split("-")[0]] += 1
+        runner.exit_code = exit_codes[name]
+
+    runner.on_call = on_call
+    started = time.perf_counter()
+    daily_inventories(scanner, urls, range(DAYS), lambda: len(runner.calls))
+    elapsed = time.perf_counter() - started
+    runs = ", ".join(f"{kind} (exit {code}) {calls[kind] / FAILING_EACH:g}" for kind, code in FAILING.items())
+    print(
+        f"back-off: {DAYS} daily inventories of {len(exit_codes)} functions in {elapsed:.1f} s -> QScanner runs per "
+        f"function: {runs} (before the back-off, an always-failing function cost 3 receives x {DAYS} = {3 * DAYS})"
+    )
+
+
 def main() -> None:
     with mock_aws(), tempfile.TemporaryDirectory() as work:
         counter = CallCounter()
@@ -91,6 +125,9 @@ def main() -> None:
     aws.clear_clients()
     with mock_aws(), tempfile.TemporaryDirectory() as work:
         burst(work)
+    aws.clear_clients()
+    with mock_aws(), tempfile.TemporaryDirectory() as work:
+        failing(work)
 
 
 if __name__ == "__main__":

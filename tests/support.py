@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -581,3 +582,54 @@ class PagedLambda:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.client, name)
+
+
+# ---------------------------------------------------------------- daily inventories on a simulated clock
+# The inventory's schedule fires at 06:00 each day; the scans it queues run two hours later (a busy queue),
+# so a retry "1 day after the last attempt" falls due two hours after the next day's inventory.
+DAY_0 = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+SCAN_LAG = timedelta(hours=2)
+# The scan queue's redrive policy, as the templates set it: the dead-letter queue after 3 receives.
+MAX_RECEIVES = 3
+
+
+def scan_queues() -> dict[str, str]:
+    """The scan queue (dead-letter queue after 3 receives), its DLQ and the inventory queue."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    dlq = sqs.create_queue(QueueName="scan-dlq")["QueueUrl"]
+    redrive = {"deadLetterTargetArn": runtime.queue_arn(sqs, dlq), "maxReceiveCount": str(MAX_RECEIVES)}
+    scan = sqs.create_queue(QueueName="scan-requests", Attributes={"RedrivePolicy": json.dumps(redrive)})["QueueUrl"]
+    units = sqs.create_queue(QueueName="inventory-units")["QueueUrl"]
+    return {"SCAN_QUEUE_URL": scan, "INVENTORY_QUEUE_URL": units, "dlq": dlq}
+
+
+def drain_scans(scanner: Any, scan_queue: str) -> list[runtime.Poll]:
+    """Lambda's poller on the scan queue until it is empty: a failed message is received again, until the
+    redrive policy moves it to the dead-letter queue (moto applies it on the receive after the third)."""
+    session = boto3.Session(region_name=REGION)
+    source = runtime.queue_arn(session.client("sqs"), scan_queue)
+    polls = []
+    while polled := runtime.poll(session, source, lambda event, ctx: handle(event, ctx, scanner), lambda_context()):
+        polls.append(polled)
+    return polls
+
+
+def daily_inventories(
+    scanner: Any,
+    urls: dict[str, str],
+    days: range,
+    run_count: Callable[[], int],
+    before: Callable[[int], None] = lambda day: None,
+) -> list[int]:
+    """One scheduled inventory a day at 06:00 (simulated clock), then its scans two hours later; returns
+    the QScanner runs each day cost. `before(day)` runs first each day."""
+    per_day = []
+    for day in days:
+        before(day)
+        started = run_count()
+        scanner.clock = lambda day=day: DAY_0 + timedelta(days=day)
+        run_inventory(scanner, urls["INVENTORY_QUEUE_URL"])
+        scanner.clock = lambda day=day: DAY_0 + timedelta(days=day) + SCAN_LAG
+        drain_scans(scanner, urls["SCAN_QUEUE_URL"])
+        per_day.append(run_count() - started)
+    return per_day

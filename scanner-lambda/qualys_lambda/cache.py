@@ -8,7 +8,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -43,6 +43,14 @@ class ScanIdentity:
         """A short stable digest of the identity, compared in conditional writes."""
         text = "\n".join((self.code_sha256, *sorted(self.layers)))
         return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def retry_delay(attempts: int, cap_days: int) -> timedelta:
+    """How long after its last attempt the inventory re-enqueues a failed code identity: 1, 2, 4, ... days
+    for 1, 2, 3, ... failed requests, never more than `cap_days` (RescanAfterDays)."""
+    if attempts <= 0:
+        return timedelta(0)
+    return timedelta(days=min(2 ** min(attempts - 1, 30), cap_days))
 
 
 class Claim(enum.Enum):
@@ -118,6 +126,7 @@ class ScanCache:
 
         False when another scan has taken the claim since (the code changed and a newer scan began) or a
         deleted function's item went: this result is then superseded and the item is left as it is.
+        A failed scan also records `attempts`, the failed requests for this code so far (the back-off's count).
         """
         item = {
             "function_arn": function_arn,
@@ -127,6 +136,8 @@ class ScanCache:
             "ttl": int(now.timestamp()) + self.ttl_days * DAY_SECONDS,
             **fields,
         }
+        if fields.get("status") == "failed":
+            item["attempts"] = self._attempts(function_arn, identity, str(fields.get("request_id", "")))
         try:
             # Written only while the item still carries this scan's claim token.
             self.dynamodb.put_item(
@@ -140,6 +151,16 @@ class ScanCache:
                 return False
             raise _translate(exc, "recording the scan") from exc
         return True
+
+    def _attempts(self, function_arn: str, identity: ScanIdentity, request_id: str) -> int:
+        """Failed requests for `identity` with this one: 1 after a success or for new code (the back-off resets);
+        an SQS redelivery of the request that failed last (the same id) is the same attempt."""
+        # Read under this scan's claim: no other scan records this function meanwhile.
+        old = self.lookup(function_arn) or {}
+        if old.get("scan_identity") != identity.key or old.get("status") != "failed":
+            return 1
+        previous = int(old.get("attempts", 1))
+        return previous if request_id and old.get("request_id") == request_id else previous + 1
 
     def items(self, arns: list[str], sleep: Callable[[float], None] = time.sleep) -> dict[str, dict[str, Any]]:
         """The cache items of `arns`, 100 keys a call, unprocessed keys retried a bounded number of times."""

@@ -10,7 +10,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from qualys_lambda.aws import Target, is_transient
-from qualys_lambda.cache import ScanCache, ScanIdentity
+from qualys_lambda.cache import ScanCache, ScanIdentity, retry_delay
 from qualys_lambda.config import excludes
 from qualys_lambda.errors import TransientError
 from qualys_lambda.publish import TAG_STATUS, TAG_TIMESTAMP
@@ -21,9 +21,9 @@ STALE = "STALE"
 FAILED = "FAILED"
 EXCLUDED_BY_TAG = "EXCLUDED_BY_TAG"
 ACCESS_DENIED = "ACCESS_DENIED"
-# Too large for the scanner's /tmp or memory (sizing.py): uncovered, but not requeued until the code changes.
+# Too large for the scanner's /tmp or memory (sizing.py): a permanent failure (retries.py), requeued with back-off.
 TOO_LARGE = "TOO_LARGE"
-UNCOVERED = frozenset({PENDING, STALE, FAILED, ACCESS_DENIED})
+UNCOVERED = frozenset({PENDING, STALE, FAILED, TOO_LARGE, ACCESS_DENIED})
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -42,8 +42,12 @@ class CoverageRow:
     secrets: int | None = None
     identity_key: str = ""
     queued: bool = False
-    # Why a TOO_LARGE function does not fit: the bytes needed and the setting to raise.
+    # Why the last scan of a FAILED or TOO_LARGE function failed (for TOO_LARGE: the bytes needed and the
+    # setting to raise), its kind (retries.py), the failed requests so far and when the inventory retries it.
     detail: str = ""
+    failure: str = ""
+    attempts: int = 0
+    next_retry: datetime | None = None
     # Excluded, yet its cache item holds a scan: its findings and item are still to be retired.
     retire: bool = False
 
@@ -60,7 +64,14 @@ class CoverageRow:
             "vulnerabilities": self.vulnerabilities,
             "secrets": self.secrets,
             **({"detail": self.detail} if self.detail else {}),
+            **({"failure": self.failure} if self.failure else {}),
+            **({"attempts": self.attempts, "next_retry": self.next_retry_text} if self.attempts else {}),
         }
+
+    @property
+    def next_retry_text(self) -> str:
+        """When the inventory next re-enqueues this failed code, in the report's time format; "" if unknown."""
+        return self.next_retry.strftime(TIMESTAMP_FORMAT) if self.next_retry else ""
 
 
 def excluded_functions(tagging: Any, tag_key: str) -> set[str]:
@@ -91,11 +102,18 @@ def reason_for(status: str, scan_timestamp: str, now: datetime, rescan_after: ti
         return FAILED
     if status not in ("success", "partial"):
         return PENDING
-    try:
-        scanned_at = datetime.strptime(scan_timestamp, TIMESTAMP_FORMAT).replace(tzinfo=now.tzinfo)
-    except ValueError:
+    scanned_at = parse_time(scan_timestamp, now)
+    if scanned_at is None:
         return PENDING
     return STALE if status == "partial" or now - scanned_at > rescan_after else SCANNED
+
+
+def parse_time(text: str, now: datetime) -> datetime | None:
+    """A scan timestamp (`TIMESTAMP_FORMAT`, UTC) in `now`'s time zone; None when it cannot be read."""
+    try:
+        return datetime.strptime(text, TIMESTAMP_FORMAT).replace(tzinfo=now.tzinfo)
+    except ValueError:
+        return None
 
 
 def coverage_reason(item: dict[str, Any] | None, identity: ScanIdentity, now: datetime, rescan_after: timedelta) -> str:
@@ -115,6 +133,11 @@ def _row_from_cache(
     item = item or {}
     findings = item.get("findings") if item.get("scan_identity") == identity.key else None
     findings = findings if isinstance(findings, dict) else {}
+    failed = reason in (FAILED, TOO_LARGE)
+    # The back-off counts from the last attempt (its scan time); an item from before it (no count) is due now.
+    attempts = int(item.get("attempts", 0)) if failed else 0
+    last = parse_time(str(item.get("scan_timestamp", "")), now)
+    next_retry = last + retry_delay(attempts, rescan_after.days) if attempts and last else None
     return CoverageRow(
         function_arn=function["FunctionArn"],
         function_name=function["FunctionName"],
@@ -127,7 +150,10 @@ def _row_from_cache(
         secrets=int(findings["secrets"]) if "secrets" in findings else None,
         identity_key=identity.key,
         queued=item.get("queued_identity") == identity.key and int(item.get("queued_until", 0)) > now.timestamp(),
-        detail=str(item.get("error", "")) if reason == TOO_LARGE else "",
+        detail=str(item.get("error", "")) if failed else "",
+        failure=str(item.get("failure_reason", "")) if failed else "",
+        attempts=attempts,
+        next_retry=next_retry,
     )
 
 
@@ -230,5 +256,5 @@ def totals(rows: list[CoverageRow]) -> dict[str, int]:
     for row in rows:
         counts[row.reason] += 1
     counts["covered"] = counts[SCANNED]
-    counts["uncovered"] = sum(counts[r] for r in UNCOVERED) + counts[TOO_LARGE]
+    counts["uncovered"] = sum(counts[r] for r in UNCOVERED)
     return counts

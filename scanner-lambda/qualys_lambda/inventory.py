@@ -40,6 +40,9 @@ logger = logging.getLogger(__name__)
 SEND_BATCH_LIMIT = 10  # SendMessageBatch takes at most 10 messages
 # A queued request is not sent again for this long, so a second inventory does not duplicate it.
 QUEUED_WINDOW = timedelta(hours=12)
+# A failed code identity is re-enqueued from this long before its back-off (`cache.retry_delay`) ends, so a
+# daily inventory retries it on its day although the failed scan ran a while after the inventory that queued it.
+RETRY_EARLY = timedelta(hours=12)
 # A unit stops paging with this much of its invocation left: one more ListFunctions page (50
 # functions, a BatchGetItem, ten SendMessageBatch calls) takes well under a second, a throttled
 # page with adaptive retries some seconds.
@@ -161,6 +164,11 @@ def enqueue(sqs: Any, queue_url: str, rows: list[CoverageRow]) -> list[CoverageR
     return [rows[index] for index in send_messages(sqs, queue_url, bodies, "scan requests")]
 
 
+def due(row: CoverageRow, now: datetime) -> bool:
+    """Whether an uncovered row is enqueued now: always, unless its code failed and its back-off has not ended."""
+    return row.next_retry is None or now >= row.next_retry - RETRY_EARLY
+
+
 def mark_queued(cache: ScanCache, rows: list[CoverageRow], now: datetime) -> None:
     """Remember what was queued, so the next inventory leaves it alone until it is scanned."""
     for row in rows:
@@ -203,7 +211,7 @@ def run_unit(
     enqueued, continued = 0, ""
     for page in unit_pages(unit, settings, aws, cache, now, scanner_arn, pacer.wait):
         counts = {key: counts[key] + value for key, value in totals(page.rows).items()}
-        wanted = [r for r in page.rows if r.reason in UNCOVERED and r.function_arn and not r.queued]
+        wanted = [r for r in page.rows if r.reason in UNCOVERED and r.function_arn and not r.queued and due(r, now)]
         sent = enqueue(sqs, settings.scan_queue_url, wanted)
         if cache is not None:
             mark_queued(cache, sent, now)

@@ -29,7 +29,7 @@ from qualys_lambda.errors import (
 from qualys_lambda.events import DELETE_EVENT_NAME, ScanRequest
 from qualys_lambda.qscanner import ScanJob, ScanRun, run_scan
 from qualys_lambda.qscanner_output import QScannerReport, StoredFile
-from qualys_lambda.sizing import TOO_LARGE
+from qualys_lambda.retries import failure_reason, is_permanent
 from qualys_lambda.summary import SCHEMA_VERSION, FunctionInfo, ScanInfo, Summary, findings_from, iso, s3_prefix
 
 logger = logging.getLogger(__name__)
@@ -104,6 +104,8 @@ class Scanner:
             else self._run(request, target, remaining_s)
         )
         finished = self.deps.clock()
+        # Permanent for this code (retries.py: too large, invalid parameter, artifact): recorded, not retried.
+        permanent = failure_reason(run) if is_permanent(run) else ""
         superseded = not self._is_current(request, target, identity, cache, token)
         prefix = s3_prefix(request.account, request.region, request.function_name, started, run.scan_id)
         if superseded:
@@ -124,7 +126,7 @@ class Scanner:
             "vulnerabilities": summary["findings"]["vulnerabilities"]["total"],
             "secrets": summary["findings"]["secrets"],
             "delivery_failures": failures,
-            **({"reason": TOO_LARGE} if misfit else {}),
+            **({"reason": permanent} if permanent else {}),
         }
         logger.info("scan finished", extra={**log, **outcome, "outcome": "scanned"})
         if run.unrecognised:
@@ -141,7 +143,7 @@ class Scanner:
                 "QScannerOutputUnrecognised": int(bool(run.unrecognised)),
             }
         )
-        if run.status == "failed" and not misfit:
+        if run.status == "failed" and not permanent:
             raise ScanFailedError(run.error)
         if failures:
             raise DeliveryError("results not delivered to: " + ", ".join(failures))
@@ -348,9 +350,10 @@ class Scanner:
                 "region": request.region,
                 "findings": {**summary["findings"]["vulnerabilities"], "secrets": summary["findings"]["secrets"]},
             }
-            if run.status == "failed" and sizing.is_too_large(run.error):
-                # The coverage report shows TOO_LARGE, not FAILED, for this code.
-                fields.update(failure_reason=TOO_LARGE, error=run.error)
+            if run.status == "failed":
+                # Why, and whether a retry can help (retries.py), for the coverage report and the inventory's
+                # back-off; the request id makes SQS redeliveries of one request one attempt (cache.record).
+                fields.update(failure_reason=failure_reason(run), error=run.error, request_id=request.event_id)
             try:
                 if not cache.record(request.function_arn, identity, started, fields, token):
                     # A scan of newer code claimed the function during this delivery; its result stands.

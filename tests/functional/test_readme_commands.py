@@ -1,7 +1,9 @@
 """The command blocks of the README and of its guides under docs/: those marked `<!-- readme-check -->`
 run as written, in order (the README's, then the guides' in DOCUMENTS order), in one fresh bash session
 against the emulator; every other block is listed here with the reason it needs real AWS (or is run by
-another test), as the README says.
+another test), as the README says. The Terraform guide's marked blocks (build, init, plan) run in a
+fresh session of their own, in a copy of the repository (a fresh clone), with terraform and the AWS
+provider of TF_PLUGIN_DIR or the CLI configuration; without them that test is skipped with the reason.
 
 The session starts with what a new user has: PATH (the venv's aws CLI), fake credentials, the
 emulator's endpoint, and two stand-ins the README names: `QSCANNER=local/qscanner` (the simulated
@@ -16,8 +18,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import boto3
@@ -29,6 +33,7 @@ from qualys_lambda.aws import AwsAccess
 from qualys_lambda.config import Settings
 from qualys_lambda.handler import handle
 from qualys_lambda.qscanner import run_subprocess
+from tests.functional.test_terraform_apply import PLUGIN_DIR, TERRAFORM, init_flags
 from tests.support import event_for, lambda_context, make_deps
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,16 +59,19 @@ DOCUMENTS = (
 )
 FENCE = re.compile(r"^( *)```(bash|sh)\n(.*?)^\1```", re.DOTALL | re.MULTILINE)
 HEADING = re.compile(r"^#+ (.+)$", re.MULTILINE)
+# Run in a session of its own, in a copy of the repository: terraform writes its files beside the example.
+TERRAFORM_GUIDE = "docs/terraform.md"
+# What a fresh clone needs for the Terraform guide's steps (make layer package, the example and its module).
+CLONED = ("Makefile", "mk", "local", "scanner-lambda", "terraform")
 # The blocks not run here, by the heading they sit under, and why.
 NOT_RUN = {
     "Deploy (single account)": "the access-token alternative to the client-pair block run before it",
     "qualys-lambda": "make demo and make test: tests/functional/test_demo.py runs the demo; make test is this suite",
     "From an empty organisation to a first tagged function": "an AWS organisation with several accounts",
     "Model 2: centralized hub and spokes": "a manual scan of a function in a spoke account",
-    # The Terraform guide's steps: tests/functional/test_terraform_apply.py runs them on the emulator
-    # (make layer package, terraform init, apply, a second plan, the secret's value, destroy) per example.
-    "1. Build the layer and the handler zip": "Terraform: run by test_terraform_apply.py",
-    "2. Deploy": "Terraform: run by test_terraform_apply.py (with its variables, in a copy of terraform/)",
+    # The Terraform guide's steps after the plan: tests/functional/test_terraform_apply.py runs them on the
+    # emulator (apply, a second plan, the secret's value, a scan, destroy) per example.
+    "2. Deploy": "Terraform apply: run by test_terraform_apply.py (with its variables, in a copy of terraform/)",
     "3. Set the Qualys secret (the credentials never enter the state)": "Terraform: reads terraform output",
     "4. Check it": "Terraform: reads terraform output",
     "Several regions": "Terraform: run by test_terraform_apply.py",
@@ -73,10 +81,10 @@ NOT_RUN = {
 pytestmark = pytest.mark.server
 
 
-def readme_blocks() -> list[tuple[str, bool, str]]:
-    """(heading, marked readme-check, text) of every bash/sh block of DOCUMENTS, in order."""
+def readme_blocks(documents: tuple[str, ...] = DOCUMENTS) -> list[tuple[str, bool, str]]:
+    """(heading, marked readme-check, text) of every bash/sh block of `documents`, in order."""
     blocks = []
-    for document in DOCUMENTS:
+    for document in documents:
         text = (ROOT / document).read_text()
         for match in FENCE.finditer(text):
             headings = HEADING.findall(FENCE.sub("", text[: match.start()]))  # not a block's `# comment`
@@ -88,11 +96,11 @@ def readme_blocks() -> list[tuple[str, bool, str]]:
 class Session:
     """One bash process fed a block at a time, like a reader pasting blocks into a terminal."""
 
-    def __init__(self, env: dict[str, str], stderr: Path) -> None:
+    def __init__(self, env: dict[str, str], stderr: Path, cwd: Path = ROOT) -> None:
         self.stderr_path = stderr
         self.process = subprocess.Popen(
             ["bash", "--noprofile", "--norc", "-s"],
-            cwd=ROOT,
+            cwd=cwd,
             env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -193,7 +201,7 @@ def test_readme_blocks_run_in_one_fresh_shell_against_emulator(
     session = Session(env, tmp_path / "stderr.log")
     outputs: dict[str, str] = {}
     try:
-        for heading, marked, block in readme_blocks():
+        for heading, marked, block in readme_blocks(tuple(d for d in DOCUMENTS if d != TERRAFORM_GUIDE)):
             if not marked:
                 continue
             outputs.setdefault(heading, "")
@@ -228,3 +236,74 @@ def test_readme_blocks_run_in_one_fresh_shell_against_emulator(
     assert not boto3.client("lambda", region_name=REGION).list_functions()["Functions"]
     stacks = boto3.client("cloudformation", region_name=REGION).list_stacks()["StackSummaries"]
     assert all(s["StackStatus"] == "DELETE_COMPLETE" for s in stacks)
+
+
+def test_terraform_guide_blocks_run_in_a_fresh_clone_against_emulator(
+    emulator: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    try:
+        flags = init_flags()
+    except pytest.skip.Exception as missing:  # without terraform or its AWS provider: say what is missing
+        pytest.skip(f"Terraform guide blocks not run: {missing}")
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    for name in CLONED:
+        source, target = ROOT / name, clone / name
+        if source.is_dir():
+            ignored = shutil.ignore_patterns(".terraform*", "*.tfstate*", "terraform.tfvars", "tfplan", "__pycache__")
+            shutil.copytree(source, target, ignore=ignored)
+        else:
+            shutil.copy2(source, target)
+    # `terraform init` as the guide writes it: the provider comes from the machine's CLI configuration,
+    # here a filesystem mirror of TF_PLUGIN_DIR (what -plugin-dir would name), or the user's own.
+    cli_config = os.environ.get("TF_CLI_CONFIG_FILE", "")
+    if flags:
+        cli_config = str(tmp_path / "terraform.rc")
+        Path(cli_config).write_text(
+            f'provider_installation {{\n  filesystem_mirror {{\n    path = "{PLUGIN_DIR}"\n  }}\n}}\n'
+        )
+    (tmp_path / "home").mkdir()
+    env = {
+        "PATH": os.pathsep.join([str(VENV_BIN), str(Path(sys.executable).parent), os.environ["PATH"]]),
+        "HOME": str(tmp_path / "home"),
+        "TMPDIR": str(tmp_path),
+        "AWS_ENDPOINT_URL": emulator,
+        "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "QSCANNER": "local/qscanner",  # the stand-in for the licensed binary
+        "TF_CLI_CONFIG_FILE": cli_config,
+        "CHECKPOINT_DISABLE": "1",  # no version check call to HashiCorp
+        # As in the README's session: anything not sent to the emulator meets a closed local port.
+        "HTTPS_PROXY": f"http://127.0.0.1:{free_port()}",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    blocks = [(heading, block) for heading, marked, block in readme_blocks((TERRAFORM_GUIDE,)) if marked]
+    session = Session(env, tmp_path / "stderr.log", cwd=clone)
+    outputs: dict[str, str] = {}
+    started = time.monotonic()
+    try:
+        for heading, block in blocks:
+            outputs[heading] = outputs.get(heading, "") + session.run(block)
+    finally:
+        session.close()
+    with capsys.disabled():
+        print(f"\nTerraform guide blocks (build, init, plan) on the emulator: {time.monotonic() - started:.0f} s")
+
+    assert [heading for heading, _ in blocks] == ["1. Build the layer and the handler zip", "2. Deploy"]
+    assert "build/qscanner-layer.zip" in outputs["1. Build the layer and the handler zip"]
+    example = clone / "terraform" / "examples" / "single-region-native"
+    plan_text = re.sub(r"\x1b\[[0-9;]*m", "", outputs["2. Deploy"])  # terraform's colours
+    assert re.search(r"Plan: \d+ to add, 0 to change, 0 to destroy", plan_text)
+    shown = subprocess.run(
+        [TERRAFORM, f"-chdir={example}", "show", "-json", "tfplan"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    planned = {change["address"] for change in json.loads(shown.stdout)["resource_changes"]}
+    assert {"module.scanner.aws_lambda_function.scanner", "module.scanner.aws_lambda_layer_version.qscanner"} <= planned
+    # A plan creates nothing: the apply is test_terraform_apply.py's.
+    assert not boto3.client("lambda", region_name=REGION).list_functions()["Functions"]
