@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from qualys_lambda import aws
@@ -15,6 +16,7 @@ from qualys_lambda.config import Settings
 from qualys_lambda.credentials import SecretReader
 from qualys_lambda.metrics import MetricsSink, emit
 from qualys_lambda.qscanner import Runner, run_subprocess
+from qualys_lambda.suppressions import SuppressionsReader
 
 
 @dataclass
@@ -36,6 +38,18 @@ class Deps:
         if not self.settings.cache_table:
             return None
         return ScanCache(self.aws.home_client("dynamodb"), self.settings.cache_table, self.settings.cache_ttl_days)
+
+    @cached_property
+    def suppressions(self) -> SuppressionsReader | None:
+        """The team's suppression rules (SUPPRESSIONS_URI), read at most every few minutes per container."""
+        if not self.settings.suppressions_uri:
+            return None
+        return SuppressionsReader(
+            self.aws.home_client("s3"),
+            self.settings.suppressions_uri,
+            self.metrics,
+            today=lambda: self.clock().date(),
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], own_arn: str) -> Deps:

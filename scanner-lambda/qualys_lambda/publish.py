@@ -16,6 +16,8 @@ from qualys_lambda.summary import Summary
 SUBJECT_PREFIX = "QScanner Results: "
 SUBJECT_MAX = 100
 SUMMARY_FILE = "summary.json"
+# Beside the summary when a suppression rule carries a VEX justification (docs/findings.md).
+OPENVEX_FILE = "openvex.json"
 TAG_TIMESTAMP = "QualysScanTimestamp"
 TAG_STATUS = "QualysScanStatus"
 # The tag holding QScanner's scan id (the S3 prefix and the summary carry it too). Its key says "Tag",
@@ -56,19 +58,26 @@ def store_results(s3: Any, bucket: str, prefix: str, summary: Summary, files: It
 def notify(sns: Any, topic_arn: str, summary: Summary) -> str:
     """Publish the summary with attributes that subscription filter policies can match."""
     subject = (SUBJECT_PREFIX + summary["function"]["name"])[:SUBJECT_MAX]
+    findings = summary["findings"]
     attributes = {
         "status": summary["scan"]["status"],
-        "max_severity": summary["findings"]["max_severity"],
+        "max_severity": findings["max_severity"],
         "account": summary["function"]["account"],
+        # Schema 3: what is new and unsuppressed, and how urgent the scan is (docs/findings.md).
+        "new_max_severity": findings.get("new_max_severity", "none"),
+        "priority": summary.get("priority", {}).get("level", "none"),
     }
     if summary["scan"]["policy"]:
         attributes["policy"] = summary["scan"]["policy"]
+    message_attributes = {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()}
+    # A Number, so a filter policy can ask for {"numeric": [">", 0]}.
+    message_attributes["new_findings"] = {"DataType": "Number", "StringValue": str(findings.get("new_findings", 0))}
     try:
         response = sns.publish(
             TopicArn=topic_arn,
             Subject=subject,
             Message=json.dumps(summary),
-            MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+            MessageAttributes=message_attributes,
         )
     except ClientError as exc:
         raise fail("sns", exc) from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -12,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from qualys_lambda import publish, securityhub, sizing
+from qualys_lambda import changes, publish, securityhub, sizing
 from qualys_lambda.aws import Target, error_code, is_transient
 from qualys_lambda.cache import Claim, ScanCache, ScanIdentity
 from qualys_lambda.deps import Deps
@@ -27,10 +28,13 @@ from qualys_lambda.errors import (
     TransientError,
 )
 from qualys_lambda.events import DELETE_EVENT_NAME, ScanRequest
+from qualys_lambda.exposure import read_exposure
 from qualys_lambda.qscanner import ScanJob, ScanRun, run_scan
-from qualys_lambda.qscanner_output import QScannerReport, StoredFile
+from qualys_lambda.qscanner_output import JSON_CONTENT_TYPE, QScannerReport, StoredFile
 from qualys_lambda.retries import failure_reason, is_permanent
 from qualys_lambda.summary import SCHEMA_VERSION, FunctionInfo, ScanInfo, Summary, findings_from, iso, s3_prefix
+from qualys_lambda.suppressions import Suppressions
+from qualys_lambda.triage import Triage, assess
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +79,8 @@ class Scanner:
             logger.info("scan skipped", extra={**log, "outcome": "excluded", "archived": archived})
             self.deps.metrics({"ScansExcluded": 1})
             return {"outcome": "excluded", "function_arn": request.function_arn}
+        # Read before the claim: a throttled read fails (and is retried) before QScanner runs.
+        exposure = read_exposure(target.client("lambda"), request.function_arn)
         identity = ScanIdentity.of(configuration)
         cache = self.deps.cache
         failures: list[str] = []
@@ -95,6 +101,7 @@ class Scanner:
                 logger.info("scan skipped", extra={**log, "outcome": claim.value})
                 self.deps.metrics({"CacheHits" if claim is Claim.CACHED else "DuplicatesSkipped": 1})
                 return {"outcome": claim.value, "function_arn": request.function_arn}
+        previous = self._previous_keys(request.function_arn, cache, token)
 
         started = self.deps.clock()
         misfit = self._misfit(target, configuration, function.get("Code", {}))
@@ -112,12 +119,23 @@ class Scanner:
             # Its own prefix: a newer scan that started in the same second keeps its objects.
             prefix = prefix.rstrip("/") + "-superseded/"
         bucket = self.deps.settings.results_bucket
+        triage = assess(
+            run.report,
+            run.status,
+            previous,
+            exposure,
+            str(configuration.get("Runtime", "")),
+            self.deps.suppressions.get() if self.deps.suppressions else Suppressions(),
+            request.function_arn,
+            request.account,
+            finished.date(),
+        )
         summary = build_summary(
-            request, configuration, function.get("Code", {}), run, started, finished, bucket, prefix, superseded
+            request, configuration, function.get("Code", {}), run, started, finished, bucket, prefix, triage, superseded
         )
         if superseded:
             return self._superseded(request, summary, run, prefix, cache, token, log)
-        failures += self._deliver(request, target, summary, run, identity, started, prefix, cache, token)
+        failures += self._deliver(request, target, summary, run, triage, identity, started, prefix, cache, token)
         outcome = {
             "outcome": "scanned",
             "status": run.status,
@@ -125,6 +143,8 @@ class Scanner:
             "function_arn": request.function_arn,
             "vulnerabilities": summary["findings"]["vulnerabilities"]["total"],
             "secrets": summary["findings"]["secrets"],
+            "new_findings": triage.new_findings,
+            "priority": triage.priority.level,
             "delivery_failures": failures,
             **({"reason": permanent} if permanent else {}),
         }
@@ -148,6 +168,18 @@ class Scanner:
         if failures:
             raise DeliveryError("results not delivered to: " + ", ".join(failures))
         return outcome
+
+    def _previous_keys(self, function_arn: str, cache: ScanCache | None, token: str) -> changes.FindingKeys | None:
+        """The finding keys of the function's last baseline; None (everything is new) without a readable one."""
+        if cache is None or not token:
+            return None
+        try:
+            item = cache.lookup(function_arn) or {}
+        except TransientError as exc:
+            # As the claim: fail open, so a finding may be announced twice but never missed.
+            logger.error("cache unavailable", extra={"function_arn": function_arn, "error": str(exc)})
+            return None
+        return changes.from_record(item.get(changes.RECORD_FIELD))
 
     def _misfit(self, target: Target, configuration: dict[str, Any], code: dict[str, Any]) -> str:
         """Why the function's code cannot fit in this scanner ("" when it fits or its size is unknown)."""
@@ -267,10 +299,13 @@ class Scanner:
             cache.forget(request.function_arn)
         return archived
 
-    def _store(self, summary: Summary, run: ScanRun, prefix: str) -> None:
-        """The S3 destination: the summary and QScanner's files under `prefix`."""
+    def _store(self, summary: Summary, run: ScanRun, prefix: str, vex: dict[str, Any] | None = None) -> None:
+        """The S3 destination: the summary, QScanner's files and the OpenVEX document under `prefix`."""
         bucket = self.deps.settings.results_bucket
-        publish.store_results(self.deps.aws.home_client("s3"), bucket, prefix, summary, stored_files(run))
+        files = stored_files(run)
+        if vex is not None:
+            files += (StoredFile(publish.OPENVEX_FILE, json.dumps(vex, indent=2).encode(), JSON_CONTENT_TYPE),)
+        publish.store_results(self.deps.aws.home_client("s3"), bucket, prefix, summary, files)
 
     def _deliver(
         self,
@@ -278,6 +313,7 @@ class Scanner:
         target: Target,
         summary: Summary,
         run: ScanRun,
+        triage: Triage,
         identity: ScanIdentity,
         started: datetime,
         prefix: str,
@@ -289,7 +325,8 @@ class Scanner:
         settings = self.deps.settings
         steps: list[tuple[str, Callable[[], object]]] = []
         if settings.results_bucket:
-            steps.append(("s3", lambda: self._store(summary, run, prefix)))
+            vex = triage.openvex(request.function_arn, summary["scan"]["finished_at"])
+            steps.append(("s3", lambda: self._store(summary, run, prefix, vex)))
         if settings.sns_topic_arn:
             steps.append(
                 ("sns", lambda: publish.notify(self.deps.aws.home_client("sns"), settings.sns_topic_arn, summary))
@@ -349,6 +386,8 @@ class Scanner:
                 "account": request.account,
                 "region": request.region,
                 "findings": {**summary["findings"]["vulnerabilities"], "secrets": summary["findings"]["secrets"]},
+                # The next scan's baseline: a retry after a failed delivery announces the same new findings.
+                changes.RECORD_FIELD: triage.record(delivered=not failures),
             }
             if run.status == "failed":
                 # Why, and whether a retry can help (retries.py), for the coverage report and the inventory's
@@ -409,11 +448,13 @@ def build_summary(
     finished: datetime,
     bucket: str,
     prefix: str,
+    triage: Triage,
     superseded: bool = False,
 ) -> Summary:
     """The JSON stored as summary.json and sent to SNS: no raw output, no credentials.
 
-    With a results bucket it names the objects stored under `prefix` (the summary and the SBOMs).
+    With a results bucket it names the objects stored under `prefix` (the summary, the SBOMs and, when a
+    suppression carries a VEX justification, the OpenVEX document).
     """
     function = FunctionInfo(
         arn=request.function_arn,
@@ -425,6 +466,8 @@ def build_summary(
         code_sha256=str(configuration.get("CodeSha256", "")),
         image_uri=str(code.get("ImageUri", "")),
         layers=sorted(layer["Arn"] for layer in configuration.get("Layers", [])),
+        exposure=triage.exposure.as_json(),
+        runtime_status=triage.runtime.as_json(),
     )
     report = run.report
     scan = ScanInfo(
@@ -448,8 +491,24 @@ def build_summary(
     )
     if superseded:
         scan["superseded"] = True
-    s3 = {"bucket": bucket, "prefix": prefix, "summary_key": prefix + "summary.json"} if bucket else None
+    s3: dict[str, Any] | None = None
+    if bucket:
+        s3 = {"bucket": bucket, "prefix": prefix, "summary_key": prefix + publish.SUMMARY_FILE}
+        if triage.openvex(request.function_arn, iso(finished)) is not None:
+            s3["openvex_key"] = prefix + publish.OPENVEX_FILE
     sbom = {fmt: prefix + name for fmt, name in report.sboms.items()} if bucket else {}
+    findings = findings_from(report, triage.exposure.status)
+    findings["changes"] = triage.changes
+    findings["new_findings"] = triage.new_findings
+    findings["new_max_severity"] = triage.new_max_severity
+    findings["suppressed"] = triage.suppressed_json()
+    findings["runtime"] = triage.runtime_finding()
     return Summary(
-        schema_version=SCHEMA_VERSION, function=function, scan=scan, findings=findings_from(report), s3=s3, sbom=sbom
+        schema_version=SCHEMA_VERSION,
+        function=function,
+        scan=scan,
+        findings=findings,
+        s3=s3,
+        sbom=sbom,
+        priority=triage.priority.as_json(),
     )

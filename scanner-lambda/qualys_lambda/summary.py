@@ -8,9 +8,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, NotRequired, TypedDict
 
+from qualys_lambda.changes import Changes
+from qualys_lambda.priority import vulnerability_priority
 from qualys_lambda.qscanner_output import SEVERITY_ORDER, Package, QScannerReport
 
-SCHEMA_VERSION = 2
+# 3 added change tracking, suppressions, QDS, exposure, runtime support and priority (docs/findings.md).
+SCHEMA_VERSION = 3
 # The summary travels in SNS (256 KB message limit): it lists the worst findings, S3 keeps the rest.
 TOP_VULNERABILITIES = 20
 TOP_SECRETS = 20
@@ -28,6 +31,9 @@ class FunctionInfo(TypedDict):
     code_sha256: str
     image_uri: str
     layers: list[str]
+    # Schema 3: who can invoke it (public, private, unknown) and its runtime's support status.
+    exposure: dict[str, Any]
+    runtime_status: dict[str, Any]
 
 
 class ScanInfo(TypedDict):
@@ -60,6 +66,9 @@ class VulnerabilityInfo(TypedDict):
     cves: list[str]
     cvss: float | None
     packages: list[str]
+    # Schema 3: Qualys Detection Score (1-100, or None) and the QID's priority on this function.
+    qds: int | None
+    priority: str
 
 
 class SecretInfo(TypedDict):
@@ -77,6 +86,14 @@ class Findings(TypedDict):
     secrets: int
     secret_locations: list[SecretInfo]
     top: list[VulnerabilityInfo]
+    max_qds: int | None
+    # Schema 3, from triage.Triage: changes since the previous complete scan, new unsuppressed
+    # findings, the suppressed ones with their rule, and the runtime as a finding of its own.
+    changes: NotRequired[Changes]
+    new_findings: NotRequired[int]
+    new_max_severity: NotRequired[str]
+    suppressed: NotRequired[list[dict[str, str]]]
+    runtime: NotRequired[dict[str, Any] | None]
 
 
 class Summary(TypedDict):
@@ -86,6 +103,8 @@ class Summary(TypedDict):
     findings: Findings
     s3: dict[str, Any] | None
     sbom: dict[str, str]
+    # Schema 3: {"level": P1-P4 or none, "reason": ...} (priority.scan_priority).
+    priority: dict[str, str]
 
 
 def iso(moment: datetime) -> str:
@@ -113,7 +132,9 @@ def package_text(package: Package) -> str:
     return f"{package.name} {package.version}{fixed}"
 
 
-def top_vulnerabilities(report: QScannerReport, limit: int = TOP_VULNERABILITIES) -> list[VulnerabilityInfo]:
+def top_vulnerabilities(
+    report: QScannerReport, exposure: str = "unknown", limit: int = TOP_VULNERABILITIES
+) -> list[VulnerabilityInfo]:
     """The most severe QIDs with their CVEs and packages, for people reading the summary."""
     return [
         VulnerabilityInfo(
@@ -124,13 +145,18 @@ def top_vulnerabilities(report: QScannerReport, limit: int = TOP_VULNERABILITIES
             cvss=v.cvss,
             # One line per package version: the same version found at several paths is listed once.
             packages=list(dict.fromkeys(package_text(p) for p in v.packages)),
+            qds=v.qds,
+            priority=vulnerability_priority(v, exposure),
         )
         for v in report.vulnerabilities[:limit]
     ]
 
 
-def findings_from(report: QScannerReport) -> Findings:
-    """Counts of vulnerabilities and secrets; the highest severity counts a leaked secret too."""
+def findings_from(report: QScannerReport, exposure: str = "unknown") -> Findings:
+    """Counts of vulnerabilities and secrets; the highest severity counts a leaked secret too.
+
+    `exposure` (public, private, unknown) sets each listed QID's priority.
+    """
     counts = vulnerability_counts(report)
     combined = dict(counts)
     for secret in report.secrets:
@@ -143,7 +169,8 @@ def findings_from(report: QScannerReport) -> Findings:
             SecretInfo(rule=s.rule, file=s.target, line=s.line, severity=s.severity_name)
             for s in report.secrets[:TOP_SECRETS]
         ],
-        top=top_vulnerabilities(report),
+        top=top_vulnerabilities(report, exposure),
+        max_qds=max((v.qds for v in report.vulnerabilities if v.qds is not None), default=None),
     )
 
 

@@ -73,7 +73,7 @@ def test_documented_layout_gives_counts_max_severity_cves_packages_and_hub_sever
     handle(load_event("create_function"), lambda_context(), hub_scanner(hub, runner, tmp_path))
 
     summary = json.loads(next(b for name, (b, _) in s3_bodies(hub.bucket).items() if name == "summary.json"))
-    assert summary["schema_version"] == 2
+    assert summary["schema_version"] == 3
     assert summary["findings"]["vulnerabilities"] == {
         "critical": 1,
         "high": 1,
@@ -85,6 +85,10 @@ def test_documented_layout_gives_counts_max_severity_cves_packages_and_hub_sever
     assert summary["findings"]["max_severity"] == "critical"
     assert summary["findings"]["top"][0]["cves"] == ["CVE-2020-14343"]
     assert summary["findings"]["top"][0]["packages"] == ["pyyaml 5.3.1 (fixed in 5.4)"]
+    # The rules' `properties.qds` (QScanner README v4.8.0) reaches the summary, with each QID's priority.
+    assert [(v["qid"], v["qds"]) for v in summary["findings"]["top"]][0] == ("5000101", 95)
+    assert summary["findings"]["max_qds"] == 95
+    assert summary["findings"]["top"][0]["priority"] == "P2"
     (message,) = hub.messages()
     assert message["MessageAttributes"]["max_severity"]["Value"] == "critical"
     by_qid = {f["ProductFields"]["qualys-lambda/Qid"]: f for f in hub_findings()}

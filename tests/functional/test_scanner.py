@@ -113,7 +113,15 @@ def test_scan_create_event_publishes_sns_with_attributes(scanner: Deps, resource
     assert envelope["Subject"] == "QScanner Results: orders-api"
     assert json.loads(envelope["Message"]) == resources.summary()
     attributes = {k: v["Value"] for k, v in envelope["MessageAttributes"].items()}
-    assert attributes == {"status": "success", "max_severity": "critical", "account": ACCOUNT}
+    assert attributes == {
+        "status": "success",
+        "max_severity": "critical",
+        "account": ACCOUNT,
+        # Schema 3: a first scan reports everything as new; a critical on a private function is P2.
+        "new_findings": "4",
+        "new_max_severity": "critical",
+        "priority": "P2",
+    }
 
 
 def test_scan_create_event_records_cache_entry(scanner: Deps, resources: Resources) -> None:
