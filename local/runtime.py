@@ -83,7 +83,8 @@ def moto_server(log_path: Path | None = None, region: str = "us-east-1") -> Iter
     env = {**os.environ, **FAKE_CREDENTIALS, "AWS_REGION": region, "AWS_DEFAULT_REGION": region}
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115 - closed in finally
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        # moto's server with the operations it lacks added (local/moto_extras.py).
+        [sys.executable, str(Path(__file__).with_name("moto_extras.py")), "-H", "127.0.0.1", "-p", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,

@@ -10,10 +10,13 @@ import pytest
 import requests
 from moto import mock_aws
 
-from local import runtime
+from local import moto_extras, runtime
 from qualys_lambda import aws as aws_module
 from qualys_lambda.deps import Deps
 from tests.support import REGION, FakeRunner, Resources, make_deps, make_resources, settings_for
+
+# Operations the scanner calls that moto lacks (Security Hub's BatchUpdateFindings), before any mock starts.
+moto_extras.install()
 
 # moto's reset endpoint, answered in process while a mock is active (moto's changelog, "Reset API").
 MOTO_RESET_URL = "http://motoapi.amazonaws.com/moto-api/reset"

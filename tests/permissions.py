@@ -199,6 +199,27 @@ PERMISSIONS: tuple[Permission, ...] = (
         ("securityhub.get_findings",),
         feature="inventory-regions",
     ),
+    # Suppressions as code: an existing finding's Workflow and Note (BatchImportFindings cannot change them).
+    Permission(
+        "securityhub:BatchUpdateFindings",
+        "target",
+        _HUB,
+        "scanner",
+        "scanner region",
+        BOTO3_DOCS,
+        ("securityhub.batch_update_findings",),
+        feature="securityhub",
+    ),
+    Permission(
+        "securityhub:BatchUpdateFindings",
+        "target",
+        _HUB_OTHER_REGION,
+        "scanner",
+        "another inventoried region",
+        BOTO3_DOCS,
+        ("securityhub.batch_update_findings",),
+        feature="inventory-regions",
+    ),
     # ---------------------------------------------------------------- home: the scanner's own resources
     Permission(
         "secretsmanager:GetSecretValue",

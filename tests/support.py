@@ -53,6 +53,7 @@ SPOKE_ROLE_SIDS = {
     "ListFunctionsForInventory",
     "ImportSecurityHubFindings",
     "ReadSecurityHubFindings",
+    "SuppressSecurityHubFindings",
 }
 
 

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from qualys_lambda.aws import error_code
 from qualys_lambda.errors import DestinationError
+from qualys_lambda.priority import vulnerability_priority
 from qualys_lambda.qscanner_output import Package, QScannerReport, Secret, Vulnerability
 from qualys_lambda.summary import Summary
 
@@ -22,6 +23,14 @@ SECRET_SEVERITIES = frozenset({"CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATION
 GENERATOR = "qualys-lambda/qscanner"
 PRODUCT_NAME = "QScanner"
 COMPANY_NAME = "Qualys"
+# ASFF Criticality (0-100) of each priority: our scale, documented in docs/findings.md. A finding provider
+# sets it through FindingProviderFields (Security Hub API Reference, BatchImportFindings).
+CRITICALITY = {"P1": 90, "P2": 70, "P3": 40, "P4": 10}
+# The ASFF severity of the runtime finding, by its priority.
+PRIORITY_SEVERITY = {"P1": "CRITICAL", "P2": "HIGH", "P3": "MEDIUM", "P4": "LOW"}
+# Who changed a finding's Workflow and Note: only findings it suppressed are returned to NEW by it.
+UPDATED_BY = "qualys-lambda"
+NOTE_MAX = 512  # ASFF Note.Text
 
 
 def product_arn(partition: str, region: str, account: str) -> str:
@@ -41,12 +50,20 @@ def _resource(summary: Summary) -> dict[str, Any]:
         details["Runtime"] = function["runtime"]
     if function["layers"]:
         details["Layers"] = [{"Arn": arn} for arn in function["layers"]]
+    # ASFF "Other" object: attributes the type-specific details object has no field for.
+    exposure = function.get("exposure") or {}
+    other = {
+        "Exposure": str(exposure.get("status", "unknown")),
+        "RuntimeStatus": str((function.get("runtime_status") or {}).get("status", "unknown")),
+    }
+    if exposure.get("reasons"):
+        other["ExposureReasons"] = "; ".join(exposure["reasons"])[:1023]
     return {
         "Type": "AwsLambdaFunction",
         "Id": function["arn"],
         "Partition": function["arn"].split(":")[1],
         "Region": function["region"],
-        "Details": {"AwsLambdaFunction": details},
+        "Details": {"AwsLambdaFunction": details, "Other": other},
     }
 
 
@@ -87,6 +104,8 @@ def vulnerability_finding(
         vulnerability["RelatedVulnerabilities"] = list(vuln.cves[1:])
     if vuln.cvss is not None:
         vulnerability["Cvss"] = [{"Version": "3.1", "BaseScore": vuln.cvss}]
+    exposure = str((summary["function"].get("exposure") or {}).get("status", "unknown"))
+    finding["FindingProviderFields"] = {"Criticality": CRITICALITY[vulnerability_priority(vuln, exposure)]}
     finding.update(
         {
             "Types": ["Software and Configuration Checks/Vulnerabilities/CVE"],
@@ -99,6 +118,34 @@ def vulnerability_finding(
         }
     )
     finding["ProductFields"]["qualys-lambda/Qid"] = vuln.qid
+    if vuln.qds is not None:
+        finding["ProductFields"]["qualys-lambda/Qds"] = str(vuln.qds)
+    return finding
+
+
+def runtime_finding(summary: Summary, product: str, now: str, created: dict[str, str]) -> dict[str, Any] | None:
+    """The ASFF document of a deprecated (or soon deprecated) runtime; None when the runtime is supported."""
+    runtime = summary["findings"].get("runtime")
+    if not runtime:
+        return None
+    name, status, level = str(runtime["runtime"]), str(runtime["status"]), str(runtime["priority"])
+    fid = finding_id(summary["function"]["arn"], "runtime", name)
+    finding = _base(summary, product, now, fid, created)
+    when = "since" if status == "deprecated" else "on"
+    finding.update(
+        {
+            "Types": ["Software and Configuration Checks/AWS Security Best Practices"],
+            "Severity": {"Label": PRIORITY_SEVERITY[level], "Original": status},
+            "FindingProviderFields": {"Criticality": CRITICALITY[level]},
+            "Title": f"Lambda runtime {name} deprecated {when} {runtime['deprecation_date']}"[:256],
+            "Description": (
+                f"Lambda function {summary['function']['name']} runs on {name}, deprecated {when} "
+                f"{runtime['deprecation_date']}: a deprecated runtime receives no more security patches "
+                f"({runtime['source']})."
+            )[:1024],
+            "Remediation": {"Recommendation": {"Text": "Move the function to a supported Lambda runtime."}},
+        }
+    )
     return finding
 
 
@@ -173,9 +220,71 @@ def import_findings(
     created = {fid: str(f.get("CreatedAt", now)) for fid, f in previous.items()}
     current = [vulnerability_finding(summary, v, product, now, created) for v in report.vulnerabilities]
     current += [secret_finding(summary, s, product, now, created) for s in report.secrets]
+    runtime = runtime_finding(summary, product, now, created)
+    current += [runtime] if runtime else []
+    suppressed = {item["qid"]: item for item in summary["findings"].get("suppressed", [])}
+    for finding in current:
+        rule = suppressed.get(finding["ProductFields"].get("qualys-lambda/Qid", ""))
+        if rule and finding["Id"] not in previous:
+            # A new finding takes its workflow from the import; an existing one only from BatchUpdateFindings.
+            finding["Workflow"] = {"Status": "SUPPRESSED"}
+            finding["Note"] = {"Text": suppression_note(rule), "UpdatedBy": UPDATED_BY, "UpdatedAt": now}
     current_ids = {f["Id"] for f in current}
     gone = [finding for fid, finding in previous.items() if fid not in current_ids] if archive else []
-    return _send(securityhub, current, gone, now)
+    counts = _send(securityhub, current, gone, now)
+    counts["workflow_updates"] = _update_workflows(securityhub, product, previous, current, suppressed)
+    return counts
+
+
+def suppression_note(rule: dict[str, str]) -> str:
+    """The note on a suppressed finding: the rule, its expiry and the team's reason."""
+    return f"Suppressed by rule {rule['rule']} until {rule['expires']}: {rule['reason']}"[:NOTE_MAX]
+
+
+def _workflow_changes(
+    previous: dict[str, dict[str, Any]], current: list[dict[str, Any]], suppressed: dict[str, dict[str, str]]
+) -> dict[tuple[str, str], list[str]]:
+    """Existing findings whose workflow must change, grouped by (status, note): newly suppressed ones, and
+    those this scanner suppressed whose rule no longer applies (expired or removed), back to NEW."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for finding in current:
+        old = previous.get(finding["Id"])
+        if old is None:
+            continue
+        status = str((old.get("Workflow") or {}).get("Status", "NEW"))
+        rule = suppressed.get(finding["ProductFields"].get("qualys-lambda/Qid", ""))
+        note = old.get("Note") or {}
+        if rule and (status != "SUPPRESSED" or note.get("Text") != suppression_note(rule)):
+            groups.setdefault(("SUPPRESSED", suppression_note(rule)), []).append(finding["Id"])
+        elif not rule and status == "SUPPRESSED" and note.get("UpdatedBy") == UPDATED_BY:
+            groups.setdefault(("NEW", "No suppression rule applies any more."), []).append(finding["Id"])
+    return groups
+
+
+def _update_workflows(
+    securityhub: Any,
+    product: str,
+    previous: dict[str, dict[str, Any]],
+    current: list[dict[str, Any]],
+    suppressed: dict[str, dict[str, str]],
+) -> int:
+    """BatchUpdateFindings of the workflow changes, at most 100 findings a call; returns the findings updated."""
+    updated = 0
+    for (status, note), ids in _workflow_changes(previous, current, suppressed).items():
+        for start in range(0, len(ids), BATCH_LIMIT):
+            identifiers = [{"Id": fid, "ProductArn": product} for fid in ids[start : start + BATCH_LIMIT]]
+            try:
+                response = securityhub.batch_update_findings(
+                    FindingIdentifiers=identifiers,
+                    Workflow={"Status": status},
+                    Note={"Text": note, "UpdatedBy": UPDATED_BY},
+                )
+            except ClientError as exc:
+                raise DestinationError(f"securityhub: {error_code(exc)}") from exc
+            if response.get("UnprocessedFindings"):
+                raise DestinationError(f"securityhub: {len(response['UnprocessedFindings'])} workflow updates failed")
+            updated += len(identifiers)
+    return updated
 
 
 def archive_findings(securityhub: Any, product: str, function_arn: str, now: str) -> dict[str, int]:

@@ -86,7 +86,12 @@ def test_documented_layout_gives_counts_max_severity_cves_packages_and_hub_sever
     assert summary["findings"]["top"][0]["cves"] == ["CVE-2020-14343"]
     assert summary["findings"]["top"][0]["packages"] == ["pyyaml 5.3.1 (fixed in 5.4)"]
     # The rules' `properties.qds` (QScanner README v4.8.0) reaches the summary, with each QID's priority.
-    assert [(v["qid"], v["qds"]) for v in summary["findings"]["top"]][0] == ("5000101", 95)
+    assert [(v["qid"], v["qds"]) for v in summary["findings"]["top"]] == [
+        ("5000101", 95),
+        ("5000102", 70),
+        ("5000103", 70),
+        ("5000104", 70),
+    ]
     assert summary["findings"]["max_qds"] == 95
     assert summary["findings"]["top"][0]["priority"] == "P2"
     (message,) = hub.messages()

@@ -210,6 +210,17 @@ data "aws_iam_policy_document" "scanner" {
     }
   }
 
+  # Suppressions as code: an existing finding's Workflow and Note change only through BatchUpdateFindings.
+  dynamic "statement" {
+    for_each = var.enable_security_hub ? [1] : []
+    content {
+      sid       = "SuppressSecurityHubFindings"
+      effect    = "Allow"
+      actions   = ["securityhub:BatchUpdateFindings"]
+      resources = ["arn:${local.partition}:securityhub:${local.region}:${local.account_id}:hub/default"]
+    }
+  }
+
   dynamic "statement" {
     for_each = var.enable_scan_events ? [1] : []
     content {
