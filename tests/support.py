@@ -31,12 +31,15 @@ from qualys_lambda.deps import Deps
 from qualys_lambda.handler import handle
 from qualys_lambda.metrics import MetricsSink
 from qualys_lambda.qscanner import Runner
+from qualys_lambda.runtimes import DEPRECATION_DATES
 
 VULNERABLE_CODE = {
     "app.py": "import requests\nAWS_KEY = 'AKIAIOSFODNN7EXAMPLE'\n",
     "requirements.txt": "requests==2.19.1\n",
 }
 
+# The Python runtime Lambda supports longest (runtimes.py's table), so test functions carry no runtime finding.
+SUPPORTED_RUNTIME = max((r for r in DEPRECATION_DATES if r.startswith("python")), key=DEPRECATION_DATES.__getitem__)
 EVENTS = Path(__file__).parent / "events"
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -55,6 +58,7 @@ SPOKE_ROLE_SIDS = {
     "ReadSecurityHubFindings",
     "SuppressSecurityHubFindings",
 }
+SECURITY_HUB_SIDS = {"ImportSecurityHubFindings", "ReadSecurityHubFindings", "SuppressSecurityHubFindings"}
 
 
 def load_event(name: str, **detail_overrides: Any) -> dict[str, Any]:
@@ -400,15 +404,16 @@ def create_function(
     region: str = REGION,
     client: Any = None,
     role_arn: str | None = None,
+    runtime: str = SUPPORTED_RUNTIME,
 ) -> str:
-    """A zip function in moto; returns its ARN."""
+    """A zip function in moto; returns its ARN (on a supported runtime unless told: no runtime finding)."""
     lambda_client = client or boto3.client("lambda", region_name=region)
     kwargs: dict[str, Any] = {}
     if layers:
         kwargs["Layers"] = layers
     response = lambda_client.create_function(
         FunctionName=name,
-        Runtime="python3.11",
+        Runtime=runtime,
         Role=role_arn or f"arn:aws:iam::{ACCOUNT}:role/function-role",
         Handler="app.handler",
         Code={"ZipFile": code_zip(files or VULNERABLE_CODE)},

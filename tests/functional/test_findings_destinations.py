@@ -18,6 +18,7 @@ from qualys_lambda.handler import handle
 from tests.support import (
     ACCOUNT,
     REGION,
+    SUPPORTED_RUNTIME,
     FakeRunner,
     Resources,
     create_function,
@@ -72,7 +73,7 @@ def test_security_hub_findings_have_required_asff_fields(hub: Resources, tmp_pat
         assert finding["ProductArn"] == PRODUCT_ARN and finding["AwsAccountId"] == ACCOUNT
         assert finding["Resources"][0]["Type"] == "AwsLambdaFunction"
         assert finding["Resources"][0]["Id"] == FUNCTION_ARN
-        assert finding["Resources"][0]["Details"]["AwsLambdaFunction"]["Runtime"] == "python3.11"
+        assert finding["Resources"][0]["Details"]["AwsLambdaFunction"]["Runtime"] == SUPPORTED_RUNTIME
         assert finding["Id"].startswith(f"{FUNCTION_ARN}/qualys-lambda/")
     vulns = [f for f in imported.values() if "Vulnerabilities" in f]
     assert sorted(f["Severity"]["Label"] for f in vulns) == ["CRITICAL", "MEDIUM"]

@@ -45,6 +45,7 @@ from qualys_lambda.deps import Deps
 from qualys_lambda.errors import TargetAccessError
 from qualys_lambda.handler import handle
 from tests.support import (
+    SECURITY_HUB_SIDS,
     SPOKE_ROLE_SIDS,
     TEMPLATES,
     FakeRunner,
@@ -432,7 +433,7 @@ def test_spoke_role_may_only_read_and_list_functions_and_images_and_tag(organisa
     statements = inline_statements(iam, SPOKE_ROLE)
 
     # The spokes are deployed with EnableSecurityHub left at "false": no Security Hub statement.
-    assert {s["Sid"] for s in statements} == SPOKE_ROLE_SIDS - {"ImportSecurityHubFindings", "ReadSecurityHubFindings"}
+    assert {s["Sid"] for s in statements} == SPOKE_ROLE_SIDS - SECURITY_HUB_SIDS
     assert all(s["Effect"] == "Allow" for s in statements)
 
 

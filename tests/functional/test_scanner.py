@@ -24,6 +24,7 @@ from tests.support import (
     REGION,
     RESULTS_KEY,
     SCANNER_ARN,
+    SUPPORTED_RUNTIME,
     TOKEN,
     FakeRunner,
     Resources,
@@ -89,7 +90,7 @@ def test_scan_create_event_stores_summary_and_raw_files_under_bucket_default_key
     assert {(obj["ServerSideEncryption"], obj["SSEKMSKeyId"]) for obj in objects.values()} == {("aws:kms", RESULTS_KEY)}
     summary = resources.summary()
     assert summary["function"]["arn"] == FUNCTION_ARN
-    assert summary["function"]["runtime"] == "python3.11"
+    assert summary["function"]["runtime"] == SUPPORTED_RUNTIME
     assert summary["scan"]["trigger"] == {
         "event_name": "CreateFunction20150331",
         "event_id": "6f2c7b7e-1a2b-4c3d-9e8f-0a1b2c3d4e5f",
