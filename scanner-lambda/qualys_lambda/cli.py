@@ -18,6 +18,7 @@ from qualys_lambda import aws
 from qualys_lambda.coverage import CoverageRow, totals
 from qualys_lambda.deps import Deps
 from qualys_lambda.inventory import collect, run_all
+from qualys_lambda.suppressions import EXPIRING_WITHIN_DAYS, Rule
 
 SEVERITY_COLUMNS = ("critical", "high", "medium", "low")
 
@@ -66,11 +67,28 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
         )
         return 0
     rows = collect(deps, now)
+    # Suppression rules about to lapse: their findings alert again after the expiry date.
+    expiring = deps.suppressions.get().expiring(now.date()) if deps.suppressions else []
     if args.json:
-        print(json.dumps({"functions": [r.as_json() for r in rows], "totals": totals(rows)}, indent=2), file=out)
+        report = {
+            "functions": [r.as_json() for r in rows],
+            "totals": totals(rows),
+            "expiring_suppressions": [rule.as_json() for rule in expiring],
+        }
+        print(json.dumps(report, indent=2), file=out)
     else:
         render_table(rows, out)
+        render_expiring(expiring, out)
     return 0
+
+
+def render_expiring(rules: list[Rule], out: TextIO) -> None:
+    """The suppression rules that expire within EXPIRING_WITHIN_DAYS days, one line each."""
+    if not rules:
+        return
+    print(f"\nsuppression rules expiring within {EXPIRING_WITHIN_DAYS} days:", file=out)
+    for rule in sorted(rules, key=lambda r: (r.expires, r.id)):
+        print(f"  {rule.id}  expires {rule.expires.isoformat()}  {rule.reason}", file=out)
 
 
 if __name__ == "__main__":
