@@ -610,6 +610,7 @@ def finding_summary(finding: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "severity": finding["Severity"]["Label"],
         "state": finding.get("RecordState", ""),
+        "workflow": (finding.get("Workflow") or {}).get("Status", "NEW"),
         "title": finding["Title"],
         "cve": vulnerability.get("Id", ""),
         "package": f"{package.get('Name', '')} {package.get('Version', '')}".strip(),

@@ -27,6 +27,7 @@ EXPECTED_CHECKS = [
     "security_hub_enabled",
     "deployed_code",
     "layer",
+    "suppressions_uploaded",
     "first_scan",
     "tags",
     "summary",
@@ -42,12 +43,19 @@ EXPECTED_CHECKS = [
     "rescan",
     "cve_archived",
     "secret_active",
+    "changes",
+    "new_attributes",
     "coverage_before",
     "inventory_planned",
     "inventory_ran",
     "inventory_requests",
     "legacy_scanned",
     "coverage_after",
+    "suppressed",
+    "suppressed_not_new",
+    "hub_suppressed",
+    "openvex",
+    "priority_raised",
 ]
 
 
@@ -199,3 +207,11 @@ def test_demo_leaves_no_emulator_listening(report: dict[str, Any]) -> None:
     status = Path(f"/proc/{emulator['pid']}/status")
     assert not status.exists() or "zombie" in status.read_text().lower()
     assert report["work_dir_removed"] is True and not Path(report["work_dir"]).exists()
+
+
+def test_demo_rescan_shows_one_new_one_fixed_a_suppressed_finding_and_a_raised_priority(report: dict[str, Any]) -> None:
+    assert (values(report, "changes")["new"], values(report, "changes")["fixed"]) == (["900003"], ["900001"])
+    assert values(report, "new_attributes")["new_findings"] == "1"
+    assert values(report, "suppressed")["rules"] == [["900002", "pyyaml-trusted-input"]]
+    assert values(report, "hub_suppressed")["findings"]
+    assert values(report, "priority_raised") == {"before": "P2", "after": "P1"}
