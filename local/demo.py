@@ -21,81 +21,41 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from local import runtime
+from local import demo_findings, runtime
+from local.demo_common import (
+    LEGACY_FUNCTION,
+    REGION,
+    ROOT,
+    SAMPLE_FUNCTION,
+    Checks,
+    DemoError,
+    note,
+    print_findings,
+    sample,
+    section,
+)
+from local.demo_findings import SUPPRESSIONS_URI
 from local.emulator import create_zip_function, lambda_role, store_function_code
 from local.runtime import DeployedFunction, LambdaContext, PlatformError
 
-ROOT = Path(__file__).resolve().parents[1]
-REGION = "us-east-2"
 STACK_NAME = "qscanner"
-SAMPLE_FUNCTION = "orders-api"
 DEMO_TOKEN = "demo-token-not-a-real-qualys-token"  # noqa: S105 - a placeholder the simulator accepts
-# The sample functions' code: orders-api pins requests 2.19.1 and plants a (fake) key; legacy-report pyyaml.
-FUNCTIONS = Path(__file__).with_name("demo-functions")
-LEGACY_FUNCTION = "legacy-report"
-# The code change of step 9: requests upgraded past the advisory's fixed version (2.20.0).
 # The code change: requests fixed (QID 900001 fixed), urllib3 added in a vulnerable version (900003 new).
 CHANGED_REQUIREMENTS = "requests==2.32.3\nurllib3==1.24.1\n"
 EXCLUDED_FUNCTION = "payments-sandbox"
 EXCLUDE_TAG = "QualysScanExclude"
 # The deploy's extra stack parameters (the Makefile's PARAMETERS variable).
-# The team's suppressions live in a bucket of their own, named at deploy time (SuppressionsUri).
-SUPPRESSIONS_BUCKET = "qscanner-demo-suppressions"
-SUPPRESSIONS_URI = f"s3://{SUPPRESSIONS_BUCKET}/suppressions/suppressions.json"
 STACK_PARAMETERS = f"EnableSecurityHub=true SuppressionsUri={SUPPRESSIONS_URI}"
-# The team accepted legacy-report's PyYAML finding: report.py loads only trusted YAML.
-ACCEPTED_RULE = "pyyaml-trusted-input"
-ACCEPTED_QID = "900002"
 SCAN_EVENT_PATTERN = {"source": ["qualys-lambda"], "detail-type": ["Lambda Scan Completed"]}
 # Where the checks are written as JSON (local/README.md describes it); the DEMO_CHECKS variable moves it.
 CHECKS_FILE = ROOT / "build" / "demo-checks.json"
-SEVERITY_ORDER = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL")
-
-
-class DemoError(Exception):
-    """A step of the demo could not run."""
-
-
-def sample(name: str) -> dict[str, str]:
-    """A sample function's files (path -> text)."""
-    return {p.name: p.read_text() for p in sorted((FUNCTIONS / name).iterdir()) if p.is_file()}
-
-
-@dataclass
-class Checks:
-    """Expected effects, each recorded as passed or failed with the values it looked at."""
-
-    results: list[dict[str, Any]] = field(default_factory=list)
-
-    def check(self, name: str, ok: bool, label: str, **values: Any) -> bool:
-        self.results.append({"name": name, "label": label, "ok": bool(ok), "values": values})
-        print(f"  [{'ok' if ok else 'MISSING'}] {label}")
-        return ok
-
-
-def section(title: str) -> None:
-    print(f"\n===== {title} " + "=" * max(0, 72 - len(title)), flush=True)
-
-
-def note(text: str) -> None:
-    print(f"note: {text}")  # where the emulator falls short of AWS, what the platform does instead
-
-
-def print_findings(views: list[dict[str, Any]]) -> None:
-    for v in sorted(views, key=lambda v: (SEVERITY_ORDER.index(v["severity"]), v["title"])):
-        print(f"  {v['severity']:<8} {v['state']:<8} {v['workflow']:<10} {v['title']}")
-        if v["cve"]:
-            qid = v["product_fields"].get("qualys-lambda/Qid", "?")
-            print(f"{'':20}{v['cve']} (QID {qid}); package {v['package']}, fixed in {v['fixed_in']}")
-        print(f"{'':20}resource {', '.join(v['resources'])}")
 
 
 def deploy(work: Path, make: str, checks: Checks) -> Story:
@@ -199,33 +159,6 @@ class Story:
         return create_zip_function(self.stack.session, name, handler, runtime.zip_bytes(files), self.role_arn, tags)
 
     # ------------------------------------------------------------ the story
-    def accept(self, work: Path, make: str) -> None:
-        section("4b. the team's assessed findings, as code: make suppressions validates and uploads them")
-        self.client("s3").create_bucket(
-            Bucket=SUPPRESSIONS_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
-        )
-        expires = (datetime.now(UTC).date() + timedelta(days=90)).isoformat()
-        rule = {
-            "id": ACCEPTED_RULE,
-            "cve": "CVE-2020-14343",
-            "functions": [LEGACY_FUNCTION],
-            "reason": "report.py loads only the team's own YAML, with safe_load",
-            "expires": expires,
-            "vex_justification": "vulnerable_code_cannot_be_controlled_by_adversary",
-        }
-        path = work / "suppressions.json"
-        path.write_text(json.dumps({"suppressions": [rule]}, indent=2))
-        print(f"{path.name}: {json.dumps(rule)}")
-        argv = [make, "--no-print-directory", "-s", "suppressions", f"FILE={path}", f"AWS_REGION={REGION}"]
-        argv += [f"SUPPRESSIONS_BUCKET={SUPPRESSIONS_BUCKET}", f"AWS={Path(sys.executable).parent / 'aws'}"]
-        print("$ " + " ".join(argv[:1] + argv[3:]))
-        completed = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
-        print(completed.stdout.rstrip())
-        ok = completed.returncode == 0 and f"SuppressionsUri={SUPPRESSIONS_URI}" in completed.stdout
-        self.check(
-            "suppressions_uploaded", ok, "make suppressions validated and uploaded the rule", err=completed.stderr
-        )
-
     def create_sample(self) -> str:
         section("5. a developer creates a function with a vulnerable package and a planted key")
         self.role_arn = lambda_role(self.stack.session, "demo-functions-role")
@@ -321,68 +254,7 @@ class Story:
         self.check("cve_archived", ok, "the fixed requests CVE is ARCHIVED after the rescan", findings=views)
         secret = any(v["state"] == "ACTIVE" and "Secret" in v["title"] for v in views)
         self.check("secret_active", secret, "the planted key (not fixed) stays ACTIVE")
-        summary, attributes = self.last_notification(SAMPLE_FUNCTION)
-        changes = summary["findings"]["changes"]
-        print(f"what changed since the first scan (summary findings.changes): {json.dumps(changes)}")
-        print(f"SNS attributes: {json.dumps(attributes, sort_keys=True)}")
-        ok = (changes["new"], changes["fixed"]) == (["900003"], ["900001"])
-        self.check("changes", ok, "one new (urllib3, QID 900003) and one fixed (requests, QID 900001)", **changes)
-        ok = (attributes.get("new_findings"), attributes.get("new_max_severity")) == ("1", "medium")
-        self.check("new_attributes", ok, "SNS new_findings = 1, new_max_severity = medium", **attributes)
-        self.priority_before_url = attributes.get("priority", "")
-
-    def last_notification(self, function_name: str) -> tuple[dict[str, Any], dict[str, str]]:
-        """The newest SNS message about `function_name` (summary, attributes); earlier ones are consumed."""
-        found: tuple[dict[str, Any], dict[str, str]] = ({}, {})
-        for message in runtime.sns_messages(self.stack.session, self.notification_queue):
-            body = json.loads(message["Message"])
-            if body["function"]["name"] == function_name:
-                found = (body, {k: v["Value"] for k, v in message.get("MessageAttributes", {}).items()})
-        if not found[0]:
-            raise DemoError(f"no SNS message about {function_name}")
-        return found
-
-    def show_suppressed(self) -> None:
-        section(f"12. {LEGACY_FUNCTION}'s PyYAML finding: the team's rule suppresses it")
-        summary, attributes = self.last_notification(LEGACY_FUNCTION)
-        print(f"summary findings.suppressed: {json.dumps(summary['findings']['suppressed'])}")
-        print(f"SNS attributes: {json.dumps(attributes, sort_keys=True)}")
-        rules = [(s["qid"], s["rule"]) for s in summary["findings"]["suppressed"]]
-        self.check("suppressed", rules == [(ACCEPTED_QID, ACCEPTED_RULE)], "the summary names the rule", rules=rules)
-        ok = attributes.get("new_max_severity") != "critical" and attributes.get("max_severity") == "critical"
-        self.check("suppressed_not_new", ok, "the critical stays out of new_max_severity", **attributes)
-        arn = summary["function"]["arn"]
-        views = self.stack.findings(arn)
-        print(f"Security Hub findings for {LEGACY_FUNCTION}:")
-        print_findings(views)
-        ok = any(
-            v["product_fields"].get("qualys-lambda/Qid") == ACCEPTED_QID and v["workflow"] == "SUPPRESSED"
-            for v in views
-        )
-        self.check("hub_suppressed", ok, "Security Hub: the PyYAML finding SUPPRESSED", findings=views)
-        vex_key = (summary.get("s3") or {}).get("openvex_key", "")
-        self.check("openvex", bool(vex_key), "OpenVEX document beside the summary", key=vex_key)
-
-    def public_url(self, arn: str) -> None:
-        section(f"13. a function URL with AuthType NONE on {SAMPLE_FUNCTION}: anyone can invoke it")
-        url = self.client("lambda").create_function_url_config(FunctionName=SAMPLE_FUNCTION, AuthType="NONE")
-        print(f"created {url['FunctionUrl']} (AuthType NONE)")
-        event = runtime.envelope(
-            "qualys-lambda.manual",
-            "Scan Request",
-            {"functionName": SAMPLE_FUNCTION, "force": True},
-            arn.split(":")[4],
-            REGION,
-        )
-        print(f"a manual, forced scan request goes straight to the deployed handler: {json.dumps(event['detail'])}")
-        result = self.function(event, LambdaContext(self.scanner_arn))
-        print(f"handler returned: {json.dumps(result)}")
-        summary, attributes = self.last_notification(SAMPLE_FUNCTION)
-        print(f"summary function.exposure: {json.dumps(summary['function']['exposure'])}")
-        print(f"summary priority: {json.dumps(summary['priority'])}")
-        ok = (self.priority_before_url, attributes.get("priority")) == ("P2", "P1")
-        label = "the public URL raises the priority from P2 to P1"
-        self.check("priority_raised", ok, label, before=self.priority_before_url, after=attributes.get("priority"))
+        demo_findings.show_changes(self)
 
     def coverage_setup(self) -> None:
         section("10. coverage: a function the scanner never saw, one opted out by tag")
@@ -445,15 +317,15 @@ def run(work: Path, make: str, checks: Checks) -> None:
     """Deploy to the emulator and play the scanner's story, recording checks."""
     story = deploy(work, make, checks)
     story.listen()
-    story.accept(work, make)
+    demo_findings.accept(story, work, make)
     arn = story.create_sample()
     first = story.first_scan(arn)
     story.configuration_change(arn)
     story.code_change(arn, first)
     story.coverage_setup()
     story.inventory()
-    story.show_suppressed()
-    story.public_url(arn)
+    demo_findings.show_suppressed(story)
+    demo_findings.public_url(story, arn)
 
 
 def main(argv: Sequence[str]) -> int:
