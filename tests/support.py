@@ -399,8 +399,9 @@ def create_function(
     region: str = REGION,
     client: Any = None,
     role_arn: str | None = None,
+    zip_file: bytes | None = None,
 ) -> str:
-    """A zip function in moto; returns its ARN."""
+    """A zip function in moto (`zip_file`, else `files` zipped); returns its ARN."""
     lambda_client = client or boto3.client("lambda", region_name=region)
     kwargs: dict[str, Any] = {}
     if layers:
@@ -410,7 +411,7 @@ def create_function(
         Runtime="python3.11",
         Role=role_arn or f"arn:aws:iam::{ACCOUNT}:role/function-role",
         Handler="app.handler",
-        Code={"ZipFile": code_zip(files or VULNERABLE_CODE)},
+        Code={"ZipFile": zip_file or code_zip(files or VULNERABLE_CODE)},
         Tags=tags or {},
         **kwargs,
     )
