@@ -51,7 +51,8 @@ def organization(copy_share: float) -> tuple[dict[str, int], dict[str, str]]:
     for (account, region, index), code in zip(places, codes, strict=True):
         session = account_session(account, region=region)
         if (account, region) not in roles:
-            role = session.client("iam").create_role(RoleName=f"fn-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument="{}")
+            iam = session.client("iam")
+            role = iam.create_role(RoleName=f"fn-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument="{}")
             roles[(account, region)] = role["Role"]["Arn"]
         arn = session.client("lambda").create_function(
             FunctionName=f"app-{index}",
