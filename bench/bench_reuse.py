@@ -19,7 +19,7 @@ import boto3
 from moto import mock_aws
 
 from qualys_lambda import aws
-from tests.functional.test_organization import REGIONS, SPOKE_ROLE, Hub, new_member
+from tests.functional.test_organization import REGIONS, Hub, hub_env, new_member
 from tests.support import account_session, code_zip, make_resources
 
 MEMBERS = 5
@@ -77,17 +77,7 @@ def run(option: str) -> str:
     with mock_aws(), tempfile.TemporaryDirectory() as work:
         resources = make_resources()
         codes, regions = organization(COPY_SHARE)
-        sqs = aws.client("sqs", "us-east-1")
-        env = {
-            "SCAN_QUEUE_URL": sqs.create_queue(QueueName="scan-queue")["QueueUrl"],
-            "INVENTORY_QUEUE_URL": sqs.create_queue(QueueName="inventory-queue")["QueueUrl"],
-            "INVENTORY_ACCOUNTS": "organization",
-            "INVENTORY_REGIONS": ",".join(REGIONS),
-            "CROSS_ACCOUNT_ROLE_NAME": SPOKE_ROLE,
-            "SCAN_EVENT_BUS": "",
-            "SCAN_IDENTICAL_CODE_ONCE": option,
-        }
-        hub = Hub(resources, env, work=work)
+        hub = Hub(resources, {**hub_env(), "SCAN_IDENTICAL_CODE_ONCE": option}, work=work)
         started = time.perf_counter()
         hub.schedule()
         hub.drain()

@@ -14,19 +14,19 @@ never recorded.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from qualys_lambda.cache import ScanCache, ScanIdentity
 from qualys_lambda.config import Settings
+from qualys_lambda.coverage import TIMESTAMP_FORMAT
 from qualys_lambda.qscanner import MAX_OUTPUT_FILE_BYTES, ScanJob, ScanRun, finished_run
 from qualys_lambda.summary import iso
 
 REUSABLE_STATUSES = frozenset({"success"})
-TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # What a recorded file name and prefix may be: names QScanner wrote in its output directory, our own prefixes.
 FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,250}$")
 PREFIX = re.compile(r"^scans/[A-Za-z0-9._/-]{1,900}/$")
@@ -78,24 +78,17 @@ class IdentityResult:
 
     def fields(self) -> dict[str, Any]:
         """The item's attributes besides its key, identity and TTL (cache.py adds those)."""
-        return {
-            "scanned_function_arn": self.function_arn,
-            "scan_id": self.scan_id,
-            "status": self.status,
-            "scan_timestamp": self.scan_timestamp,
-            "bucket": self.bucket,
-            "s3_prefix": self.s3_prefix,
-            "files": list(self.files),
-            "exit_code": self.exit_code,
-            "scan_types": self.scan_types,
-            "policy_tags": self.policy_tags,
-        }
+        values = asdict(self)
+        del values["identity"]
+        values["scanned_function_arn"] = values.pop("function_arn")
+        values["files"] = list(self.files)
+        return values
 
     @property
     def scanned_at(self) -> datetime | None:
         """When the recorded run started (UTC), None when unreadable."""
         try:
-            return datetime.strptime(self.scan_timestamp, TIMESTAMP_FORMAT)
+            return datetime.strptime(self.scan_timestamp, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
         except ValueError:
             return None
 
@@ -142,7 +135,7 @@ def usable(record: IdentityResult, settings: Settings, now: datetime) -> bool:
         and record.scan_types == settings.scan_types
         and record.policy_tags == settings.policy_tags
         and scanned_at is not None
-        and now.replace(tzinfo=None) - scanned_at <= timedelta(days=settings.rescan_after_days)
+        and now - scanned_at <= timedelta(days=settings.rescan_after_days)
     )
 
 

@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -124,7 +124,7 @@ class Scanner:
         if superseded:
             return self._superseded(request, summary, run, prefix, cache, token, log)
         # A reused result is as old as the run it reuses: its tags and cache item carry that run's time.
-        scanned_at = reused[0].scanned_at.replace(tzinfo=UTC) if reused and reused[0].scanned_at else started
+        scanned_at = (reused[0].scanned_at if reused else None) or started
         failures += self._deliver(request, target, summary, run, identity, scanned_at, prefix, cache, token)
         if not failures and not reused:
             self._remember(request, identity, run, started, prefix, cache)
