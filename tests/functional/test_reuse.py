@@ -25,9 +25,11 @@ from tests.support import (
     FakeRunner,
     Resources,
     create_function,
+    daily_inventories,
     event_for,
     lambda_context,
     make_deps,
+    scan_queues,
     settings_for,
 )
 
@@ -222,3 +224,24 @@ def test_a_failed_or_partial_scan_is_not_reused(
 
     assert len(runner.calls) == 3
     assert all("reused_from" not in s["scan"] for found in summaries(resources).values() for s in found)
+
+
+def test_through_the_inventory_and_the_scan_queue_copies_cost_one_run(
+    resources: Resources, tmp_path: Path, metrics: list[dict[str, int]]
+) -> None:
+    # Three copies and one other function in this region; the daily inventory enqueues all four.
+    code = code_zip(VULNERABLE_CODE)
+    copies = [create_function(name, zip_file=code) for name in ("copy-a", "copy-b", "copy-c")]
+    other = create_function("other", files={"app.py": "x = 1\n"})
+    urls = scan_queues()
+    runner = FakeRunner()
+    settings = settings_for(resources, SCAN_IDENTICAL_CODE_ONCE="true", **{k: v for k, v in urls.items() if k != "dlq"})
+    scanner = make_deps(settings, runner, tmp_path, metrics=lambda values: metrics.append(dict(values)))
+
+    per_day = daily_inventories(scanner, urls, range(2), lambda: len(runner.calls))
+
+    assert per_day == [2, 0]  # one run for the three copies, one for the other function; then all cached
+    assert other in {call["argv"][-1] for call in runner.calls}
+    stored = summaries(resources)
+    assert sorted(stored) == sorted([*copies, other])
+    assert sum("reused_from" in s["scan"] for found in stored.values() for s in found) == 2
