@@ -103,6 +103,7 @@ bench: $(VENV_STAMP) ## benchmarks (on demand, not part of the tests)
 	$(PY) bench/bench_scanner.py
 	$(PY) bench/bench_coverage.py
 	$(PY) bench/bench_organization.py
+	$(PY) bench/bench_reuse.py
 
 tf-validate: ## terraform fmt -check, then init and validate every example (needs terraform on PATH)
 	@command -v $(TERRAFORM) >/dev/null || { echo "tf-validate: terraform not found: install it (https://developer.hashicorp.com/terraform/install)" >&2; exit 1; }

@@ -20,10 +20,9 @@ import boto3
 from botocore.client import BaseClient
 from moto import mock_aws
 
-from qualys_lambda import aws
 from qualys_lambda.aws import INVENTORY_CONTROL_PLANE_RPS, LAMBDA_CONTROL_PLANE_RPS
 from qualys_lambda.inventory import UNIT_TIME_MARGIN_S
-from tests.functional.test_organization import REGIONS, Hub, member_functions, new_member
+from tests.functional.test_organization import REGIONS, Hub, hub_env, member_functions, new_member
 from tests.support import make_resources
 
 MEMBERS = 5
@@ -78,16 +77,7 @@ def main() -> None:
         members = [new_member(f"bench{i}") for i in range(MEMBERS)]
         for account in members:
             member_functions(account, FUNCTIONS_PER_REGION)
-        sqs = aws.client("sqs", "us-east-1")
-        env = {
-            "SCAN_QUEUE_URL": sqs.create_queue(QueueName="scan-queue")["QueueUrl"],
-            "INVENTORY_QUEUE_URL": sqs.create_queue(QueueName="inventory-queue")["QueueUrl"],
-            "INVENTORY_ACCOUNTS": "organization",
-            "INVENTORY_REGIONS": ",".join(REGIONS),
-            "CROSS_ACCOUNT_ROLE_NAME": "QualysScannerSpokeRole",
-            "SCAN_EVENT_BUS": "",
-        }
-        hub = TimedHub(resources, env, work=work)
+        hub = TimedHub(resources, hub_env(), work=work)
         hub.calls = Calls()
         for label in ("first inventory", "second inventory"):
             hub.invocations.clear()

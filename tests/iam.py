@@ -107,6 +107,7 @@ PARAMETERS = {
     "HubEventBusArn": f"arn:{PARTITION}:events:{REGION}:{HOME}:event-bus/qscanner-hub",
     "SpokeRoleRegion": REGION,
     "SuppressionsUri": f"s3://{RESOURCE_NAMES['ResultsBucket']}/suppressions/suppressions.json",
+    "ScanIdenticalCodeOnce": "true",
 }
 
 _NO_VALUE = object()

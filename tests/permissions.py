@@ -250,6 +250,17 @@ PERMISSIONS: tuple[Permission, ...] = (
         ("s3.put_object",),
         feature="results",
     ),
+    # SCAN_IDENTICAL_CODE_ONCE: a code identity's stored QScanner files, read back to reuse them (reuse.py).
+    Permission(
+        "s3:GetObject",
+        "home",
+        "arn:{partition}:s3:::{results_bucket}/scans/{home}/{region}/fn/2026/report.sarif.json",
+        "scanner",
+        "stored results object",
+        BOTO3_DOCS,
+        ("s3.get_object",),
+        feature="reuse",
+    ),
     # SUPPRESSIONS_URI: exactly the one object it names (`make suppressions` puts it in the results bucket).
     Permission(
         "s3:GetObject",

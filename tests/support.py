@@ -405,8 +405,10 @@ def create_function(
     client: Any = None,
     role_arn: str | None = None,
     runtime: str = SUPPORTED_RUNTIME,
+    zip_file: bytes | None = None,
 ) -> str:
-    """A zip function in moto; returns its ARN (on a supported runtime unless told: no runtime finding)."""
+    """A zip function in moto (`zip_file`, else `files` zipped; on a supported runtime unless told, so no
+    runtime finding); returns its ARN."""
     lambda_client = client or boto3.client("lambda", region_name=region)
     kwargs: dict[str, Any] = {}
     if layers:
@@ -416,7 +418,7 @@ def create_function(
         Runtime=runtime,
         Role=role_arn or f"arn:aws:iam::{ACCOUNT}:role/function-role",
         Handler="app.handler",
-        Code={"ZipFile": code_zip(files or VULNERABLE_CODE)},
+        Code={"ZipFile": zip_file or code_zip(files or VULNERABLE_CODE)},
         Tags=tags or {},
         **kwargs,
     )

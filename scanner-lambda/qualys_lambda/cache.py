@@ -21,6 +21,8 @@ from qualys_lambda.errors import TransientError
 DAY_SECONDS = 86_400
 BATCH_GET_LIMIT = 100  # BatchGetItem takes at most 100 keys
 BATCH_GET_ATTEMPTS = 5
+# Items that record a code identity's last complete result (reuse.py) beside the per-function items.
+IDENTITY_KEY_PREFIX = "identity#"
 
 
 @dataclass(frozen=True)
@@ -224,6 +226,37 @@ class ScanCache:
             self.dynamodb.delete_item(TableName=self.table, Key=key_of(function_arn))
         except ClientError as exc:
             raise _translate(exc, "deleting the cache item") from exc
+
+    def remember_identity(self, identity: ScanIdentity, now: datetime, fields: Mapping[str, Any]) -> None:
+        """Store `fields` as the last complete result of `identity` (reuse.py), replacing an older one.
+
+        Its own item, keyed `identity#<key>` (no function ARN starts so), expiring like a function's item.
+        """
+        item = {
+            "function_arn": identity_item_key(identity),
+            "scan_identity": identity.key,
+            "ttl": int(now.timestamp()) + self.ttl_days * DAY_SECONDS,
+            **fields,
+        }
+        try:
+            self.dynamodb.put_item(TableName=self.table, Item=to_item(item))
+        except ClientError as exc:
+            raise _translate(exc, "recording the code identity's result") from exc
+
+    def identity_result(self, identity: ScanIdentity, now: datetime) -> dict[str, Any] | None:
+        """The last complete result recorded for `identity` (`remember_identity`), None when none or expired.
+
+        DynamoDB deletes expired items only eventually, so the TTL is checked here too.
+        """
+        item = self.lookup(identity_item_key(identity))
+        if not item or int(item.get("ttl", 0)) <= int(now.timestamp()):
+            return None
+        return item
+
+
+def identity_item_key(identity: ScanIdentity) -> str:
+    """The cache table key of a code identity's record: cannot collide with a function ARN (arn:...)."""
+    return IDENTITY_KEY_PREFIX + identity.key
 
 
 def key_of(function_arn: str) -> dict[str, Any]:

@@ -69,6 +69,8 @@ class Settings:
     # memory (Lambda's AWS_LAMBDA_FUNCTION_MEMORY_SIZE), for the fit-before-fetch check (sizing.py).
     ephemeral_storage_mb: int | None = None
     memory_mb: int | None = None
+    # SCAN_IDENTICAL_CODE_ONCE: functions sharing a code identity share one QScanner run (reuse.py).
+    scan_identical_code_once: bool = False
 
     def excludes(self, tags: Mapping[str, str]) -> bool:
         """Whether a function's tags exclude it from scanning: EXCLUDE_TAG set to true, yes or 1 (any case).
@@ -129,6 +131,9 @@ class Settings:
         tag_functions = BOOLEANS.get(text("TAG_FUNCTIONS", "true").lower() or "true")
         if tag_functions is None:
             problems.append("TAG_FUNCTIONS must be true or false")
+        identical_once = BOOLEANS.get(text("SCAN_IDENTICAL_CODE_ONCE").lower())
+        if identical_once is None:
+            problems.append("SCAN_IDENTICAL_CODE_ONCE must be true or false")
         sbom = text("SBOM_FORMATS", ",".join(DEFAULT_SBOM_FORMATS))
         sbom_formats = tuple(f.strip() for f in sbom.split(",") if f.strip())
         if set(sbom_formats) - KNOWN_SBOM_FORMATS:
@@ -185,6 +190,7 @@ class Settings:
             ),
             ephemeral_storage_mb=ephemeral_storage_mb,
             memory_mb=memory_mb,
+            scan_identical_code_once=bool(identical_once),
         )
 
 

@@ -261,7 +261,7 @@ def run_scan(job: ScanJob, timeout: float, runner: Runner, work_root: str) -> Sc
         except (FileNotFoundError, PermissionError, NotADirectoryError):
             return failed(f"QScanner binary not found or not executable at {job.qscanner_path}")
         code = completed.returncode
-        status, policy = exit_status(code, job.mode)
+        status = exit_status(code, job.mode)[0]
         if status == "failed":
             stderr = completed.stderr or ""
             # Redact whole values before cutting, then whatever the cut or a wrap left of one.
@@ -277,16 +277,24 @@ def run_scan(job: ScanJob, timeout: float, runner: Runner, work_root: str) -> Sc
                 },
             )
             return failed(f"QScanner exited with code {code}: {exit_reason(code)}", code, auth)
-        report = read_report(read_outputs(output_dir), job.hidden)
-        problems = report_problems(job, code, report)
-        if status == "partial":
-            problems.insert(0, exit_reason(code))
-        if problems and status == "success":
-            status = "partial"
-        duration = round(time.monotonic() - started, 3)
-        unrecognised = output_unrecognised(job, code, report)
-        return ScanRun(
-            status, code, report, duration, "", policy, job.mode, unrecognised=unrecognised, problems=tuple(problems)
-        )
+        return finished_run(job, code, read_outputs(output_dir), round(time.monotonic() - started, 3))
     finally:
         shutil.rmtree(scan_dir, ignore_errors=True)
+
+
+def finished_run(job: ScanJob, code: int, files: Mapping[str, bytes], duration_s: float) -> ScanRun:
+    """The ScanRun of a QScanner run that exited with `code` (not a failure code) and wrote `files`.
+
+    Also how a stored result is read back (reuse.py): the same parser, the same status rules.
+    """
+    status, policy = exit_status(code, job.mode)
+    report = read_report(files, job.hidden)
+    problems = report_problems(job, code, report)
+    if status == "partial":
+        problems.insert(0, exit_reason(code))
+    if problems and status == "success":
+        status = "partial"
+    unrecognised = output_unrecognised(job, code, report)
+    return ScanRun(
+        status, code, report, duration_s, "", policy, job.mode, unrecognised=unrecognised, problems=tuple(problems)
+    )

@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from qualys_lambda import changes, publish, securityhub, sizing
+from qualys_lambda import changes, publish, reuse, securityhub, sizing
 from qualys_lambda.aws import Target, error_code, is_transient
 from qualys_lambda.cache import Claim, ScanCache, ScanIdentity
 from qualys_lambda.deps import Deps
@@ -104,9 +104,13 @@ class Scanner:
         previous = self._previous_keys(request.function_arn, cache, token)
 
         started = self.deps.clock()
-        misfit = self._misfit(target, configuration, function.get("Code", {}))
+        # ScanIdenticalCodeOnce: another function's complete run of this code stands for a run (reuse.py).
+        reused = self._reused(request, identity, cache, token, log)
+        misfit = "" if reused else self._misfit(target, configuration, function.get("Code", {}))
         run = (
-            ScanRun("failed", None, QScannerReport(), 0.0, misfit)
+            reused[1]
+            if reused
+            else ScanRun("failed", None, QScannerReport(), 0.0, misfit)
             if misfit
             else self._run(request, target, remaining_s)
         )
@@ -133,9 +137,15 @@ class Scanner:
         summary = build_summary(
             request, configuration, function.get("Code", {}), run, started, finished, bucket, prefix, triage, superseded
         )
+        if reused:
+            summary["scan"]["reused_from"] = reused[0].reused_from()
         if superseded:
             return self._superseded(request, summary, run, prefix, cache, token, log)
-        failures += self._deliver(request, target, summary, run, triage, identity, started, prefix, cache, token)
+        # A reused result is as old as the run it reuses: its tags and cache item carry that run's time.
+        scanned_at = (reused[0].scanned_at if reused else None) or started
+        failures += self._deliver(request, target, summary, run, triage, identity, scanned_at, prefix, cache, token)
+        if not failures and not reused:
+            self._remember(request, identity, run, started, prefix, cache)
         outcome = {
             "outcome": "scanned",
             "status": run.status,
@@ -153,7 +163,9 @@ class Scanner:
             logger.warning("qscanner output unrecognised", extra={**log, "signs": list(run.unrecognised)})
         self.deps.metrics(
             {
-                "ScansRun": int(not misfit),
+                "ScansRun": int(not misfit and not reused),
+                # ScanIdenticalCodeOnce: a scan delivered from another function's run, no QScanner run.
+                "ScansReused": int(bool(reused)),
                 # Too large for this scanner: a permanent outcome, recorded and alarmed, never retried.
                 "ScansTooLarge": int(bool(misfit)),
                 "ScanFailures": int(run.status == "failed" and not misfit),
@@ -180,6 +192,56 @@ class Scanner:
             logger.error("cache unavailable", extra={"function_arn": function_arn, "error": str(exc)})
             return None
         return changes.from_record(item.get(changes.RECORD_FIELD))
+
+    def _may_reuse(self, request: ScanRequest) -> bool:
+        """Whether this request may take another function's result for its code identity (reuse.py)."""
+        return self.deps.settings.scan_identical_code_once
+
+    def _reused(
+        self, request: ScanRequest, identity: ScanIdentity, cache: ScanCache | None, token: str, log: dict[str, str]
+    ) -> tuple[reuse.IdentityResult, ScanRun] | None:
+        """The identity's recorded result, read back, when reuse is allowed and a usable one exists."""
+        settings = self.deps.settings
+        if cache is None or not token or not settings.results_bucket or not self._may_reuse(request):
+            return None
+        now = self.deps.clock()
+        try:
+            record = reuse.recorded(cache, identity, now)
+        except TransientError as exc:
+            logger.warning("code identity record unreadable, running QScanner", extra={**log, "error": str(exc)})
+            return None
+        # A function's own record is not reused: a request that passed the claim for unchanged code was forced.
+        if record is None or record.function_arn == request.function_arn or not reuse.usable(record, settings, now):
+            return None
+        try:
+            return record, reuse.read_back(self.deps.aws.home_client("s3"), record, settings)
+        except reuse.StoredResultUnreadable as exc:
+            logger.warning(
+                "stored result unreadable, running QScanner",
+                extra={**log, "error": str(exc), "reused_function_arn": record.function_arn},
+            )
+            return None
+
+    def _remember(
+        self,
+        request: ScanRequest,
+        identity: ScanIdentity,
+        run: ScanRun,
+        started: datetime,
+        prefix: str,
+        cache: ScanCache | None,
+    ) -> None:
+        """Record a complete, delivered own run as its identity's result, for the identity's other functions."""
+        record = reuse.result_of(identity, request.function_arn, run, started, self.deps.settings, prefix)
+        if cache is None or record is None:
+            return
+        try:
+            reuse.remember(cache, identity, record, self.deps.clock())
+        except TransientError as exc:
+            # Only costs a later QScanner run of this code: not a delivery failure.
+            logger.warning(
+                "code identity not recorded", extra={"function_arn": request.function_arn, "error": str(exc)}
+            )
 
     def _misfit(self, target: Target, configuration: dict[str, Any], code: dict[str, Any]) -> str:
         """Why the function's code cannot fit in this scanner ("" when it fits or its size is unknown)."""

@@ -57,6 +57,8 @@ class ScanInfo(TypedDict):
     output_unrecognised: list[str]
     # Only on a result for code the function no longer runs (stored in S3, delivered nowhere else).
     superseded: NotRequired[bool]
+    # Only on a result reused from another function's run of the same code identity (reuse.py).
+    reused_from: NotRequired[dict[str, str]]
 
 
 class VulnerabilityInfo(TypedDict):

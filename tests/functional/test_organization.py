@@ -161,8 +161,13 @@ def build_organization(resources: Resources, work: Path) -> tuple[Hub, dict[str,
     boto3.client("organizations").create_organization(FeatureSet="ALL")
     functions = {account: member_functions(account) for account in (new_member(f"m{i}") for i in range(MEMBERS))}
     functions[HUB] = {create_function(name="hub-app", region=region, role_arn=resources.role_arn) for region in REGIONS}
+    return Hub(resources, hub_env(), work=str(work)), functions
+
+
+def hub_env() -> dict[str, str]:
+    """The hub's settings for an `organization` inventory over REGIONS, with its two new queues."""
     sqs = aws.client("sqs", REGION)
-    env = {
+    return {
         "SCAN_QUEUE_URL": sqs.create_queue(QueueName="scan-queue")["QueueUrl"],
         "INVENTORY_QUEUE_URL": sqs.create_queue(QueueName="inventory-queue")["QueueUrl"],
         "INVENTORY_ACCOUNTS": "organization",
@@ -170,7 +175,6 @@ def build_organization(resources: Resources, work: Path) -> tuple[Hub, dict[str,
         "CROSS_ACCOUNT_ROLE_NAME": SPOKE_ROLE,
         "SCAN_EVENT_BUS": "",
     }
-    return Hub(resources, env, work=str(work)), functions
 
 
 @pytest.fixture

@@ -50,6 +50,8 @@ SCANNER_ENV_NAMES = {
     "SUPPRESSIONS_URI",
     # Issue 19: /tmp's size, for the fit-before-fetch check.
     "EPHEMERAL_STORAGE_MB",
+    # Issue 19 item 5: one QScanner run per code identity.
+    "SCAN_IDENTICAL_CODE_ONCE",
 }
 PARAMETER_DEFAULTS = {
     "QualysPod": "US2",
@@ -80,6 +82,7 @@ PARAMETER_DEFAULTS = {
     "QualysSecretKmsKeyArn": "",
     "InventoryQueueMaxConcurrency": 2,
     "SuppressionsUri": "",
+    "ScanIdenticalCodeOnce": "false",
 }
 # Queues: SQS managed SSE, or SSE-KMS under KmsKeyArn when one is given.
 SQS_MANAGED_UNLESS_CMK = {"Fn::If": ["KmsKeyGiven", {"Ref": "AWS::NoValue"}, True]}

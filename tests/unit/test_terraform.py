@@ -65,6 +65,7 @@ PARAMETER_VARIABLES: dict[str, str | None] = {
     "QualysSecretKmsKeyArn": "qualys_secret_kms_key_arn",
     "InventoryQueueMaxConcurrency": "inventory_queue_max_concurrency",
     "SuppressionsUri": "suppressions_uri",
+    "ScanIdenticalCodeOnce": "scan_identical_code_once",
 }
 # Template condition -> the Terraform expression that switches the same resources and statements.
 CONDITION_VARIABLES = {
@@ -79,6 +80,7 @@ CONDITION_VARIABLES = {
     "SecretKeyGiven": 'var.qualys_secret_kms_key_arn != ""',
     "KmsKeyGiven": 'var.kms_key_arn != ""',
     "SuppressionsGiven": 'var.suppressions_uri != ""',
+    "ReuseEnabled": "var.scan_identical_code_once && var.enable_s3_results",
 }
 OUTPUTS = {
     "ScanQueueUrl": "scan_queue_url",

@@ -68,6 +68,8 @@ resource "aws_lambda_function" "scanner" {
       POLICY_TAGS         = var.policy_tags
       TAG_FUNCTIONS       = tostring(var.tag_functions)
       SUPPRESSIONS_URI    = var.suppressions_uri
+      # One QScanner run per code identity (reuse.py).
+      SCAN_IDENTICAL_CODE_ONCE = tostring(var.scan_identical_code_once)
       # The fit-before-fetch check compares a function's size with this (docs/DESIGN.md).
       EPHEMERAL_STORAGE_MB = tostring(var.ephemeral_storage_size)
     }

@@ -139,6 +139,17 @@ data "aws_iam_policy_document" "scanner" {
     }
   }
 
+  # scan_identical_code_once: a code identity's stored QScanner files are read back (reuse.py).
+  dynamic "statement" {
+    for_each = var.scan_identical_code_once && var.enable_s3_results ? [1] : []
+    content {
+      sid       = "ReadScanResults"
+      effect    = "Allow"
+      actions   = ["s3:GetObject"]
+      resources = ["${module.results_bucket[0].arn}/scans/*"]
+    }
+  }
+
   # suppressions_uri: exactly the object it names.
   dynamic "statement" {
     for_each = var.suppressions_uri != "" ? [1] : []

@@ -310,3 +310,9 @@ variable "suppressions_uri" {
     error_message = "suppressions_uri must be empty or s3://bucket/key."
   }
 }
+
+variable "scan_identical_code_once" {
+  type        = bool
+  default     = false
+  description = "Run QScanner once per code identity (SCAN_IDENTICAL_CODE_ONCE; the template's ScanIdenticalCodeOnce): functions with the same CodeSha256 and layer versions receive the scanned function's results as their own. Needs enable_s3_results and enable_scan_cache. Qualys's portal lists only the function that was scanned."
+}
