@@ -101,7 +101,15 @@ class Scanner:
                 logger.info("scan skipped", extra={**log, "outcome": claim.value})
                 self.deps.metrics({"CacheHits" if claim is Claim.CACHED else "DuplicatesSkipped": 1})
                 return {"outcome": claim.value, "function_arn": request.function_arn}
-        previous = self._previous_keys(request.function_arn, cache, token)
+        prior = self._prior_item(request.function_arn, cache, token)
+        previous = changes.from_record(prior.get(changes.RECORD_FIELD))
+        # This code already failed on an earlier request: the inventory's back-off retries it, not SQS, so
+        # a function that always fails transiently costs one run per back-off step (section 14).
+        failed_before = (
+            prior.get("scan_identity") == identity.key
+            and prior.get("status") == "failed"
+            and prior.get("request_id") != request.event_id
+        )
 
         started = self.deps.clock()
         # ScanIdenticalCodeOnce: another function's complete run of this code stands for a run (reuse.py).
@@ -115,8 +123,9 @@ class Scanner:
             else self._run(request, target, remaining_s)
         )
         finished = self.deps.clock()
-        # Permanent for this code (retries.py: too large, invalid parameter, artifact): recorded, not retried.
-        permanent = failure_reason(run) if is_permanent(run) else ""
+        # Permanent for this code (retries.py: too large, invalid parameter, artifact), or failed again:
+        # recorded, not retried by SQS.
+        permanent = failure_reason(run) if is_permanent(run) or (run.status == "failed" and failed_before) else ""
         superseded = not self._is_current(request, target, identity, cache, token)
         prefix = s3_prefix(request.account, request.region, request.function_name, started, run.scan_id)
         if superseded:
@@ -181,17 +190,17 @@ class Scanner:
             raise DeliveryError("results not delivered to: " + ", ".join(failures))
         return outcome
 
-    def _previous_keys(self, function_arn: str, cache: ScanCache | None, token: str) -> changes.FindingKeys | None:
-        """The finding keys of the function's last baseline; None (everything is new) without a readable one."""
+    def _prior_item(self, function_arn: str, cache: ScanCache | None, token: str) -> dict[str, Any]:
+        """The function's cache item as this scan claimed it (its last result, finding keys, failures); {}
+        without one."""
         if cache is None or not token:
-            return None
+            return {}
         try:
-            item = cache.lookup(function_arn) or {}
+            return cache.lookup(function_arn) or {}
         except TransientError as exc:
             # As the claim: fail open, so a finding may be announced twice but never missed.
             logger.error("cache unavailable", extra={"function_arn": function_arn, "error": str(exc)})
-            return None
-        return changes.from_record(item.get(changes.RECORD_FIELD))
+            return {}
 
     def _may_reuse(self, request: ScanRequest) -> bool:
         """Whether this request may take another function's result for its code identity (reuse.py)."""

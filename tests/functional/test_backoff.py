@@ -126,6 +126,22 @@ def test_transient_failure_is_retried_by_sqs_and_heals_at_the_next_retry(
     assert json.loads(resources.messages()[-1]["Message"])["scan"]["status"] == "success"
 
 
+def test_always_transient_failure_is_retried_by_sqs_once_then_by_the_back_off(
+    resources: Resources, urls: dict[str, str], tmp_path: Path
+) -> None:
+    runner = FakeRunner(exit_code=30)  # the upload fails every time
+    create_function()
+    scanner = inventory_scanner(resources, urls, runner, tmp_path)
+
+    per_day = daily_inventories(scanner, urls, range(8), lambda: len(runner.calls))
+    row = row_of(scanner, DAY_0 + timedelta(days=8))
+
+    # Day 0: three receives of the first request (SQS); then one run per back-off step (days 1, 3, 7).
+    assert per_day == [3, 1, 0, 1, 0, 0, 0, 1] and sum(per_day) <= 10
+    assert depth(urls["dlq"]) == 1  # only the first request reached the dead-letter queue
+    assert (row.reason, row.failure, row.attempts) == ("FAILED", "TRANSIENT", 4)
+
+
 def test_code_change_resets_the_back_off(resources: Resources, urls: dict[str, str], tmp_path: Path) -> None:
     runner = FakeRunner(exit_code=10)
     create_function()
