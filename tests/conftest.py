@@ -6,6 +6,7 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
+import botocore.loaders
 import pytest
 import requests
 from moto import mock_aws
@@ -17,6 +18,24 @@ from tests.support import REGION, FakeRunner, Resources, make_deps, make_resourc
 
 # Operations the scanner calls that moto lacks (Security Hub's BatchUpdateFindings), before any mock starts.
 moto_extras.install()
+
+
+def share_sdk_models() -> None:
+    """Each AWS SDK model file (service, endpoints, rules) parsed once per test process, not once per boto3
+    session: the tests make many sessions (one per scanner, per moto reset), and parsing was a quarter of
+    their time. The parsed data is read-only to botocore; merging a model's extras again is idempotent."""
+    parsed: dict[str, Any] = {}
+    load_file = botocore.loaders.JSONFileLoader.load_file
+
+    def shared_load_file(self: botocore.loaders.JSONFileLoader, file_path: str) -> Any:
+        if file_path not in parsed:
+            parsed[file_path] = load_file(self, file_path)
+        return parsed[file_path]
+
+    botocore.loaders.JSONFileLoader.load_file = shared_load_file  # type: ignore[method-assign]
+
+
+share_sdk_models()
 
 # moto's reset endpoint, answered in process while a mock is active (moto's changelog, "Reset API").
 MOTO_RESET_URL = "http://motoapi.amazonaws.com/moto-api/reset"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import json
 import os
 import re
@@ -201,7 +202,7 @@ def lambda_context(invoked_function_arn: str = SCANNER_ARN, remaining_ms: int = 
     return LambdaContext(invoked_function_arn, remaining_ms, clock=lambda: 0.0)
 
 
-class CloudFormationLoader(yaml.SafeLoader):
+class CloudFormationLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """SafeLoader that turns CloudFormation short tags (!Ref, !Sub, ...) into their long JSON form."""
 
 
@@ -238,8 +239,15 @@ def hcl_clean(value: Any) -> Any:
 
 
 def load_template(name: str) -> dict[str, Any]:
-    """A CloudFormation template of cloudformation/ as a dict, short tags expanded."""
-    return yaml.load((TEMPLATES / name).read_text(), Loader=CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
+    """A CloudFormation template of cloudformation/ as a dict, short tags expanded (a copy: callers may edit it)."""
+    path = TEMPLATES / name
+    return copy.deepcopy(_parsed_template(path, path.stat().st_mtime_ns))
+
+
+@functools.cache
+def _parsed_template(path: Path, _mtime_ns: int) -> dict[str, Any]:
+    # Parsed once per version of the file: every moto fixture reads the cache table's key schema from it.
+    return yaml.load(path.read_text(), Loader=CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
 
 
 HANDLER_ZIP = {"lambda_function.py": "def lambda_handler(event, context):\n    return {}\n"}
