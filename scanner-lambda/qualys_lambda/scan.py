@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from qualys_lambda import publish, securityhub, sizing
+from qualys_lambda import publish, securityhub, sizing, targets
 from qualys_lambda.aws import Target, error_code, is_transient
 from qualys_lambda.cache import Claim, ScanCache, ScanIdentity
 from qualys_lambda.deps import Deps
@@ -49,7 +49,7 @@ class Scanner:
     def scan(self, request: ScanRequest, remaining_s: float) -> dict[str, Any]:
         """Scan `request`'s function unless it is excluded or cached; returns a small outcome dict."""
         log = {"function_arn": request.function_arn, "event_id": request.event_id, "trigger": request.event_name}
-        if request.function_arn == self.deps.own_function_arn:
+        if request.unqualified_arn == self.deps.own_function_arn:
             raise InvalidEventError("the scanner does not scan itself")
         if not self.deps.settings.in_scope(request.account):
             raise InvalidEventError("event account is not in ALLOWED_ACCOUNT_IDS")
@@ -75,6 +75,8 @@ class Scanner:
             logger.info("scan skipped", extra={**log, "outcome": "excluded", "archived": archived})
             self.deps.metrics({"ScansExcluded": 1})
             return {"outcome": "excluded", "function_arn": request.function_arn}
+        if request.qualifier and (not_target := targets.check_version(self, request, target)) is not None:
+            return not_target  # a published version is a target only while an alias points to it
         identity = ScanIdentity.of(configuration)
         cache = self.deps.cache
         failures: list[str] = []
@@ -107,7 +109,7 @@ class Scanner:
         # Permanent for this code (retries.py: too large, invalid parameter, artifact): recorded, not retried.
         permanent = failure_reason(run) if is_permanent(run) else ""
         superseded = not self._is_current(request, target, identity, cache, token)
-        prefix = s3_prefix(request.account, request.region, request.function_name, started, run.scan_id)
+        prefix = s3_prefix(request.account, request.region, targets.path_name(request), started, run.scan_id)
         if superseded:
             # Its own prefix: a newer scan that started in the same second keeps its objects.
             prefix = prefix.rstrip("/") + "-superseded/"
@@ -265,7 +267,7 @@ class Scanner:
         cache = self.deps.cache
         if cache is not None:
             cache.forget(request.function_arn)
-        return archived
+        return archived + targets.retired(self, request, target)
 
     def _store(self, summary: Summary, run: ScanRun, prefix: str) -> None:
         """The S3 destination: the summary and QScanner's files under `prefix`."""
@@ -298,8 +300,9 @@ class Scanner:
             steps.append(
                 (
                     "tags",
-                    lambda: publish.tag_function(
-                        target.client("lambda"), request.function_arn, iso(started), run.status, run.scan_id, run.policy
+                    # The function's tags, combined over its targets (targets.py: tags belong to the function).
+                    lambda: targets.tag_targets(
+                        self.deps, target, request, iso(started), run.status, run.scan_id, run.policy
                     ),
                 )
             )

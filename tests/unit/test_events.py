@@ -77,7 +77,7 @@ REJECTED = {
     "not-an-object": (["a"], "not a JSON object"),
     "missing-detail": (_mutated(lambda e: e.pop("detail")), "no detail"),
     "wrong-source": (_mutated(lambda e: e.update(source="aws.s3")), "source or detail-type"),
-    "unknown-event-name": (_mutated(lambda e: e["detail"].update(eventName="PublishVersion20150331")), "event name"),
+    "unknown-event-name": (_mutated(lambda e: e["detail"].update(eventName="TagResource20170331v2")), "event name"),
     "failed-api-call": (_mutated(lambda e: e["detail"].update(errorCode="AccessDenied")), "API call failed"),
     "shell-metacharacters": (
         _mutated(lambda e: e["detail"].update(responseElements=None, requestParameters={"functionName": "x;rm -rf /"})),
