@@ -264,7 +264,7 @@ def _alias_targets(
     versions: dict[str, tuple[str, ...]] = {}
     for function in functions:
         try:
-            by_version = alias_targets(lambda_client, function["FunctionArn"], pace)
+            by_version = alias_targets(lambda_client, function["FunctionName"], pace)
         except FunctionGoneError:
             continue  # deleted since ListFunctions: its own event retires it
         except TransientError:

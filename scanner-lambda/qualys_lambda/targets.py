@@ -63,14 +63,17 @@ def versions_of(alias: dict[str, Any]) -> list[str]:
 
 
 def alias_targets(
-    lambda_client: Any, function_arn: str, pace: Callable[[], None] = lambda: None
+    lambda_client: Any, function_name: str, pace: Callable[[], None] = lambda: None
 ) -> dict[str, tuple[str, ...]]:
-    """Version -> the names of the aliases pointing to it, from every ListAliases page."""
+    """Version -> the names of the aliases pointing to it, from every ListAliases page.
+
+    The function is named by its name: `lambda_client` is already in the function's account and region.
+    """
     targets: dict[str, list[str]] = {}
     marker = ""
     while True:
         pace()
-        kwargs: dict[str, str] = {"FunctionName": function_arn, **({"Marker": marker} if marker else {})}
+        kwargs: dict[str, str] = {"FunctionName": function_name, **({"Marker": marker} if marker else {})}
         page = _call("ListAliases", lambda: lambda_client.list_aliases(**kwargs))  # noqa: B023 - called at once
         for alias in page.get("Aliases", []):
             for version in versions_of(alias):
@@ -80,10 +83,10 @@ def alias_targets(
             return {version: tuple(sorted(names)) for version, names in targets.items()}
 
 
-def alias_versions(lambda_client: Any, function_arn: str, alias: str) -> list[str]:
+def alias_versions(lambda_client: Any, function_name: str, alias: str) -> list[str]:
     """The versions `alias` points to now (GetAlias); none once the alias is deleted."""
     try:
-        return versions_of(_call("GetAlias", lambda: lambda_client.get_alias(FunctionName=function_arn, Name=alias)))
+        return versions_of(_call("GetAlias", lambda: lambda_client.get_alias(FunctionName=function_name, Name=alias)))
     except FunctionGoneError:
         return []
 
@@ -117,15 +120,18 @@ def _update_registry(cache: ScanCache, function_arn: str, action: str, version: 
 
 def tracked(cache: ScanCache, function_arn: str) -> set[str]:
     """The versions of the function whose results the scanner holds."""
-    item = cache.lookup(function_arn + REGISTRY_SUFFIX) or {}
-    return {str(v) for v in item.get("versions", ())}
+    try:
+        response = cache.dynamodb.get_item(TableName=cache.table, Key=_registry_key(function_arn), ConsistentRead=True)
+    except ClientError as exc:
+        raise TransientError(f"DynamoDB failed reading the version registry: {error_code(exc)}") from exc
+    return set(response.get("Item", {}).get("versions", {}).get("SS", []))
 
 
 # ---------------------------------------------------------------- the scanner's hooks
 def check_version(scanner: Scanner, request: ScanRequest, target: Target) -> dict[str, Any] | None:
     """None when an alias points to the requested version (it is then remembered); otherwise it is not a
     target: its findings and cache item are retired and this is the outcome."""
-    aliases = alias_targets(target.client("lambda"), request.unqualified_arn).get(request.qualifier, ())
+    aliases = alias_targets(target.client("lambda"), request.function_name).get(request.qualifier, ())
     cache = scanner.deps.cache
     if aliases:
         if cache is not None:
@@ -172,13 +178,13 @@ def scan_alias(scanner: Scanner, request: ScanRequest, remaining_s: Callable[[],
     target = scanner.deps.aws.target(request.account, request.region)
     lambda_client = target.client("lambda")
     try:
-        versions = alias_versions(lambda_client, request.unqualified_arn, request.alias)
-        live = frozenset(alias_targets(lambda_client, request.unqualified_arn))
+        versions = alias_versions(lambda_client, request.function_name, request.alias)
+        live = frozenset(alias_targets(lambda_client, request.function_name))
     except FunctionGoneError:
-        # The function is gone with its aliases: its own scan request retires it and its versions.
-        versions, live = [], frozenset()
+        # The function is gone with its aliases: its DeleteFunction event retires it and its versions.
+        return {"outcome": "retired", "function_arn": request.unqualified_arn, "alias": request.alias}
     scans = [scanner.scan(version_request(request, version), remaining_s()) for version in versions]
-    archived = retire_versions(scanner, request, target, keep=live) if live or versions else 0
+    archived = retire_versions(scanner, request, target, keep=live)
     if scanner.deps.settings.tag_functions and archived:
         try:
             retag(scanner.deps, target, request)  # a retired version no longer counts in the function's tags
@@ -205,7 +211,7 @@ def target_results(deps: Deps, target: Target, request: ScanRequest) -> list[tup
         return []
     base = request.unqualified_arn
     try:
-        versions = alias_targets(target.client("lambda"), base)
+        versions = alias_targets(target.client("lambda"), request.function_name)
         arns = [base, *(f"{base}:{v}" for v in sorted(versions))]
         items = cache.items([arn for arn in arns if arn != request.function_arn])
     except ScannerError as exc:
