@@ -41,6 +41,8 @@ LEGACY_FUNCTION = "legacy-report"
 # The code change of step 9: requests upgraded past the advisory's fixed version (2.20.0).
 FIXED_REQUIREMENTS = "requests==2.32.3\n"
 EXCLUDED_FUNCTION = "payments-sandbox"
+# Step 12 (issue 22): a team deploying with versions; its alias `live` serves a version older than $LATEST.
+ALIAS_FUNCTION = "checkout-api"
 EXCLUDE_TAG = "QualysScanExclude"
 # The deploy's extra stack parameters (the Makefile's PARAMETERS variable).
 STACK_PARAMETERS = "EnableSecurityHub=true"
@@ -324,6 +326,31 @@ class Story:
         expected = {SAMPLE_FUNCTION: "SCANNED", LEGACY_FUNCTION: "SCANNED", EXCLUDED_FUNCTION: "EXCLUDED_BY_TAG"}
         self.check("coverage_after", reasons == expected, f"coverage then: {expected}", reasons=reasons)
 
+    def alias_on_old_version(self) -> None:
+        section("12. an alias serves an older version: live -> version 1 (vulnerable), $LATEST fixed")
+        files, lambda_client = sample(SAMPLE_FUNCTION), self.client("lambda")
+        arn = self.create(ALIAS_FUNCTION, "app.handler", files)
+        version = lambda_client.publish_version(FunctionName=ALIAS_FUNCTION)["Version"]
+        lambda_client.create_alias(FunctionName=ALIAS_FUNCTION, Name="live", FunctionVersion=version)
+        fixed = runtime.zip_bytes({**files, "requirements.txt": FIXED_REQUIREMENTS})
+        lambda_client.update_function_code(FunctionName=ALIAS_FUNCTION, ZipFile=fixed)
+        print(
+            f"published {ALIAS_FUNCTION} version {version} (requests==2.19.1), alias live -> {version};"
+            " then fixed $LATEST"
+        )
+        note("moto keeps one code package per function for all its versions: the package stored is version 1's")
+        result = self.change("CreateAlias20150331", arn, {"name": "live", "functionVersion": version})
+        qualified = f"{arn}:{version}"
+        views = self.stack.findings(qualified)
+        print(f"Security Hub findings on {qualified} (the version's own resource id):")
+        print_findings(views)
+        ok = result.get("outcome") == "alias" and any(
+            v["cve"] == "CVE-2018-18074" and v["state"] == "ACTIVE" for v in views
+        )
+        self.check(
+            "alias_target_scanned", ok, "live's older version scanned: its requests CVE is ACTIVE", result=result
+        )
+
     def coverage_report(self) -> dict[str, str]:
         """Run the real coverage CLI (`--json`) against the emulator; prints its rows, returns {function: reason}."""
         name = self.stack.outputs["ScannerFunctionName"]
@@ -351,6 +378,7 @@ def run(work: Path, make: str, checks: Checks) -> None:
     story.code_change(arn, first)
     story.coverage_setup()
     story.inventory()
+    story.alias_on_old_version()
 
 
 def main(argv: Sequence[str]) -> int:

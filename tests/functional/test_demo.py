@@ -48,6 +48,7 @@ EXPECTED_CHECKS = [
     "inventory_requests",
     "legacy_scanned",
     "coverage_after",
+    "alias_target_scanned",  # issue 22: an alias on an older version is scanned by its qualified ARN
 ]
 
 
