@@ -66,7 +66,7 @@ class Scanner:
             # Deleted, then created again under the same name: the new function's own events scan it.
             raise InvalidEventError("the deleted function exists again")
         configuration = function.get("Configuration", {})
-        tags = function_tags(target, request.function_arn, function)
+        tags = function_tags(target, request.unqualified_arn, function)  # a version's tags are its function's
         if tags is None:
             logger.warning("scan skipped", extra={**log, "outcome": "unknown", "reason": "tags unreadable"})
             return {"outcome": "unknown", "function_arn": request.function_arn, "reason": "tags unreadable"}
