@@ -334,11 +334,13 @@ class Story:
         lambda_client.create_alias(FunctionName=ALIAS_FUNCTION, Name="live", FunctionVersion=version)
         fixed = runtime.zip_bytes({**files, "requirements.txt": FIXED_REQUIREMENTS})
         lambda_client.update_function_code(FunctionName=ALIAS_FUNCTION, ZipFile=fixed)
+        vulnerable = runtime.zip_bytes(files)
+        store_function_code(lambda_client, self.client("s3"), f"{ALIAS_FUNCTION}:{version}", vulnerable)
         print(
             f"published {ALIAS_FUNCTION} version {version} (requests==2.19.1), alias live -> {version};"
             " then fixed $LATEST"
         )
-        note("moto keeps one code package per function for all its versions: the package stored is version 1's")
+        note("moto gives every version the same Code.Location: the package stored there is version 1's")
         result = self.change("CreateAlias20150331", arn, {"name": "live", "functionVersion": version})
         qualified = f"{arn}:{version}"
         views = self.stack.findings(qualified)
