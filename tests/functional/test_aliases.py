@@ -14,13 +14,13 @@ import boto3
 import pytest
 
 from local import runtime
-from qualys_lambda.aws import AwsAccess
+from qualys_lambda.aws import INVENTORY_CONTROL_PLANE_RPS, AwsAccess, Pacer
 from qualys_lambda.cache import ScanCache
 from qualys_lambda.cli import render_table
 from qualys_lambda.deps import Deps
-from qualys_lambda.events import parse_event
+from qualys_lambda.events import InventoryUnit, parse_event
 from qualys_lambda.handler import handle
-from qualys_lambda.inventory import collect
+from qualys_lambda.inventory import collect, run_unit
 from qualys_lambda.targets import tracked
 from tests.support import (
     ACCOUNT,
@@ -285,3 +285,46 @@ def test_deleting_the_function_archives_its_alias_targets_findings(
     assert outcome["outcome"] == "retired" and outcome["archived"] == 3
     assert states(f"{FUNCTION_ARN}:1") == {"ARCHIVED"}
     assert cache(resources).lookup(f"{FUNCTION_ARN}:1") is None and tracked(cache(resources), FUNCTION_ARN) == set()
+
+
+def test_inventory_page_cost_is_one_paced_list_aliases_per_function(
+    resources: Resources, runner: CodeRunner, tmp_path: Path
+) -> None:
+    """Figures for the report: the paced Lambda calls of one 50-function page, before and after its alias
+    targets were scanned (a scanned version's identity comes from its cache item)."""
+    urls = scan_queues()
+    settings = settings_for(resources, SCAN_QUEUE_URL=urls["SCAN_QUEUE_URL"])
+    scanner = make_deps(settings, runner, tmp_path)
+    lambda_client = boto3.client("lambda")
+    for index in range(50):
+        create_function(f"fn-{index:02}", files=FIXED_CODE)
+        if index < 5:
+            lambda_client.publish_version(FunctionName=f"fn-{index:02}")
+            lambda_client.create_alias(FunctionName=f"fn-{index:02}", Name="live", FunctionVersion="1")
+    seconds = [0.0]
+
+    def sleep(delay: float) -> None:
+        seconds[0] += delay
+
+    def paced_calls() -> tuple[int, float]:
+        pacer = Pacer(INVENTORY_CONTROL_PLANE_RPS, clock=lambda: seconds[0], sleep=sleep)
+        calls = [0]
+        wait = pacer.wait
+
+        def counted() -> None:
+            calls[0] += 1
+            wait()
+
+        pacer.wait = counted  # type: ignore[method-assign]
+        result = run_unit(scanner, InventoryUnit(ACCOUNT, REGION), pacer=pacer)
+        assert result["functions"] == 55  # 50 $LATEST rows and 5 alias targets
+        return calls[0], pacer.waited
+
+    first = paced_calls()
+    drain_scans(scanner, urls["SCAN_QUEUE_URL"])
+    second = paced_calls()
+
+    # ListFunctions, 50 ListAliases and, for the 5 versions not yet scanned, GetFunction; then no GetFunction.
+    assert first[0] == 1 + 50 + 5 and second[0] == 1 + 50
+    assert len(runner.calls) == 55
+    print(f"paced calls per 50-function page: {first[0]} ({first[1]:.1f}s paced), then {second[0]} ({second[1]:.1f}s)")
