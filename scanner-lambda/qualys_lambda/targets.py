@@ -183,9 +183,20 @@ def scan_alias(scanner: Scanner, request: ScanRequest, remaining_s: Callable[[],
     except FunctionGoneError:
         # The function is gone with its aliases: its DeleteFunction event retires it and its versions.
         return {"outcome": "retired", "function_arn": request.unqualified_arn, "alias": request.alias}
-    scans = [scanner.scan(version_request(request, version), remaining_s()) for version in versions]
+    scans: list[dict[str, Any]] = []
+    failure: Exception | None = None
+    for version in versions:
+        try:
+            scans.append(scanner.scan(version_request(request, version), remaining_s()))
+        except Exception as exc:  # the other version and the retirement still run; raised below
+            failure = failure or exc
+            scans.append({"outcome": "failed"})
+    cache = scanner.deps.cache
+    left = sorted(tracked(cache, request.unqualified_arn) - live) if cache is not None else []
     archived = retire_versions(scanner, request, target, keep=live)
-    if scanner.deps.settings.tag_functions and archived:
+    if failure is not None:
+        raise failure  # SQS retries the event: the versions already scanned are cache hits then
+    if scanner.deps.settings.tag_functions and left:
         try:
             retag(scanner.deps, target, request)  # a retired version no longer counts in the function's tags
         except DestinationError as exc:
@@ -196,6 +207,7 @@ def scan_alias(scanner: Scanner, request: ScanRequest, remaining_s: Callable[[],
         "alias": request.alias,
         "versions": versions,
         "scans": [s.get("outcome", "") for s in scans],
+        "retired": left,
         "archived": archived,
     }
     logger.info("alias handled", extra={**outcome, "event_id": request.event_id, "trigger": request.event_name})

@@ -230,8 +230,16 @@ def test_function_tags_report_the_worst_status_and_newest_scan_across_targets(
     handle(load_event("manual_scan"), context, scanner)
 
     assert tags()["QualysScanStatus"] == "failed" and tags()["QualysScanTimestamp"] == "2026-12-01T10:00:00Z"
-    # The tag is the function's: a version carries none of the scanner's keys.
     assert cache(resources).lookup(f"{FUNCTION_ARN}:1")["status"] == "failed"  # type: ignore[index]
+
+    # live moves to a fixed version 2: version 1 is retired and no longer counts in the function's tags.
+    version, _sha = publish(FIXED_CODE)
+    boto3.client("lambda").update_alias(FunctionName="orders-api", Name="live", FunctionVersion=version)
+    scanner.clock = lambda: datetime(2026, 12, 1, 11, 0, tzinfo=UTC)
+    moved = handle(alias_event("update_alias", version), context, scanner)
+
+    assert moved["retired"] == ["1"] and tags()["QualysScanStatus"] == "success"
+    assert tags()["QualysScanTimestamp"] == "2026-12-01T11:00:00Z"
 
 
 def test_inventory_covers_alias_targets_and_coverage_names_the_aliases(
