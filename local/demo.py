@@ -28,7 +28,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from local import demo_findings, runtime
+from local import demo_aliases, demo_findings, runtime
 from local.demo_common import (
     LEGACY_FUNCTION,
     REGION,
@@ -326,6 +326,7 @@ def run(work: Path, make: str, checks: Checks) -> None:
     story.inventory()
     demo_findings.show_suppressed(story)
     demo_findings.public_url(story, arn)
+    demo_aliases.alias_on_old_version(story)
 
 
 def main(argv: Sequence[str]) -> int:

@@ -36,7 +36,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from moto.events.models import EventPattern
 
 from local import lambda_runner
-from local.build import lambda_sha256
+from local.build import FIXED_DATE, lambda_sha256
 from local.lambda_runner import LAMBDA_MAX_TIMEOUT_MS, LambdaContext, record_fields
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,11 +151,12 @@ def environment_for(url: str, region: str, **extra: str) -> Iterator[None]:
 
 # ---------------------------------------------------------------- code packages
 def zip_bytes(files: Mapping[str, str]) -> bytes:
-    """A zip package of path -> text."""
+    """A zip package of path -> text, the same bytes for the same files (so the same CodeSha256), whenever
+    it is built: entries carry a fixed timestamp, not the current time."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for name, text in sorted(files.items()):
-            archive.writestr(name, text)
+            archive.writestr(zipfile.ZipInfo(name, date_time=FIXED_DATE), text)
     return buffer.getvalue()
 
 

@@ -94,6 +94,9 @@ PERMISSIONS: tuple[Permission, ...] = (
         ("lambda.get_function_url_config",),
     ),
     Permission("lambda:GetPolicy", "target", _FUNCTION, "scanner", "function", BOTO3_DOCS, ("lambda.get_policy",)),
+    # Aliases (targets.py): the published versions an alias points to are scan targets.
+    Permission("lambda:ListAliases", "target", _FUNCTION, "scanner", "function", BOTO3_DOCS, ("lambda.list_aliases",)),
+    Permission("lambda:GetAlias", "target", _FUNCTION, "scanner", "function", BOTO3_DOCS, ("lambda.get_alias",)),
     Permission(
         "lambda:TagResource",
         "target",

@@ -26,21 +26,45 @@ SEVERITY_COLUMNS = ("critical", "high", "medium", "low")
 def render_table(rows: list[CoverageRow], out: TextIO) -> None:
     """The report as an aligned text table with totals."""
     header = (
-        *("FUNCTION", "ACCOUNT", "REGION", "REASON", "STATUS", "LAST SCAN", "CRIT", "HIGH", "MED", "LOW", "SECRETS"),
+        *(
+            "FUNCTION",
+            "ALIASES",
+            "ACCOUNT",
+            "REGION",
+            "REASON",
+            "STATUS",
+            "LAST SCAN",
+            "CRIT",
+            "HIGH",
+            "MED",
+            "LOW",
+            "SECRETS",
+        ),
         *("ATTEMPTS", "NEXT RETRY"),
     )
     lines: list[tuple[str, ...]] = [header]
-    for row in sorted(rows, key=lambda r: (r.account, r.region, r.function_name)):
+    for row in sorted(rows, key=lambda r: (r.account, r.region, r.function_name, r.version.zfill(20))):
         cells = [str(row.vulnerabilities.get(s, "")) for s in SEVERITY_COLUMNS]
         cells.append("" if row.secrets is None else str(row.secrets))
         cells += [str(row.attempts) if row.attempts else "", row.next_retry_text]
-        lines.append((row.function_name, row.account, row.region, row.reason, row.status, row.last_scan, *cells))
+        lines.append(
+            (
+                row.target_name,
+                ",".join(row.aliases),
+                row.account,
+                row.region,
+                row.reason,
+                row.status,
+                row.last_scan,
+                *cells,
+            )
+        )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for line in lines:
         print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip(), file=out)
     counts = totals(rows)
     print(
-        f"\n{len(rows)} functions: {counts['covered']} covered, {counts['uncovered']} uncovered, "
+        f"\n{len(rows)} targets: {counts['covered']} covered, {counts['uncovered']} uncovered, "
         f"{counts['EXCLUDED_BY_TAG']} excluded "
         f"(PENDING {counts['PENDING']}, STALE {counts['STALE']}, FAILED {counts['FAILED']}, "
         f"TOO_LARGE {counts['TOO_LARGE']}, "

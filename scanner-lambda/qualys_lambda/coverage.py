@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,8 +13,11 @@ from botocore.exceptions import ClientError
 from qualys_lambda.aws import Target, is_transient
 from qualys_lambda.cache import ScanCache, ScanIdentity, retry_delay
 from qualys_lambda.config import excludes
-from qualys_lambda.errors import TransientError
+from qualys_lambda.errors import FunctionGoneError, ScannerError, TransientError
 from qualys_lambda.publish import TAG_STATUS, TAG_TIMESTAMP
+from qualys_lambda.targets import alias_targets
+
+logger = logging.getLogger(__name__)
 
 SCANNED = "SCANNED"
 PENDING = "PENDING"
@@ -50,6 +54,14 @@ class CoverageRow:
     next_retry: datetime | None = None
     # Excluded, yet its cache item holds a scan: its findings and item are still to be retired.
     retire: bool = False
+    # A published version behind aliases (targets.py): its number and the aliases pointing to it.
+    version: str = ""
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def target_name(self) -> str:
+        """The function's name, with `:<version>` for a published version."""
+        return f"{self.function_name}:{self.version}" if self.version else self.function_name
 
     def as_json(self) -> dict[str, Any]:
         """The row as the report's JSON (internal fields left out)."""
@@ -63,6 +75,7 @@ class CoverageRow:
             "last_scan": self.last_scan,
             "vulnerabilities": self.vulnerabilities,
             "secrets": self.secrets,
+            **({"version": self.version, "aliases": list(self.aliases)} if self.version else {}),
             **({"detail": self.detail} if self.detail else {}),
             **({"failure": self.failure} if self.failure else {}),
             **({"attempts": self.attempts, "next_retry": self.next_retry_text} if self.attempts else {}),
@@ -215,7 +228,9 @@ def assess_pages(
             yield Page([_unreadable(target, exc)], "")
             return
         functions = [f for f in page.get("Functions", []) if f["FunctionArn"] not in skip]
-        items = cache.items([f["FunctionArn"] for f in functions]) if cache else {}
+        versions = _alias_targets(lambda_client, [f for f in functions if f["FunctionArn"] not in excluded], pace)
+        items = cache.items([f["FunctionArn"] for f in functions] + list(versions)) if cache else {}
+        functions += [_version_function(lambda_client, arn, items.get(arn), pace) for arn in versions]
         rows = []
         for function in functions:
             if function["FunctionArn"] in excluded:
@@ -233,10 +248,53 @@ def assess_pages(
                 rows.append(_row_from_cache(function, target, items.get(function["FunctionArn"]), now, rescan_after))
             else:
                 rows.append(_row_from_tags(function, target, now, rescan_after, pace))
+            if function["FunctionArn"] in versions:
+                rows[-1] = replace(rows[-1], version=function["Version"], aliases=versions[function["FunctionArn"]])
         marker = page.get("NextMarker") or ""
         yield Page(rows, marker)
         if not marker:
             return
+
+
+def _alias_targets(
+    lambda_client: Any, functions: list[dict[str, Any]], pace: Callable[[], None]
+) -> dict[str, tuple[str, ...]]:
+    """Qualified ARN -> alias names of every published version an alias of `functions` points to: one
+    paced ListAliases per function (a page's 50 functions: 50 calls, within the unit's pacing)."""
+    versions: dict[str, tuple[str, ...]] = {}
+    for function in functions:
+        try:
+            by_version = alias_targets(lambda_client, function["FunctionName"], pace)
+        except FunctionGoneError:
+            continue  # deleted since ListFunctions: its own event retires it
+        except TransientError:
+            raise
+        except ScannerError as exc:
+            # A deployment without lambda:ListAliases still reports its functions' $LATEST.
+            logger.warning("aliases unreadable", extra={"function_arn": function["FunctionArn"], "error": str(exc)})
+            continue
+        versions.update({f"{function['FunctionArn']}:{v}": names for v, names in sorted(by_version.items())})
+    return versions
+
+
+def _version_function(
+    lambda_client: Any, qualified_arn: str, item: dict[str, Any] | None, pace: Callable[[], None]
+) -> dict[str, Any]:
+    """A published version shaped like a ListFunctions entry. A published version's code and layers never
+    change (AWS Lambda Developer Guide, "Lambda function versions": a version is immutable), so a cache item
+    that recorded them is read instead of calling GetFunction again."""
+    base, version = qualified_arn.rsplit(":", 1)
+    entry = {"FunctionArn": qualified_arn, "FunctionName": base.rsplit(":", 1)[1], "Version": version}
+    if item and item.get("code_sha256"):
+        return {**entry, "CodeSha256": item["code_sha256"], "Layers": [{"Arn": a} for a in item.get("layers", [])]}
+    pace()
+    try:
+        configuration = lambda_client.get_function(FunctionName=qualified_arn).get("Configuration", {})
+    except ClientError as exc:
+        if is_transient(exc):
+            raise TransientError("GetFunction was throttled") from exc
+        configuration = {}  # its identity unknown: PENDING, and the scanner reads it when it scans
+    return {**entry, "CodeSha256": configuration.get("CodeSha256", ""), "Layers": configuration.get("Layers", [])}
 
 
 def _unreadable(target: Target, exc: ClientError) -> CoverageRow:

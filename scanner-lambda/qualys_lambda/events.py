@@ -15,7 +15,10 @@ SCANNED_EVENT_NAMES = frozenset(
 )
 # A deleted function is never scanned: its event retires its findings and its cache item.
 DELETE_EVENT_NAME = "DeleteFunction20150331"
-HANDLED_EVENT_NAMES = SCANNED_EVENT_NAMES | {DELETE_EVENT_NAME}
+# A published version and the aliases pointing at it (targets.py): a version an alias points to is a target.
+PUBLISH_EVENT_NAME = "PublishVersion20150331"
+ALIAS_EVENT_NAMES = frozenset({"CreateAlias20150331", "UpdateAlias20150331", "DeleteAlias20150331"})
+HANDLED_EVENT_NAMES = SCANNED_EVENT_NAMES | {DELETE_EVENT_NAME, PUBLISH_EVENT_NAME} | ALIAS_EVENT_NAMES
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 MANUAL_SOURCE = "qualys-lambda.manual"
 INVENTORY_SOURCE = "qualys-lambda.inventory"
@@ -26,13 +29,17 @@ REQUEST_EVENT_NAMES = {MANUAL_SOURCE: "ManualScan", INVENTORY_SOURCE: "Inventory
 
 _REGION = r"[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}"
 _NAME = r"[A-Za-z0-9_-]{1,64}"
-_QUALIFIER = r"(?:\$LATEST|[A-Za-z0-9_-]{1,128})"
+_QUALIFIER = r"(?P<qualifier>\$LATEST|[A-Za-z0-9_-]{1,128})"
 FULL_ARN = re.compile(
     rf"^arn:(?P<partition>aws|aws-cn|aws-us-gov):lambda:(?P<region>{_REGION}):(?P<account>\d{{12}})"
     rf":function:(?P<name>{_NAME})(?::{_QUALIFIER})?$"
 )
 PARTIAL_ARN = re.compile(rf"^(?P<account>\d{{12}}):function:(?P<name>{_NAME})(?::{_QUALIFIER})?$")
 PLAIN_NAME = re.compile(rf"^(?P<name>{_NAME})(?::{_QUALIFIER})?$")
+# A published version is a number; an alias name is anything else of its pattern (AWS Lambda API
+# Reference, CreateAlias: Name matches (?!^[0-9]+$)([a-zA-Z0-9-_]+), 1 to 128 characters).
+VERSION = re.compile(r"^[0-9]{1,20}$")
+ALIAS_NAME = re.compile(r"^(?![0-9]+$)[A-Za-z0-9_-]{1,128}$")
 REGION = re.compile(rf"^{_REGION}$")
 ACCOUNT = re.compile(r"^\d{12}$")
 EVENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -50,6 +57,15 @@ class ScanRequest:
     event_name: str
     event_id: str
     force: bool = False
+    # The published version scanned ("" is $LATEST): `function_arn` is then the qualified ARN (targets.py).
+    qualifier: str = ""
+    # An alias to resolve into its target versions (targets.scan_alias) instead of one scan.
+    alias: str = ""
+
+    @property
+    def unqualified_arn(self) -> str:
+        """The function's ARN without a version: what its tags and its aliases belong to."""
+        return function_arn(self.partition, self.region, self.account, self.function_name)
 
 
 def partition_for(region: str) -> str:
@@ -66,19 +82,22 @@ def function_arn(partition: str, region: str, account: str, name: str) -> str:
     return f"arn:{partition}:lambda:{region}:{account}:function:{name}"
 
 
-def resolve_target(reference: str, account: str, region: str) -> tuple[str, str, str, str]:
-    """(partition, region, account, name) of a name, partial ARN or full ARN; qualifiers dropped."""
+def resolve_qualified(reference: str, account: str, region: str) -> tuple[str, str, str, str, str]:
+    """(partition, region, account, name, qualifier) of a name or ARN; `$LATEST` is no qualifier ("")."""
     if match := FULL_ARN.match(reference):
         if match["account"] != account or match["region"] != region:
             raise InvalidEventError("function ARN is outside the event's account or region")
-        return match["partition"], region, account, match["name"]
-    if match := PARTIAL_ARN.match(reference):
+        partition = match["partition"]
+    elif match := PARTIAL_ARN.match(reference):
         if match["account"] != account:
             raise InvalidEventError("function ARN is outside the event's account")
-        return partition_for(region), region, account, match["name"]
-    if match := PLAIN_NAME.match(reference):
-        return partition_for(region), region, account, match["name"]
-    raise InvalidEventError("function reference is not a Lambda function name or ARN")
+        partition = partition_for(region)
+    elif match := PLAIN_NAME.match(reference):
+        partition = partition_for(region)
+    else:
+        raise InvalidEventError("function reference is not a Lambda function name or ARN")
+    qualifier = match["qualifier"] or ""
+    return partition, region, account, match["name"], "" if qualifier == "$LATEST" else qualifier
 
 
 def _text(mapping: Mapping[str, Any], key: str) -> str:
@@ -101,7 +120,9 @@ def _object(mapping: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value
 
 
-def _request(reference: str, envelope: Mapping[str, Any], event_name: str, force: bool) -> ScanRequest:
+def _request(
+    reference: str, envelope: Mapping[str, Any], event_name: str, force: bool, qualified: bool = True
+) -> ScanRequest:
     account, region = _text(envelope, "account"), _text(envelope, "region")
     if not ACCOUNT.match(account):
         raise InvalidEventError("event account is not a 12-digit account id")
@@ -110,9 +131,12 @@ def _request(reference: str, envelope: Mapping[str, Any], event_name: str, force
     event_id = _text(envelope, "id")
     if event_id and not EVENT_ID.match(event_id):
         raise InvalidEventError("event id has unexpected characters")
-    partition, region, account, name = resolve_target(reference, account, region)
+    partition, region, account, name, qualifier = resolve_qualified(reference, account, region)
+    unqualified_arn = function_arn(partition, region, account, name)
+    version = qualifier if qualified and VERSION.match(qualifier) else ""
+    alias = qualifier if qualified and ALIAS_NAME.match(qualifier) else ""
     return ScanRequest(
-        function_arn=function_arn(partition, region, account, name),
+        function_arn=f"{unqualified_arn}:{version}" if version else unqualified_arn,
         function_name=name,
         account=account,
         region=region,
@@ -120,6 +144,8 @@ def _request(reference: str, envelope: Mapping[str, Any], event_name: str, force
         event_name=event_name,
         event_id=event_id,
         force=force,
+        qualifier=version,
+        alias=alias,
     )
 
 
@@ -133,10 +159,35 @@ def _from_cloudtrail(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Sca
         raise InvalidEventError("the API call failed, nothing was deployed")
     response = _object(detail, "responseElements")
     request = _object(detail, "requestParameters")
+    if event_name in ALIAS_EVENT_NAMES:
+        return _alias_request(event, event_name, request, response)
     reference = _text(response, "functionArn") or _text(request, "functionName")
     if not reference:
         raise InvalidEventError("event names no function")
-    return _request(reference, event, event_name, force=False)
+    if event_name == DELETE_EVENT_NAME and VERSION.match(_text(request, "qualifier")):
+        # DeleteFunction with a Qualifier deletes that version alone: that version's findings go.
+        reference = f"{reference}:{_text(request, 'qualifier')}"
+    # Function events change $LATEST (a `publish: true` response names the new version: not a target by
+    # itself); PublishVersion names its version, which targets.py scans only when an alias points to it.
+    keep = event_name in (PUBLISH_EVENT_NAME, DELETE_EVENT_NAME)
+    return _request(reference, event, event_name, force=False, qualified=keep)
+
+
+def _alias_request(
+    event: Mapping[str, Any], event_name: str, request: Mapping[str, Any], response: Mapping[str, Any]
+) -> ScanRequest:
+    """CreateAlias/UpdateAlias name the alias in responseElements.aliasArn; DeleteAlias (no response) in
+    requestParameters functionName and name (CloudTrail records the API's request and response)."""
+    reference = _text(response, "aliasArn")
+    if not reference:
+        function, alias = _text(request, "functionName"), _text(request, "name")
+        if not function or not ALIAS_NAME.match(alias):
+            raise InvalidEventError("alias event names no function and alias")
+        reference = f"{function}:{alias}"
+    parsed = _request(reference, event, event_name, force=False)
+    if not parsed.alias:
+        raise InvalidEventError("alias event names no alias")
+    return parsed
 
 
 def _from_scan_request(event: Mapping[str, Any], detail: Mapping[str, Any]) -> ScanRequest:

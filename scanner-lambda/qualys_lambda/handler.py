@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from qualys_lambda import aws, inventory
+from qualys_lambda import aws, inventory, targets
 from qualys_lambda.deps import Deps
 from qualys_lambda.errors import InvalidEventError, TransientError
 from qualys_lambda.events import InventoryUnit, is_schedule, parse_event, parse_inventory_unit, sqs_records
@@ -55,6 +55,8 @@ def handle_one(deps: Deps, event: Any, remaining_s: Callable[[], float]) -> dict
         return {"outcome": "rejected", "reason": str(exc)}
     scanner = Scanner(deps)
     try:
+        if request.alias:
+            return targets.scan_alias(scanner, request, remaining_s)
         return scanner.scan(request, remaining_s())
     except InvalidEventError as exc:
         logger.warning(

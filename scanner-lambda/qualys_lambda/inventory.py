@@ -45,7 +45,8 @@ QUEUED_WINDOW = timedelta(hours=12)
 RETRY_EARLY = timedelta(hours=12)
 # A unit stops paging with this much of its invocation left: one more ListFunctions page (50
 # functions, a BatchGetItem, ten SendMessageBatch calls) takes well under a second, a throttled
-# page with adaptive retries some seconds.
+# page with adaptive retries some seconds; its 50 paced ListAliases (coverage.py, alias targets) about
+# ten seconds at INVENTORY_CONTROL_PLANE_RPS.
 UNIT_TIME_MARGIN_S = 60.0
 # AWS Organizations API Reference, Account object: Status/State ACTIVE is a member that can be used;
 # SUSPENDED, PENDING_CLOSURE and CLOSED accounts drop out of the inventory.

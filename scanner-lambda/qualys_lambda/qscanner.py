@@ -172,7 +172,16 @@ def build_argv(job: ScanJob, output_dir: str, cache_dir: str, timeout: float) ->
         argv += ["--format", ",".join(dict.fromkeys((INVENTORY_FORMAT, *job.formats)))]
     if job.policy_tags:
         argv += ["--mode", MODE_POLICY, "--policy-tags", job.policy_tags]
-    return [*argv, "lambda", job.function_arn]
+    return [*argv, "lambda", lambda_target(job.function_arn)]
+
+
+def lambda_target(function_arn: str) -> str:
+    """The argument of `qscanner lambda` naming what to scan: the function's ARN, qualified by the version
+    for a published version behind an alias. [ours] Qualys documents an ARN, not how to name a version:
+    a qualified ARN is what Lambda's own GetFunction accepts for one (AWS Lambda API Reference,
+    GetFunction: "You can append a version number or alias to any of the formats"). The one place to
+    change if QScanner wants another form."""
+    return function_arn
 
 
 def build_env(job: ScanJob, home: str, scratch: str = "") -> dict[str, str]:

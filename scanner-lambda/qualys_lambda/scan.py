@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from qualys_lambda import changes, publish, reuse, securityhub, sizing
+from qualys_lambda import changes, publish, reuse, securityhub, sizing, targets
 from qualys_lambda.aws import Target, error_code, is_transient
 from qualys_lambda.cache import Claim, ScanCache, ScanIdentity
 from qualys_lambda.deps import Deps
@@ -53,7 +53,7 @@ class Scanner:
     def scan(self, request: ScanRequest, remaining_s: float) -> dict[str, Any]:
         """Scan `request`'s function unless it is excluded or cached; returns a small outcome dict."""
         log = {"function_arn": request.function_arn, "event_id": request.event_id, "trigger": request.event_name}
-        if request.function_arn == self.deps.own_function_arn:
+        if request.unqualified_arn == self.deps.own_function_arn:
             raise InvalidEventError("the scanner does not scan itself")
         if not self.deps.settings.in_scope(request.account):
             raise InvalidEventError("event account is not in ALLOWED_ACCOUNT_IDS")
@@ -70,7 +70,7 @@ class Scanner:
             # Deleted, then created again under the same name: the new function's own events scan it.
             raise InvalidEventError("the deleted function exists again")
         configuration = function.get("Configuration", {})
-        tags = function_tags(target, request.function_arn, function)
+        tags = function_tags(target, request.unqualified_arn, function)  # a version's tags are its function's
         if tags is None:
             logger.warning("scan skipped", extra={**log, "outcome": "unknown", "reason": "tags unreadable"})
             return {"outcome": "unknown", "function_arn": request.function_arn, "reason": "tags unreadable"}
@@ -79,8 +79,11 @@ class Scanner:
             logger.info("scan skipped", extra={**log, "outcome": "excluded", "archived": archived})
             self.deps.metrics({"ScansExcluded": 1})
             return {"outcome": "excluded", "function_arn": request.function_arn}
-        # Read before the claim: a throttled read fails (and is retried) before QScanner runs.
-        exposure = read_exposure(target.client("lambda"), request.function_arn)
+        if request.qualifier and (not_target := targets.check_version(self, request, target)) is not None:
+            return not_target  # a published version is a target only while an alias points to it
+        # Read before the claim: a throttled read fails (and is retried) before QScanner runs. The
+        # unqualified function's URL and policy, for a version too (exposure.py).
+        exposure = read_exposure(target.client("lambda"), request.unqualified_arn)
         identity = ScanIdentity.of(configuration)
         cache = self.deps.cache
         failures: list[str] = []
@@ -127,7 +130,7 @@ class Scanner:
         # recorded, not retried by SQS.
         permanent = failure_reason(run) if is_permanent(run) or (run.status == "failed" and failed_before) else ""
         superseded = not self._is_current(request, target, identity, cache, token)
-        prefix = s3_prefix(request.account, request.region, request.function_name, started, run.scan_id)
+        prefix = s3_prefix(request.account, request.region, targets.path_name(request), started, run.scan_id)
         if superseded:
             # Its own prefix: a newer scan that started in the same second keeps its objects.
             prefix = prefix.rstrip("/") + "-superseded/"
@@ -203,8 +206,10 @@ class Scanner:
             return {}
 
     def _may_reuse(self, request: ScanRequest) -> bool:
-        """Whether this request may take another function's result for its code identity (reuse.py)."""
-        return self.deps.settings.scan_identical_code_once
+        """Whether this request may take another target's result for its code identity (reuse.py): always
+        for a published version (its code was typically scanned as $LATEST when it was published), and for
+        any function with ScanIdenticalCodeOnce."""
+        return bool(request.qualifier) or self.deps.settings.scan_identical_code_once
 
     def _reused(
         self, request: ScanRequest, identity: ScanIdentity, cache: ScanCache | None, token: str, log: dict[str, str]
@@ -368,7 +373,7 @@ class Scanner:
         cache = self.deps.cache
         if cache is not None:
             cache.forget(request.function_arn)
-        return archived
+        return archived + targets.retired(self, request, target)
 
     def _store(self, summary: Summary, run: ScanRun, prefix: str, vex: dict[str, Any] | None = None) -> None:
         """The S3 destination: the summary, QScanner's files and the OpenVEX document under `prefix`."""
@@ -406,8 +411,9 @@ class Scanner:
             steps.append(
                 (
                     "tags",
-                    lambda: publish.tag_function(
-                        target.client("lambda"), request.function_arn, iso(started), run.status, run.scan_id, run.policy
+                    # The function's tags, combined over its targets (targets.py: tags belong to the function).
+                    lambda: targets.tag_targets(
+                        self.deps, target, request, iso(started), run.status, run.scan_id, run.policy
                     ),
                 )
             )

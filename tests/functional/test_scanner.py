@@ -554,7 +554,7 @@ class NoAws:
 @pytest.mark.parametrize(
     "event",
     [
-        load_event("create_function", eventName="PublishVersion20150331"),
+        load_event("create_function", eventName="TagResource20170331v2"),
         load_event("create_function", responseElements=None, requestParameters={"functionName": "x;rm -rf /"}),
         load_event("create_function", responseElements={"functionArn": "arn:aws:s3:::orders-api"}),
         load_event("create_function", errorCode="ResourceConflictException"),

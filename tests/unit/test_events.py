@@ -42,9 +42,65 @@ def test_parse_event_each_cloudtrail_shape_resolves_function(name: str, event_na
         f"{ARN}:live",
     ],
 )
-def test_parse_event_request_name_forms_drop_qualifier(reference: str) -> None:
+def test_parse_event_function_events_drop_qualifier(reference: str) -> None:
     event = load_event("update_function_configuration", requestParameters={"functionName": reference})
     assert parse_event(event).function_arn == ARN
+
+
+@pytest.mark.parametrize(
+    ("reference", "arn", "qualifier", "alias"),
+    [
+        (f"{ARN}:7", f"{ARN}:7", "7", ""),
+        (f"{ACCOUNT}:function:orders-api:12", f"{ARN}:12", "12", ""),
+        ("orders-api:3", f"{ARN}:3", "3", ""),
+        (f"{ARN}:$LATEST", ARN, "", ""),
+        (f"{ARN}:live", ARN, "", "live"),
+        ("orders-api:v2-canary", ARN, "", "v2-canary"),
+    ],
+)
+def test_scan_request_keeps_a_version_and_names_an_alias(reference: str, arn: str, qualifier: str, alias: str) -> None:
+    event = load_event("manual_scan")
+    event["detail"] = {"functionArn": reference}
+    request = parse_event(event)
+    assert (request.function_arn, request.qualifier, request.alias) == (arn, qualifier, alias)
+    assert request.unqualified_arn == ARN
+
+
+@pytest.mark.parametrize(
+    ("name", "detail", "alias"),
+    [
+        ("create_alias", {}, "live"),
+        ("update_alias", {}, "live"),
+        ("delete_alias", {}, "live"),
+        ("delete_alias", {"requestParameters": {"functionName": ARN, "name": "blue"}}, "blue"),
+    ],
+)
+def test_alias_events_name_their_alias(name: str, detail: dict[str, Any], alias: str) -> None:
+    request = parse_event(load_event(name, **detail))
+    assert (request.alias, request.qualifier, request.function_arn) == (alias, "", ARN)
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [{"functionName": "orders-api", "name": "7"}, {"functionName": "orders-api", "name": "a;b"}, {"name": "live"}],
+)
+def test_delete_alias_without_a_valid_alias_is_rejected(parameters: dict[str, str]) -> None:
+    with pytest.raises(InvalidEventError, match="alias"):
+        parse_event(load_event("delete_alias", requestParameters=parameters))
+
+
+def test_publish_version_names_its_version_and_delete_function_a_qualifier_its_version() -> None:
+    published = parse_event(load_event("publish_version"))
+    deleted = parse_event(
+        load_event(
+            "create_function",
+            eventName="DeleteFunction20150331",
+            responseElements=None,
+            requestParameters={"functionName": "orders-api", "qualifier": "4"},
+        )
+    )
+    assert (published.function_arn, published.qualifier) == (f"{ARN}:1", "1")
+    assert (deleted.function_arn, deleted.qualifier) == (f"{ARN}:4", "4")
 
 
 @pytest.mark.parametrize(
@@ -77,7 +133,7 @@ REJECTED = {
     "not-an-object": (["a"], "not a JSON object"),
     "missing-detail": (_mutated(lambda e: e.pop("detail")), "no detail"),
     "wrong-source": (_mutated(lambda e: e.update(source="aws.s3")), "source or detail-type"),
-    "unknown-event-name": (_mutated(lambda e: e["detail"].update(eventName="PublishVersion20150331")), "event name"),
+    "unknown-event-name": (_mutated(lambda e: e["detail"].update(eventName="TagResource20170331v2")), "event name"),
     "failed-api-call": (_mutated(lambda e: e["detail"].update(errorCode="AccessDenied")), "API call failed"),
     "shell-metacharacters": (
         _mutated(lambda e: e["detail"].update(responseElements=None, requestParameters={"functionName": "x;rm -rf /"})),

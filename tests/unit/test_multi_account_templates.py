@@ -22,6 +22,10 @@ EVENT_NAMES = [
     "UpdateFunctionCode20150331v2",
     "UpdateFunctionConfiguration20150331v2",
     "DeleteFunction20150331",
+    "PublishVersion20150331",
+    "CreateAlias20150331",
+    "UpdateAlias20150331",
+    "DeleteAlias20150331",
 ]
 # Security Hub statements the spoke scopes to every region of its account (its role is global and the
 # hub imports each function's findings in that function's region).
@@ -314,6 +318,9 @@ def test_spoke_role_reads_lists_and_tags_only(spoke: dict[str, Any]) -> None:
             "lambda:GetFunctionUrlConfig",
             "lambda:GetPolicy",
             "lambda:ListTags",
+            # Issue 22: published versions behind aliases are scan targets.
+            "lambda:ListAliases",
+            "lambda:GetAlias",
             "lambda:GetLayerVersion",
             "lambda:TagResource",
             "ecr:BatchGetImage",

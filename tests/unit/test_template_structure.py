@@ -23,6 +23,10 @@ EVENT_NAMES = {
     "UpdateFunctionCode20150331v2",
     "UpdateFunctionConfiguration20150331v2",
     "DeleteFunction20150331",  # issue 21: retires a deleted function's findings
+    "PublishVersion20150331",  # issue 22
+    "CreateAlias20150331",
+    "UpdateAlias20150331",
+    "DeleteAlias20150331",
 }
 # docs/DESIGN.md section 2 (the scanner's environment) minus what only the hub sets
 # (CROSS_ACCOUNT_*, ALLOWED_ACCOUNT_IDS) and the derived SCAN_TIMEOUT.
@@ -308,7 +312,7 @@ def test_rules_pattern_matches_successful_lambda_cloudtrail_calls(resources: dic
 
 def test_rules_target_scan_queue_with_retry_policy_and_dead_letter(resources: dict[str, Any]) -> None:
     rules = {**_cloudtrail_rules(resources), "ManualScanRule": resources["ManualScanRule"]}
-    assert len(rules) == 5  # issue 21 added DeleteFunctionRule
+    assert len(rules) == 9  # issue 21 added DeleteFunctionRule, issue 22 the version and alias rules
     for rule in rules.values():
         (target,) = rule["Properties"]["Targets"]
 

@@ -110,6 +110,10 @@ RULES = {
     "UpdateFunctionCodeRule": "scan",
     "UpdateFunctionConfigurationRule": "scan",
     "DeleteFunctionRule": "scan",
+    "PublishVersionRule": "scan",
+    "CreateAliasRule": "scan",
+    "UpdateAliasRule": "scan",
+    "DeleteAliasRule": "scan",
     "ManualScanRule": "manual_scan",
     "InventoryScheduleRule": "inventory",
 }
@@ -451,7 +455,7 @@ def _target(cfn: dict[str, Any], arn: str) -> dict[str, Any]:
 def test_rules_same_event_names_as_template() -> None:
     expected = {name for rule in _cfn_cloudtrail_rules() for name in rule["EventPattern"]["detail"]["eventName"]}
 
-    assert len(_cfn_cloudtrail_rules()) == 4  # issue 21 added DeleteFunctionRule
+    assert len(_cfn_cloudtrail_rules()) == 8  # issue 21 added DeleteFunctionRule, issue 22 four more
     assert {rule["event_name"] for rule in _locals(MODULE)["rules"].values()} == expected
 
 

@@ -236,7 +236,7 @@ resource "aws_lambda_event_source_mapping" "scan_queue" {
 
 # ---------------------------------------------------------------- EventBridge rules
 
-# CreateFunctionRule, UpdateFunctionCodeRule, UpdateFunctionConfigurationRule, DeleteFunctionRule: into the scan queue.
+# The CloudTrail rules of local.rules (CreateFunctionRule ... DeleteAliasRule): into the scan queue.
 resource "aws_cloudwatch_event_rule" "scan" {
   for_each = local.rules
 

@@ -37,6 +37,9 @@ data "aws_iam_policy_document" "scanner" {
       "lambda:GetFunctionUrlConfig",
       "lambda:GetPolicy",
       "lambda:ListTags",
+      # ListAliases and GetAlias: published versions behind aliases are scan targets.
+      "lambda:ListAliases",
+      "lambda:GetAlias",
     ]
     resources = ["arn:${local.partition}:lambda:*:${local.account_id}:function:*"]
   }

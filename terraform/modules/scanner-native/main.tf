@@ -19,9 +19,9 @@ locals {
 
   qualys_secret_arn = var.qualys_secret_arn != "" ? var.qualys_secret_arn : aws_secretsmanager_secret.qualys[0].arn
 
-  # The four CloudTrail rules: CloudFormation's CreateFunctionRule, UpdateFunctionCodeRule,
-  # UpdateFunctionConfigurationRule and DeleteFunctionRule. Successful calls only (no errorCode); they
-  # feed the scan queue (a deletion retires the function's findings and cache item).
+  # The eight CloudTrail rules: CloudFormation's CreateFunctionRule, UpdateFunctionCodeRule,
+  # UpdateFunctionConfigurationRule, DeleteFunctionRule, PublishVersionRule, CreateAliasRule,
+  # UpdateAliasRule and DeleteAliasRule. Successful calls only (no errorCode); they feed the scan queue (a deletion retires the function's findings and cache item).
   rules = {
     create_function = {
       event_name  = "CreateFunction20150331"
@@ -38,6 +38,23 @@ locals {
     delete_function = {
       event_name  = "DeleteFunction20150331"
       description = "Archive a deleted Lambda function's findings and forget its scan."
+    }
+    # Published versions behind aliases are targets too (issue 22).
+    publish_version = {
+      event_name  = "PublishVersion20150331"
+      description = "Scan a published Lambda function version when an alias points to it."
+    }
+    create_alias = {
+      event_name  = "CreateAlias20150331"
+      description = "Scan the versions a new Lambda alias points to."
+    }
+    update_alias = {
+      event_name  = "UpdateAlias20150331"
+      description = "Scan the versions a Lambda alias now points to; retire the versions it left."
+    }
+    delete_alias = {
+      event_name  = "DeleteAlias20150331"
+      description = "Retire the findings of the versions a deleted Lambda alias was the last to point to."
     }
   }
 }
