@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+# moto loads its bundled AMIs (with a snapshot and a volume each) into every EC2 backend it creates; no
+# test uses an AMI, and moto reads this variable once, at import (moto.ec2.models, "MOTO_AMIS_PATH").
+os.environ.setdefault("MOTO_AMIS_PATH", str(Path(__file__).parent / "fixtures" / "moto-amis.json"))
+
 import urllib.request
 from collections.abc import Iterator
 from typing import Any

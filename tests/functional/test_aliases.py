@@ -321,6 +321,7 @@ def test_deleting_the_function_archives_its_alias_targets_findings(
     assert cache(resources).lookup(f"{FUNCTION_ARN}:1") is None and tracked(cache(resources), FUNCTION_ARN) == set()
 
 
+@pytest.mark.slow  # a 50-function page inventoried twice, for its figures
 def test_inventory_page_cost_is_one_paced_list_aliases_per_function(
     resources: Resources, runner: CodeRunner, tmp_path: Path
 ) -> None:

@@ -60,6 +60,7 @@ def at(day: int, lag: timedelta = SCAN_LAG) -> str:
 
 
 @pytest.mark.server
+@pytest.mark.slow  # eight simulated days, a real QScanner stand-in process per run
 def test_always_failing_function_costs_4_qscanner_runs_over_8_daily_inventories(
     server_resources: Resources, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

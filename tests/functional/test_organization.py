@@ -53,7 +53,8 @@ from tests.support import (
     settings_for,
 )
 
-pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse .* not supported by moto")
+# An organization of accounts, each scanned over simulated days: slow (left out of make test-fast).
+pytestmark = [pytest.mark.filterwarnings("ignore:Tried to parse .* not supported by moto"), pytest.mark.slow]
 
 HUB = ACCOUNT  # moto's default account creates the organization: the management account
 REGIONS = (REGION, "eu-west-1")

@@ -238,6 +238,7 @@ def test_readme_blocks_run_in_one_fresh_shell_against_emulator(
     assert all(s["StackStatus"] == "DELETE_COMPLETE" for s in stacks)
 
 
+@pytest.mark.slow  # terraform init and plan in a copy of the repository
 def test_terraform_guide_blocks_run_in_a_fresh_clone_against_emulator(
     emulator: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
