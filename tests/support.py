@@ -459,6 +459,8 @@ def make_deps(
     """The scanner's dependencies on moto: `ACCOUNT`'s own access unless given, the settings' secret."""
     secrets = SecretReader(boto3.client("secretsmanager", region_name=region), settings.qualys_secret_arn)
     deps = Deps(settings, access or AwsAccess(ACCOUNT), secrets, runner, own_function_arn, str(work_root))
+    # The inventory's pace is still computed (InventoryPacedMilliseconds), but nothing waits for it on moto.
+    deps.sleep = lambda _seconds: None
     if metrics is not None:
         deps.metrics = metrics
     return deps

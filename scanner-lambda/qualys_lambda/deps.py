@@ -3,6 +3,7 @@ the deployed function's configuration, by the tests and benchmarks with moto and
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +31,8 @@ class Deps:
     own_function_arn: str = ""
     work_root: str = "/tmp"  # noqa: S108 - Lambda's only writable directory
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # How the inventory waits for its Lambda API pace (tests on the emulator need not wait).
+    sleep: Callable[[float], None] = time.sleep
     metrics: MetricsSink = emit
 
     @property

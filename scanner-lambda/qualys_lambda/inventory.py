@@ -206,7 +206,7 @@ def run_unit(
         raise InvalidEventError("inventory unit's account is not in ALLOWED_ACCOUNT_IDS")
     if not settings.scan_queue_url:
         raise TransientError("SCAN_QUEUE_URL is not set: the inventory has nowhere to enqueue scans")
-    pacer = pacer or Pacer(INVENTORY_CONTROL_PLANE_RPS)
+    pacer = pacer or Pacer(INVENTORY_CONTROL_PLANE_RPS, sleep=deps.sleep)
     sqs = aws.home_client("sqs")
     counts = totals([])
     enqueued, continued = 0, ""

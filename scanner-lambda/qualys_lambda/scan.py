@@ -115,7 +115,8 @@ class Scanner:
         )
 
         started = self.deps.clock()
-        # ScanIdenticalCodeOnce: another function's complete run of this code stands for a run (reuse.py).
+        # A published version, or any function with ScanIdenticalCodeOnce: another target's complete run of
+        # this code stands for a run (reuse.py).
         reused = self._reused(request, identity, cache, token, log)
         misfit = "" if reused else self._misfit(target, configuration, function.get("Code", {}))
         run = (
