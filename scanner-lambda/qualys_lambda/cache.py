@@ -23,6 +23,8 @@ BATCH_GET_LIMIT = 100  # BatchGetItem takes at most 100 keys
 BATCH_GET_ATTEMPTS = 5
 # Items that record a code identity's last complete result (reuse.py) beside the per-function items.
 IDENTITY_KEY_PREFIX = "identity#"
+# The registry item of a function's scanned published versions (targets.py): `<function ARN>#versions`.
+VERSIONS_SUFFIX = "#versions"
 
 
 @dataclass(frozen=True)
@@ -226,6 +228,28 @@ class ScanCache:
             self.dynamodb.delete_item(TableName=self.table, Key=key_of(function_arn))
         except ClientError as exc:
             raise _translate(exc, "deleting the cache item") from exc
+
+    def versions(self, function_arn: str) -> set[str]:
+        """The published versions of the function whose results the scanner holds (targets.py's registry)."""
+        try:
+            response = self.dynamodb.get_item(
+                TableName=self.table, Key=key_of(function_arn + VERSIONS_SUFFIX), ConsistentRead=True
+            )
+        except ClientError as exc:
+            raise _translate(exc, "reading the version registry") from exc
+        return set(response.get("Item", {}).get("versions", {}).get("SS", []))
+
+    def track_version(self, function_arn: str, version: str, held: bool) -> None:
+        """Add `version` to the function's registry (`held`) or remove it from there."""
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key=key_of(function_arn + VERSIONS_SUFFIX),
+                UpdateExpression=f"{'ADD' if held else 'DELETE'} versions :v",
+                ExpressionAttributeValues={":v": {"SS": [version]}},
+            )
+        except ClientError as exc:
+            raise _translate(exc, "updating the version registry") from exc
 
     def remember_identity(self, identity: ScanIdentity, now: datetime, fields: Mapping[str, Any]) -> None:
         """Store `fields` as the last complete result of `identity` (reuse.py), replacing an older one.

@@ -145,13 +145,21 @@ class Scanner:
             self.deps.suppressions.get() if self.deps.suppressions else Suppressions(),
             request.function_arn,
             request.account,
-            finished.date(),
+            finished,
         )
         summary = build_summary(
-            request, configuration, function.get("Code", {}), run, started, finished, bucket, prefix, triage, superseded
+            request,
+            configuration,
+            function.get("Code", {}),
+            run,
+            started,
+            finished,
+            bucket,
+            prefix,
+            triage,
+            superseded,
+            reused[0].reused_from() if reused else None,
         )
-        if reused:
-            summary["scan"]["reused_from"] = reused[0].reused_from()
         if superseded:
             return self._superseded(request, summary, run, prefix, cache, token, log)
         # A reused result is as old as the run it reuses: its tags and cache item carry that run's time.
@@ -402,8 +410,7 @@ class Scanner:
         settings = self.deps.settings
         steps: list[tuple[str, Callable[[], object]]] = []
         if settings.results_bucket:
-            vex = triage.openvex(request.function_arn, summary["scan"]["finished_at"])
-            steps.append(("s3", lambda: self._store(summary, run, prefix, vex)))
+            steps.append(("s3", lambda: self._store(summary, run, prefix, triage.openvex)))
         if settings.sns_topic_arn:
             steps.append(
                 ("sns", lambda: publish.notify(self.deps.aws.home_client("sns"), settings.sns_topic_arn, summary))
@@ -528,6 +535,7 @@ def build_summary(
     prefix: str,
     triage: Triage,
     superseded: bool = False,
+    reused_from: dict[str, str] | None = None,
 ) -> Summary:
     """The JSON stored as summary.json and sent to SNS: no raw output, no credentials.
 
@@ -569,10 +577,12 @@ def build_summary(
     )
     if superseded:
         scan["superseded"] = True
+    if reused_from:
+        scan["reused_from"] = reused_from
     s3: dict[str, Any] | None = None
     if bucket:
         s3 = {"bucket": bucket, "prefix": prefix, "summary_key": prefix + publish.SUMMARY_FILE}
-        if triage.openvex(request.function_arn, iso(finished)) is not None:
+        if triage.openvex is not None:
             s3["openvex_key"] = prefix + publish.OPENVEX_FILE
     sbom = {fmt: prefix + name for fmt, name in report.sboms.items()} if bucket else {}
     findings = findings_from(report, triage.exposure.status)

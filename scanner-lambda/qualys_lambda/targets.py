@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 
 from qualys_lambda import publish
 from qualys_lambda.aws import Target, error_code, is_transient
-from qualys_lambda.cache import ScanCache, key_of
+from qualys_lambda.cache import VERSIONS_SUFFIX, ScanCache
 from qualys_lambda.errors import DestinationError, FunctionGoneError, InvalidEventError, ScannerError, TransientError
 from qualys_lambda.events import VERSION, ScanRequest
 
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-REGISTRY_SUFFIX = "#versions"
 # Worst first: the function's QualysScanStatus is the worst of its targets' last results.
 STATUS_RANK = {"failed": 3, "partial": 2, "success": 1}
 
@@ -102,29 +101,9 @@ def path_name(request: ScanRequest) -> str:
 
 
 # ---------------------------------------------------------------- the registry of scanned versions
-def _registry_key(function_arn: str) -> dict[str, Any]:
-    return key_of(function_arn + REGISTRY_SUFFIX)
-
-
-def _update_registry(cache: ScanCache, function_arn: str, action: str, version: str) -> None:
-    try:
-        cache.dynamodb.update_item(
-            TableName=cache.table,
-            Key=_registry_key(function_arn),
-            UpdateExpression=f"{action} versions :v",
-            ExpressionAttributeValues={":v": {"SS": [version]}},
-        )
-    except ClientError as exc:
-        raise TransientError(f"DynamoDB failed updating the version registry: {error_code(exc)}") from exc
-
-
 def tracked(cache: ScanCache, function_arn: str) -> set[str]:
-    """The versions of the function whose results the scanner holds."""
-    try:
-        response = cache.dynamodb.get_item(TableName=cache.table, Key=_registry_key(function_arn), ConsistentRead=True)
-    except ClientError as exc:
-        raise TransientError(f"DynamoDB failed reading the version registry: {error_code(exc)}") from exc
-    return set(response.get("Item", {}).get("versions", {}).get("SS", []))
+    """The versions of the function whose results the scanner holds (the registry lives in cache.py)."""
+    return cache.versions(function_arn)
 
 
 # ---------------------------------------------------------------- the scanner's hooks
@@ -135,7 +114,7 @@ def check_version(scanner: Scanner, request: ScanRequest, target: Target) -> dic
     cache = scanner.deps.cache
     if aliases:
         if cache is not None:
-            _update_registry(cache, request.unqualified_arn, "ADD", request.qualifier)
+            cache.track_version(request.unqualified_arn, request.qualifier, held=True)
         return None
     archived = scanner._retire(request, target)
     outcome = {"outcome": "not_alias_target", "function_arn": request.function_arn, "archived": archived}
@@ -150,7 +129,7 @@ def retired(scanner: Scanner, request: ScanRequest, target: Target) -> int:
     if not request.qualifier:
         return retire_versions(scanner, request, target)
     if cache is not None:
-        _update_registry(cache, request.unqualified_arn, "DELETE", request.qualifier)
+        cache.track_version(request.unqualified_arn, request.qualifier, held=False)
     return 0
 
 
@@ -164,7 +143,7 @@ def retire_versions(scanner: Scanner, request: ScanRequest, target: Target, keep
     for version in sorted(tracked(cache, request.unqualified_arn) - keep):
         archived += scanner._retire(version_request(request, version), target)
     if not keep:
-        cache.forget(request.unqualified_arn + REGISTRY_SUFFIX)
+        cache.forget(request.unqualified_arn + VERSIONS_SUFFIX)
     return archived
 
 

@@ -8,7 +8,7 @@ after the run, never patched afterwards. docs/findings.md describes every field.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import datetime
 from typing import Any
 
 from qualys_lambda import changes
@@ -17,6 +17,7 @@ from qualys_lambda.exposure import Exposure
 from qualys_lambda.priority import ScanPriority, runtime_priority, scan_priority
 from qualys_lambda.qscanner_output import QScannerReport, Vulnerability
 from qualys_lambda.runtimes import RuntimeSupport, runtime_support
+from qualys_lambda.summary import iso
 from qualys_lambda.suppressions import Rule, Suppressions, openvex_document, suppressed_findings
 
 
@@ -34,6 +35,8 @@ class Triage:
     priority: ScanPriority
     new_findings: int
     new_max_severity: str
+    # The OpenVEX document of the suppressed CVEs that carry a justification (openvex.json), or None.
+    openvex: dict[str, Any] | None
 
     @property
     def suppressed_qids(self) -> frozenset[str]:
@@ -55,10 +58,6 @@ class Triage:
         """The finding keys the cache item keeps for the next scan's comparison."""
         return changes.to_record(changes.baseline_after(self.previous, self.current, self.complete, delivered))
 
-    def openvex(self, function_arn: str, timestamp: str) -> dict[str, Any] | None:
-        """The OpenVEX document of the suppressed CVEs that carry a justification, or None."""
-        return openvex_document(self.suppressed, function_arn, timestamp)
-
 
 def assess(
     report: QScannerReport,
@@ -69,9 +68,11 @@ def assess(
     suppressions: Suppressions,
     function_arn: str,
     account: str,
-    today: date,
+    finished: datetime,
 ) -> Triage:
-    """The triage of a run's `report` (status `status`) against the function's previous finding keys."""
+    """The triage of a run's `report` (status `status`, finished at `finished`) against the function's
+    previous finding keys."""
+    today = finished.date()
     current = FindingKeys.of(report)
     complete = status == "success"
     change = changes.compare(previous, current, complete)
@@ -90,4 +91,5 @@ def assess(
         priority=scan_priority(report, exposure.status, support.status, suppressed_qids),
         new_findings=int(new["new_findings"]),
         new_max_severity=new["new_max_severity"],
+        openvex=openvex_document(suppressed, function_arn, iso(finished)),
     )
